@@ -1,0 +1,1 @@
+"""One module per `musegen` sub-command; each defines `register(subparsers)`."""

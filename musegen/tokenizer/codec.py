@@ -1,0 +1,210 @@
+"""Clip <-> tokens (musegen-REMI). Pure functions over a `Vocab`; no I/O."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
+from musegen.errors import TokenizeError
+from musegen.tokenizer.vocab import DRUM_PROGRAM, TICKS_PER_QUARTER, Vocab
+
+GRID = PPQ // TICKS_PER_QUARTER  # clip ticks per grid step
+
+
+def velocity_bin(velocity: int, n_bins: int = 8) -> int:
+    return min(n_bins - 1, max(0, int(velocity)) * n_bins // 128)
+
+
+def nearest_index(values: tuple, x: float) -> int:
+    i = bisect.bisect_left(values, x)
+    if i == 0:
+        return 0
+    if i == len(values):
+        return len(values) - 1
+    return i if values[i] - x < x - values[i - 1] else i - 1
+
+
+def tempo_bin(qpm: float, tempos: tuple[float, ...]) -> int:
+    logs = [math.log(t) for t in tempos]
+    return nearest_index(tuple(logs), math.log(max(qpm, 1e-3)))
+
+
+@dataclass(frozen=True, slots=True)
+class _QNote:
+    bar: int
+    position: int
+    track: int
+    pitch: int
+    vel_bin: int
+    dur_index: int
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A clip snapped to the token grid: what `decode(encode(clip))` gives back."""
+
+    programs: tuple[int, ...]  # per track, DRUM_PROGRAM for drums
+    bar_sigs: tuple[int, ...]  # per bar: index into vocab.time_signatures
+    bar_tempos: tuple[int, ...]  # per bar: index into vocab.tempos_qpm
+    notes: tuple[_QNote, ...]  # sorted (bar, position, track, pitch)
+
+
+def quantize(clip: Clip, v: Vocab) -> Quantized:
+    tracks = [t for t in clip.tracks if t.notes]
+    if not tracks:
+        raise TokenizeError("the clip has no notes")
+    if len(tracks) > v.n_tracks:
+        raise TokenizeError(f"{len(tracks)} tracks; the tokenizer holds at most {v.n_tracks}")
+    bars = clip.bar_starts
+    sig_index = {sig: i for i, sig in enumerate(v.time_signatures)}
+    bar_sigs, bar_tempos = [], []
+    for b in range(clip.n_bars):
+        ts = clip.time_signature_at(bars[b])
+        key = (ts.numerator, ts.denominator)
+        if key not in sig_index:
+            raise TokenizeError(f"time signature {key[0]}/{key[1]} is not in the vocabulary")
+        bar_sigs.append(sig_index[key])
+        bar_tempos.append(tempo_bin(clip.tempo_at(bars[b]), v.tempos_qpm))
+    grid_bars = [b // GRID for b in bars]  # bar lines on the grid (they are multiples of GRID)
+    best: dict[tuple[int, int, int], _QNote] = {}
+    for ti, t in enumerate(tracks):
+        for n in t.notes:
+            q = int(round(n.start_tick / GRID))
+            b = bisect.bisect_right(grid_bars, q) - 1
+            while b >= len(bar_sigs):  # a note snapped onto the clip's end: open a bar
+                bar_sigs.append(bar_sigs[-1])
+                bar_tempos.append(bar_tempos[-1])
+                grid_bars.append(grid_bars[-1] + _bar_len(v, bar_sigs[-1]))
+            pos = q - grid_bars[b]
+            if pos >= _bar_len(v, bar_sigs[b]):
+                raise TokenizeError(f"bar {b} is longer than its time signature")
+            d = nearest_index(v.durations, max(1.0, n.duration_ticks / GRID))
+            qn = _QNote(b, pos, ti, n.pitch, velocity_bin(n.velocity, v.n_velocities), d)
+            k = (ti, b * 10_000 + pos, n.pitch)
+            if k not in best or best[k].dur_index < d:
+                best[k] = qn
+    notes = tuple(sorted(best.values(), key=lambda n: (n.bar, n.position, n.track, n.pitch)))
+    programs = tuple(DRUM_PROGRAM if t.is_drum else t.program for t in tracks)
+    return Quantized(programs, tuple(bar_sigs), tuple(bar_tempos), notes)
+
+
+def _bar_len(v: Vocab, sig_index: int) -> int:
+    n, d = v.time_signatures[sig_index]
+    return TICKS_PER_QUARTER * 4 * n // d
+
+
+def serialize(q: Quantized, v: Vocab, *, eos: bool = True) -> np.ndarray:
+    out = [v.bos]
+    for i, p in enumerate(q.programs):
+        out += [v.id("track", i), v.id("program", p)]
+    k, n_notes = 0, len(q.notes)
+    prev_sig = prev_tempo = -1
+    for b in range(len(q.bar_sigs)):
+        out.append(v.bar)
+        if q.bar_sigs[b] != prev_sig:
+            out.append(v.id("timesig", q.bar_sigs[b]))
+            prev_sig = q.bar_sigs[b]
+        if q.bar_tempos[b] != prev_tempo:
+            out.append(v.id("tempo", q.bar_tempos[b]))
+            prev_tempo = q.bar_tempos[b]
+        track, vel, pos = 0, v.default_velocity_bin, -1
+        while k < n_notes and q.notes[k].bar == b:
+            n = q.notes[k]
+            if n.position != pos:
+                out.append(v.id("position", n.position))
+                pos = n.position
+            if n.track != track:
+                out.append(v.id("track", n.track))
+                track = n.track
+            if n.vel_bin != vel:
+                out.append(v.id("velocity", n.vel_bin))
+                vel = n.vel_bin
+            out += [v.id("pitch", n.pitch), v.id("duration", n.dur_index)]
+            k += 1
+    if eos:
+        out.append(v.eos)
+    return np.asarray(out, dtype=np.uint16)
+
+
+def parse(ids: np.ndarray | list[int], v: Vocab) -> Quantized:
+    """Tokens of a plain sequence (BOS ... [EOS]) back to the grid. Lenient about the end."""
+    programs: list[int] = []
+    bar_sigs: list[int] = []
+    bar_tempos: list[int] = []
+    notes: list[_QNote] = []
+    sig, tempo = v.time_signatures.index((4, 4)), tempo_bin(120.0, v.tempos_qpm)
+    track = pos = 0
+    vel = v.default_velocity_bin
+    pitch = None
+    r = v.ranges
+    in_head = True
+    for t in (int(x) for x in ids):
+        if t == v.bos or t == v.pad:
+            continue
+        if t in (v.eos, v.fill_end):
+            break
+        if t == v.bar:
+            in_head = False
+            bar_sigs.append(sig)
+            bar_tempos.append(tempo)
+            track, pos, vel = 0, 0, v.default_velocity_bin
+        elif t in r["track"]:
+            track = t - r["track"].start
+        elif t in r["program"]:
+            if in_head:
+                programs.append(t - r["program"].start)
+        elif t in r["timesig"] and bar_sigs:
+            sig = bar_sigs[-1] = t - r["timesig"].start
+        elif t in r["tempo"] and bar_sigs:
+            tempo = bar_tempos[-1] = t - r["tempo"].start
+        elif t in r["position"]:
+            pos = t - r["position"].start
+        elif t in r["velocity"]:
+            vel = t - r["velocity"].start
+        elif t in r["pitch"]:
+            pitch = t - r["pitch"].start
+        elif t in r["duration"] and pitch is not None and bar_sigs:
+            if track < len(programs):
+                notes.append(_QNote(len(bar_sigs) - 1, pos, track, pitch, vel,
+                                    t - r["duration"].start))
+            pitch = None
+        else:
+            raise TokenizeError(f"unexpected token {v.describe(t)} while decoding")
+    if not programs:
+        raise TokenizeError("the sequence declares no track")
+    return Quantized(tuple(programs), tuple(bar_sigs), tuple(bar_tempos), tuple(notes))
+
+
+def to_clip(q: Quantized, v: Vocab, *, name: str = "") -> Clip:
+    bar_start = [0]
+    for s in q.bar_sigs:
+        bar_start.append(bar_start[-1] + _bar_len(v, s) * GRID)
+    per_track: list[list[Note]] = [[] for _ in q.programs]
+    for n in q.notes:
+        start = bar_start[n.bar] + n.position * GRID
+        per_track[n.track].append(
+            Note(n.pitch, v.velocity_of_bin(n.vel_bin), start, v.durations[n.dur_index] * GRID)
+        )
+    tracks = tuple(
+        Track(tuple(sorted(ns, key=lambda x: (x.start_tick, x.pitch))),
+              program=0 if p == DRUM_PROGRAM else p, is_drum=p == DRUM_PROGRAM)
+        for p, ns in zip(q.programs, per_track)
+    )
+    sigs, tempos = [], []
+    for b, (s, t) in enumerate(zip(q.bar_sigs, q.bar_tempos)):
+        num, den = v.time_signatures[s]
+        if not sigs or (sigs[-1].numerator, sigs[-1].denominator) != (num, den):
+            sigs.append(TimeSignature(bar_start[b], num, den))
+        if not tempos or tempos[-1].qpm != v.tempos_qpm[t]:
+            tempos.append(TempoChange(bar_start[b], v.tempos_qpm[t]))
+    return Clip(
+        tracks=tracks,
+        tempos=tuple(tempos) or (TempoChange(0, 120.0),),
+        time_signatures=tuple(sigs) or (TimeSignature(0, 4, 4),),
+        length_ticks=bar_start[-1],
+        name=name,
+    )

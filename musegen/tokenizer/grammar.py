@@ -1,0 +1,196 @@
+"""The token grammar: which token may follow which.
+
+One state machine feeds both validation (`Grammar.validate`) and constrained sampling
+(`Grammar.allowed`), so sampling can never emit an undecodable sequence.
+
+`GrammarState.bars_left` turns the grammar into a bar counter for generation: a BAR may open
+a new bar only while `bars_left > 0`; once it reaches 0, the end tokens (EOS, FILL,
+FILL_START, FILL_END, whichever closes the current segment) and a closing BAR are the only
+ways out, so every generated segment has exactly the requested number of bars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from musegen.errors import TokenizeError
+from musegen.tokenizer.vocab import DEFAULT_VELOCITY_BIN, TICKS_PER_QUARTER, Vocab
+
+# phases
+START, HEAD_TRACK, HEAD_PROGRAM, HEAD_DONE = "start", "head_track", "head_program", "head_done"
+BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO = "bar_head", "after_timesig", "after_tempo"
+AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY = "after_position", "after_track", "after_velocity"
+AFTER_PITCH, AFTER_DURATION, AFTER_FILL, AFTER_FILL_START = (
+    "after_pitch", "after_duration", "after_fill", "after_fill_start")
+DONE = "done"
+
+# segments of a sequence: plain, or the three parts of a fill-in-the-middle example
+PLAIN, PREFIX, SUFFIX, MIDDLE = "plain", "prefix", "suffix", "middle"
+
+
+@dataclass(slots=True)
+class GrammarState:
+    phase: str = START
+    segment: str = PLAIN
+    n_tracks: int = 0
+    track: int = 0
+    velocity_bin: int = DEFAULT_VELOCITY_BIN
+    position: int = -1
+    bar_positions: int = 4 * TICKS_PER_QUARTER
+    prefix_bar_positions: int = 4 * TICKS_PER_QUARTER
+    bars: int = 0
+    bars_left: int | None = None  # None: unlimited
+    fim: bool = False  # True: this sequence is a fill-in-the-middle example
+
+    def copy(self) -> GrammarState:
+        return replace(self)
+
+
+class Grammar:
+    def __init__(self, vocab: Vocab) -> None:
+        self.v = vocab
+        v = vocab
+        self._bar_len = np.array(
+            [TICKS_PER_QUARTER * 4 * n // d for n, d in v.time_signatures], dtype=np.int64
+        )
+        self._kind_mask = {}
+        for name, r in v.ranges.items():
+            m = np.zeros(v.size, dtype=bool)
+            m[r.start:r.stop] = True
+            self._kind_mask[name] = m
+        self._note_start = self._kind_mask["pitch"]
+
+    # ----------------------------------------------------------- transitions
+    def end_tokens(self, s: GrammarState) -> list[int]:
+        v = self.v
+        if s.bars_left not in (None, 0):
+            return []
+        if s.segment == PLAIN:
+            return [v.eos]
+        if s.segment == PREFIX:
+            return [v.fill]
+        if s.segment == SUFFIX:
+            return [v.fill_start]
+        return [v.fill_end]
+
+    def allowed(self, s: GrammarState) -> np.ndarray:
+        """Boolean mask over the vocabulary of the tokens that may come next."""
+        v, km = self.v, self._kind_mask
+        m = np.zeros(v.size, dtype=bool)
+        p = s.phase
+        if p == START:
+            m[v.bos] = True
+        elif p == HEAD_TRACK:
+            m[v.id("track", s.n_tracks)] = True
+        elif p == HEAD_PROGRAM:
+            m |= km["program"]
+        elif p == HEAD_DONE:
+            if s.n_tracks < v.n_tracks:
+                m[v.id("track", s.n_tracks)] = True
+            m[v.bar] = True
+        elif p in (AFTER_FILL, AFTER_FILL_START):
+            m[v.bar] = True
+            if p == AFTER_FILL:
+                m[v.fill_start] = True
+        elif p in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION):
+            if p == BAR_HEAD:
+                m |= km["timesig"]
+            if p in (BAR_HEAD, AFTER_TIMESIG):
+                m |= km["tempo"]
+            lo = s.position + 1
+            if lo < s.bar_positions:
+                start = v.ranges["position"].start
+                m[start + lo:start + s.bar_positions] = True
+            if p == AFTER_DURATION:
+                self._note_heads(s, m)
+            m[v.bar] = True  # closes this bar; opens another only while bars_left allows
+            for t in self.end_tokens(s):
+                m[t] = True
+        elif p in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY):
+            self._note_heads(s, m, after=p)
+        elif p == AFTER_PITCH:
+            m |= km["duration"]
+        return m
+
+    def _note_heads(self, s: GrammarState, m: np.ndarray, after: str = AFTER_POSITION) -> None:
+        v = self.v
+        m |= self._note_start
+        if after in (AFTER_POSITION, AFTER_DURATION, AFTER_TRACK):
+            vs = v.ranges["velocity"].start
+            m[vs:vs + v.n_velocities] = True
+            m[vs + s.velocity_bin] = False
+        if after in (AFTER_POSITION, AFTER_DURATION):
+            ts = v.ranges["track"].start
+            m[ts:ts + s.n_tracks] = True
+            m[ts + s.track] = False
+
+    def step(self, s: GrammarState, token: int) -> GrammarState:
+        """Advance `s` in place by `token`; raises TokenizeError if it is not allowed."""
+        token = int(token)
+        if not 0 <= token < self.v.size or not self.allowed(s)[token]:
+            what = self.v.describe(token) if 0 <= token < self.v.size else str(token)
+            raise TokenizeError(f"token {what} may not follow state {s.phase!r}")
+        v = self.v
+        kind = v.kind(token)
+        i = token - v.ranges[kind].start
+        if s.phase == START:
+            s.phase = HEAD_TRACK
+        elif s.phase in (HEAD_TRACK, HEAD_DONE) and kind == "track":
+            s.phase = HEAD_PROGRAM
+        elif s.phase == HEAD_PROGRAM:
+            s.n_tracks += 1
+            s.phase = HEAD_DONE
+        elif token == v.bar:
+            if s.bars_left == 0:
+                s.phase = DONE  # the closing BAR of a counted segment
+                return s
+            s.bars += 1
+            if s.bars_left is not None:
+                s.bars_left -= 1
+            s.phase, s.position, s.track = BAR_HEAD, -1, 0
+            s.velocity_bin = self.v.default_velocity_bin
+        elif kind == "timesig":
+            s.bar_positions = int(self._bar_len[i])
+            s.phase = AFTER_TIMESIG
+        elif kind == "tempo":
+            s.phase = AFTER_TEMPO
+        elif kind == "position":
+            s.position = i
+            s.phase = AFTER_POSITION
+        elif kind == "track":
+            s.track = i
+            s.phase = AFTER_TRACK
+        elif kind == "velocity":
+            s.velocity_bin = i
+            s.phase = AFTER_VELOCITY
+        elif kind == "pitch":
+            s.phase = AFTER_PITCH
+        elif kind == "duration":
+            s.phase = AFTER_DURATION
+        elif token == v.eos or token == v.fill_end:
+            s.phase = DONE
+        elif token == v.fill:
+            s.prefix_bar_positions = s.bar_positions
+            s.segment, s.phase, s.position = SUFFIX, AFTER_FILL, -1
+        elif token == v.fill_start:
+            s.bar_positions = s.prefix_bar_positions
+            s.segment, s.phase, s.position = MIDDLE, AFTER_FILL_START, -1
+        return s
+
+    def initial(self, *, fim: bool = False) -> GrammarState:
+        return GrammarState(fim=fim, segment=PREFIX if fim else PLAIN,
+                            velocity_bin=self.v.default_velocity_bin)
+
+    def validate(self, ids: np.ndarray | list[int], *, fim: bool = False) -> GrammarState:
+        """Walk a whole sequence; raises TokenizeError at the first bad token."""
+        s = self.initial(fim=fim)
+        for k, t in enumerate(ids):
+            if s.phase == DONE:
+                raise TokenizeError(f"token {k} ({self.v.describe(int(t))}) after the end")
+            try:
+                self.step(s, int(t))
+            except TokenizeError as e:
+                raise TokenizeError(f"at token {k}: {e}") from None
+        return s
