@@ -9,11 +9,8 @@ import sys
 
 from musegen.errors import MusegenError
 
-# sub-command name -> module under bridges.commands (one file per concern)
-COMMANDS: dict[str, str] = {
-    "demo": "demo",
-    "corpus": "corpus",
-}
+# modules under bridges.commands (one file per concern); each registers its sub-commands
+COMMAND_MODULES: tuple[str, ...] = ("demo", "corpus", "train", "generate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS.values():
+    for module in COMMAND_MODULES:
         importlib.import_module(f"bridges.commands.{module}").register(sub)
     return parser
 

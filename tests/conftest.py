@@ -44,3 +44,32 @@ def corpus_sample(tmp_path_factory) -> list[Path]:
         paths.append(p)
     assert len(paths) >= 8
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny model (2 layers x 32) trained for a few dozen steps on the real-world fixtures
+    under three style labels: enough for every generation path, fast to make."""
+    import torch
+
+    from musegen import Clip
+    from musegen.tokenizer import Tokenizer
+    from musegen.train import TrainConfig, export, new_model, train
+
+    tok = Tokenizer()
+    pieces = []
+    files = REALWORLD + sorted((Path(__file__).parents[1] / "musegen" / "data" / "examples").glob("*.mid"))
+    for i, p in enumerate(files):
+        c = Clip.load(p)
+        if len(c.tracks) <= 16:
+            pieces.append((i % 3, tok.encode(c)))
+    torch.manual_seed(0)
+    names = ["alpha", "beta", "gamma"]
+    model = new_model(tok, names, d_model=32, n_layers=2, n_heads=2, d_ff=64, context=256)
+    out = tmp_path_factory.mktemp("tiny_model")
+    cfg = TrainConfig(steps=30, batch_size=8, context=256, lr=3e-3, warmup=5, eval_every=1000,
+                      ckpt_every=1000)
+    train(model, tok, pieces, [], cfg, out / "run", device="cpu")
+    styles = [{"name": n, "description": f"test style {n}", "pieces": 3} for n in names]
+    export(model, out / "model", tok, styles, {"training": {"steps": 30}})
+    return out / "model"

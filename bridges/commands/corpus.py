@@ -30,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from musegen.corpus.report import format_table
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -42,6 +41,7 @@ def run_build(args: argparse.Namespace) -> int:
     )
 
     from musegen.corpus import build_corpus, default_corpus_dir
+    from musegen.corpus.report import format_table
     from musegen.errors import ParameterError
 
     if args.workers < 1:

@@ -73,6 +73,25 @@ class Tokenizer:
                 out.append(int(a[hits[-1]]))
         return out
 
+    def restart_at_bar(self, ids: np.ndarray, bar: int) -> np.ndarray:
+        """Header + the tokens from bar `bar` (0-based) on, with the time signature and tempo in
+        force there written explicitly after its BAR, so the result decodes on its own."""
+        a = np.asarray(ids)
+        bars = self.bar_offsets(a)
+        if not 0 <= bar < len(bars):
+            raise TokenizeError(f"bar {bar} outside the sequence's {len(bars)} bars")
+        start = int(bars[bar])
+        rest = a[start + 1:]
+        r = self.vocab.ranges
+        own = []  # the TIMESIG / TEMPO this bar already carries
+        while len(own) < len(rest) and self.vocab.kind(int(rest[len(own)])) in ("timesig", "tempo"):
+            own.append(int(rest[len(own)]))
+        ctx = self.context_at(a, start)
+        sig = [t for t in own if t in r["timesig"]] or [t for t in ctx if t in r["timesig"]]
+        tempo = [t for t in own if t in r["tempo"]] or [t for t in ctx if t in r["tempo"]]
+        return np.concatenate([self.header(a), [self.vocab.bar], sig, tempo,
+                               rest[len(own):]]).astype(a.dtype)
+
     def transpose(self, ids: np.ndarray, semitones: int) -> np.ndarray | None:
         """Pitched tracks shifted by `semitones`; None if a pitch would leave 0..127."""
         if semitones == 0:

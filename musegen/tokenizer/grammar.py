@@ -90,6 +90,8 @@ class Grammar:
             if s.n_tracks < v.n_tracks:
                 m[v.id("track", s.n_tracks)] = True
             m[v.bar] = True
+            if s.segment == PREFIX:  # infilling from the very first bar: empty prefix
+                m[v.fill] = True
         elif p in (AFTER_FILL, AFTER_FILL_START):
             m[v.bar] = True
             if p == AFTER_FILL:

@@ -1,0 +1,1 @@
+"""Generation: logit filters (`filters`) and the seeded, cached decode loop (`sampler`)."""

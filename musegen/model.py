@@ -1,0 +1,386 @@
+"""The musegen model, in one file: a Llama-shaped decoder plus a learned style table.
+
+Read top to bottom:
+1. `MusegenConfig`  - frozen; saved next to the weights, and the only thing loading reads.
+2. `StyleTable`     - one learned vector per style plus a learned "no style" vector (row 0);
+                      `mix()` turns weights over styles into one vector (weighted sum or slerp),
+                      weights outside [0, 1] extrapolate.
+3. `MusegenLM`      - the transformer. Its parameters carry the exact names of
+                      `transformers.LlamaForCausalLM`, so the language-model part of a saved
+                      checkpoint opens with `AutoModelForCausalLM.from_pretrained` (which sees
+                      it with a zero style vector). The style vector is added to the token
+                      embedding at every position.
+4. `KVCache`        - a preallocated cache for decoding, so a step costs one small forward.
+5. save/load        - the Hugging Face folder layout plus musegen's own files.
+
+The forward pass is written out (RMSNorm, rotary embeddings, SwiGLU, SDPA) rather than
+calling `LlamaForCausalLM` because decoding with a preallocated cache and fused projections is
+~2-3x faster on a CPU than HF's generic cache path (see benchmarks/generate.py); a test keeps
+the two forwards equal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STYLE_FILE = "style_table.safetensors"
+STYLES_JSON = "styles.json"
+MUSEGEN_JSON = "musegen.json"
+
+
+# ----------------------------------------------------------------------------- 1. config
+@dataclass(frozen=True)
+class MusegenConfig:
+    vocab_size: int
+    n_styles: int
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 4
+    d_ff: int = 768
+    max_len: int = 4096  # rotary positions: no learned limit; this is only the cache size cap
+    context: int = 512  # training window
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    style_names: tuple[str, ...] = field(default=())
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def hf_config(self) -> dict:
+        """`config.json` as `transformers.LlamaConfig` reads it."""
+        return {
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.d_model,
+            "intermediate_size": self.d_ff,
+            "num_hidden_layers": self.n_layers,
+            "num_attention_heads": self.n_heads,
+            "num_key_value_heads": self.n_heads,
+            "head_dim": self.head_dim,
+            "max_position_embeddings": self.max_len,
+            "rms_norm_eps": self.norm_eps,
+            "rope_theta": self.rope_theta,
+            "hidden_act": "silu",
+            "attention_bias": False,
+            "mlp_bias": False,
+            "tie_word_embeddings": True,
+            "pad_token_id": self.pad_id,
+            "bos_token_id": self.bos_id,
+            "eos_token_id": self.eos_id,
+            "torch_dtype": "float32",
+        }
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["style_names"] = list(self.style_names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MusegenConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["style_names"] = tuple(known.get("style_names", ()))
+        return cls(**known)
+
+
+# ----------------------------------------------------------------------------- 2. styles
+class StyleTable(nn.Module):
+    """Row 0 is the learned "no style" vector; row i+1 is style i."""
+
+    def __init__(self, n_styles: int, d_model: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_styles + 1, d_model) * 0.02)
+
+    @property
+    def null(self) -> torch.Tensor:
+        return self.weight[0]
+
+    def forward(self, style_ids: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, d)
+        return self.weight[style_ids]
+
+    def mix(self, weights: dict[int, float], *, slerp: bool = False) -> torch.Tensor:
+        """One vector from weights over style indices (0-based, no-style excluded).
+
+        Weighted sum by default: weights need not sum to 1, and values outside [0, 1]
+        extrapolate past a style. `slerp=True` (two styles only) walks the great circle
+        between them at their norm-interpolated radius.
+        """
+        rows = self.weight[1:]
+        if slerp:
+            if len(weights) != 2:
+                raise ValueError(f"slerp mixes exactly two styles, got {len(weights)}")
+            (a, _), (b, wb) = sorted(weights.items())
+            va, vb = rows[a], rows[b]
+            ua, ub = va / va.norm(), vb / vb.norm()
+            omega = torch.arccos((ua * ub).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+            t = float(wb)
+            u = (torch.sin((1 - t) * omega) * ua + torch.sin(t * omega) * ub) / torch.sin(omega)
+            return u * ((1 - t) * va.norm() + t * vb.norm())
+        out = torch.zeros_like(rows[0])
+        for i, w in weights.items():
+            out = out + float(w) * rows[i]
+        return out
+
+
+# ----------------------------------------------------------------------------- 3. model
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+def rotary(cfg: MusegenConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (T, head_dim) in HF Llama's (half-split) layout."""
+    hd = cfg.head_dim
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+    freqs = positions.float()[:, None] * inv[None, :]
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: MusegenConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.n_heads, self.hd = cfg.n_heads, cfg.head_dim
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+                start: int = 0) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, nh, T, hs)
+        k = self.k_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:
+            ck, cv = cache  # (B, nh, max_len, hs), written in place
+            ck[:, :, start:start + T] = k
+            cv[:, :, start:start + T] = v
+            k, v = ck[:, :, :start + T], cv[:, :, :start + T]
+        if T == 1:
+            y = F.scaled_dot_product_attention(q, k, v)  # one query sees the whole cache
+        elif start == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # several new tokens after a cached prefix
+            mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: MusegenConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: MusegenConfig) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+                start: int = 0) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, start)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Backbone(nn.Module):  # named `model` inside MusegenLM, as in LlamaForCausalLM
+    def __init__(self, cfg: MusegenConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+
+
+@dataclass
+class KVCache:
+    """Preallocated keys and values: one (k, v) pair per layer, (B, nh, max_len, hs)."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    length: int = 0
+
+    @classmethod
+    def empty(cls, cfg: MusegenConfig, batch: int, max_len: int, device: torch.device,
+              dtype: torch.dtype) -> KVCache:
+        shape = (batch, cfg.n_heads, max_len, cfg.head_dim)
+        return cls([(torch.zeros(shape, device=device, dtype=dtype),
+                     torch.zeros(shape, device=device, dtype=dtype))
+                    for _ in range(cfg.n_layers)])
+
+    def expand(self, batch: int) -> KVCache:
+        """A cache of one row repeated `batch` times (variations share their prompt)."""
+        return KVCache([(k.expand(batch, -1, -1, -1).clone(), v.expand(batch, -1, -1, -1).clone())
+                        for k, v in self.layers], self.length)
+
+    def select(self, rows: torch.Tensor) -> KVCache:
+        return KVCache([(k[rows], v[rows]) for k, v in self.layers], self.length)
+
+
+class MusegenLM(nn.Module):
+    def __init__(self, cfg: MusegenConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = Backbone(cfg)
+        self.styles = StyleTable(cfg.n_styles, cfg.d_model)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+
+    @property
+    def lm_head_weight(self) -> torch.Tensor:
+        return self.model.embed_tokens.weight  # tied, as `tie_word_embeddings` says
+
+    def forward(self, ids: torch.Tensor, style: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """Logits (B, T, V) for token ids (B, T) under style vectors (B, d).
+
+        With a cache, `ids` continue the cached sequence and the cache advances.
+        """
+        B, T = ids.shape
+        start = cache.length if cache is not None else 0
+        pos = torch.arange(start, start + T, device=ids.device)
+        cos, sin = rotary(self.cfg, pos)
+        x = self.model.embed_tokens(ids) + style[:, None, :].to(self.model.embed_tokens.weight.dtype)
+        for i, block in enumerate(self.model.layers):
+            x = block(x, cos, sin, cache.layers[i] if cache is not None else None, start)
+        if cache is not None:
+            cache.length = start + T
+        return F.linear(self.model.norm(x), self.lm_head_weight)
+
+    def style_vectors(self, style_ids: torch.Tensor) -> torch.Tensor:
+        return self.styles(style_ids)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def add_style(self, name: str) -> int:
+        """Append a style row (initialised at the mean style) and return its index."""
+        w = self.styles.weight.data
+        new = torch.cat([w, w[1:].mean(0, keepdim=True) if len(w) > 1 else w[:1]], 0)
+        self.styles.weight = nn.Parameter(new)
+        names = (*self.cfg.style_names, name)
+        self.cfg = MusegenConfig.from_dict({**self.cfg.to_dict(), "n_styles": len(names),
+                                            "style_names": names})
+        return len(names) - 1
+
+
+# ----------------------------------------------------------------------------- 5. save / load
+def save_checkpoint(model: MusegenLM, directory: str | Path, *, styles: list[dict],
+                    extra: dict | None = None, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the HF folder (config.json + model.safetensors) and musegen's files.
+
+    `styles` are the styles.json records (name, description, pieces...); `extra` is stored
+    in musegen.json (training arguments, library versions, figures).
+    """
+    from safetensors.torch import save_file
+
+    from musegen.clip import atomic_write_bytes
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = model.cfg
+    lm = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()
+          if not k.startswith("styles.")}
+    lm["lm_head.weight"] = lm["model.embed_tokens.weight"]  # explicit for HF loaders
+    lm = {k: v.clone() for k, v in lm.items()}  # safetensors refuses shared storage
+    tmp = out / f".{WEIGHTS_FILE}.tmp"
+    save_file(lm, str(tmp), metadata={"format": "pt"})
+    tmp.replace(out / WEIGHTS_FILE)
+    tmp = out / f".{STYLE_FILE}.tmp"
+    save_file({"style_table": model.styles.weight.detach().float().contiguous()}, str(tmp))
+    tmp.replace(out / STYLE_FILE)
+    hf = cfg.hf_config()
+    hf["torch_dtype"] = str(dtype).replace("torch.", "")
+    atomic_write_bytes(out / CONFIG_FILE, json.dumps(hf, indent=1).encode())
+    meta = {"musegen_config": cfg.to_dict(), **(extra or {}), "versions": _versions()}
+    atomic_write_bytes(out / MUSEGEN_JSON, json.dumps(meta, indent=1).encode())
+    atomic_write_bytes(out / STYLES_JSON, json.dumps(styles, indent=1).encode())
+    return out
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"
+                    ) -> tuple[MusegenLM, dict]:
+    """Rebuild the model from the folder alone; returns (model in eval mode, musegen.json)."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    meta = json.loads((d / MUSEGEN_JSON).read_text())
+    cfg = MusegenConfig.from_dict(meta["musegen_config"])
+    model = MusegenLM(cfg)
+    state = load_file(str(d / WEIGHTS_FILE), device=str(device))
+    state.pop("lm_head.weight", None)
+    state["styles.weight"] = load_file(str(d / STYLE_FILE), device=str(device))["style_table"]
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return model.to(device).eval(), meta
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"torch": torch.__version__}
+    for pkg in ("musegen", "transformers", "safetensors", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """cuda -> mps -> cpu, unless `preference` names one."""
+    if preference and preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def guided_logits(cond: torch.Tensor, uncond: torch.Tensor, strength: float) -> torch.Tensor:
+    """Classifier-free guidance: strength 0 = no style, 1 = the style as trained, >1 = more."""
+    return uncond + strength * (cond - uncond)
+
+
+__all__ = ["MusegenConfig", "MusegenLM", "StyleTable", "KVCache", "save_checkpoint",
+           "load_checkpoint", "pick_device", "guided_logits"]

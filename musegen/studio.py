@@ -1,0 +1,406 @@
+"""`Studio`: the musician-facing API. Every result is a `Take`.
+
+    >>> import musegen
+    >>> studio = musegen.Studio()                       # the shipped default model
+    >>> takes = studio.continue_(musegen.Clip.load("tune.mid"), bars=8, style="irish-dance")
+    >>> takes[0].save("take1.mid")                      # MIDI + a JSON sidecar
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musegen.clip import Clip, atomic_write_bytes, parse_key
+from musegen.errors import ParameterError
+from musegen.generate.filters import scale_pitch_classes
+from musegen.generate.sampler import SampleParams, SampleResult, sample
+from musegen.model import load_checkpoint, pick_device
+from musegen.tokenizer import Tokenizer
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
+MAX_BARS = 256
+MAX_VARIATIONS = 64
+
+
+def resolve_model_dir(model: str | Path | None) -> Path:
+    """None or 'default' -> the shipped model; otherwise a folder that must exist."""
+    if model is None or str(model) == "default":
+        path = DEFAULT_MODEL_DIR
+    else:
+        path = Path(model).expanduser()
+    if not (path / "musegen.json").exists():
+        raise ParameterError(f"model {str(model)!r}: no musegen checkpoint at {path}")
+    return path
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    name: str
+    description: str
+    index: int
+    pieces: int
+    vector: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Take:
+    """One generated variation: the clip and everything needed to reproduce and judge it."""
+
+    clip: Clip
+    operation: str
+    params: dict
+    seed: int
+    model_id: str
+    novelty: object | None = None  # musegen.novelty.Novelty when the model ships an index
+    parent: str | None = None
+    bars: tuple[int, int] = (0, 0)  # the generated bar range inside `clip` (0-based, end excl.)
+    seconds: float = 0.0
+    tokens: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        h = hashlib.sha1(json.dumps([self.operation, self.params, self.seed, self.model_id,
+                                     self.parent], sort_keys=True, default=str).encode())
+        return h.hexdigest()[:12]
+
+    def sidecar(self) -> dict:
+        nov = None
+        if self.novelty is not None:
+            nov = {k: v for k, v in asdict(self.novelty).items()}
+        return {"take_id": self.id, "operation": self.operation, "params": self.params,
+                "seed": self.seed, "model_id": self.model_id, "parent": self.parent,
+                "bars": list(self.bars), "n_bars": self.clip.n_bars, "n_notes": self.clip.n_notes,
+                "novelty": nov, "seconds": round(self.seconds, 4)}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the MIDI file and `<path>.json` beside it, both atomically."""
+        p = Path(path)
+        self.clip.save(p)
+        atomic_write_bytes(p.with_suffix(".json"),
+                           json.dumps(self.sidecar(), indent=1, default=str).encode())
+        return p
+
+
+class Studio:
+    """Loads a model folder once and generates takes from it."""
+
+    def __init__(self, model: str | Path | None = None, device: str | None = None,
+                 threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.model_dir = resolve_model_dir(model)
+        self.device = pick_device(device)
+        self.model, self.meta = load_checkpoint(self.model_dir, self.device)
+        self.tok = Tokenizer.load(self.model_dir)
+        self._styles = json.loads((self.model_dir / "styles.json").read_text())
+        digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
+        self.model_id = f"{self.model_dir.name}@{digest[:10]}"
+        self.novelty_index = None
+        idx_path = self.model_dir / "novelty.npz"
+        if idx_path.exists():
+            from musegen.novelty import NoveltyIndex
+
+            self.novelty_index = NoveltyIndex.load(idx_path)
+        self._earlier: dict[str, list[list[int]]] = {}
+
+    # ----------------------------------------------------------------- styles
+    @property
+    def style_names(self) -> list[str]:
+        return list(self.model.cfg.style_names)
+
+    @property
+    def styles(self) -> list[StyleInfo]:
+        table = self.model.styles.weight.detach().cpu().numpy()
+        by_name = {s["name"]: s for s in self._styles}
+        out = []
+        for i, name in enumerate(self.model.cfg.style_names):
+            rec = by_name.get(name, {})
+            pieces = rec.get("pieces", 0)
+            if isinstance(pieces, dict):
+                pieces = sum(pieces.values())
+            out.append(StyleInfo(name, rec.get("description", ""), i, int(pieces), table[i + 1]))
+        return out
+
+    def style_index(self, name: str) -> int:
+        names = self.style_names
+        if name not in names:
+            raise ParameterError(f"unknown style {name!r}; known: {', '.join(names)}")
+        return names.index(name)
+
+    def style_vector(self, styles: str | dict[str, float] | None, *, slerp: bool = False
+                     ) -> torch.Tensor:
+        if styles is None:
+            return self.model.styles.null.detach()
+        if isinstance(styles, str):
+            styles = {styles: 1.0}
+        if not styles:
+            raise ParameterError("styles: give at least one style with a weight")
+        weights = {}
+        for name, w in styles.items():
+            if not isinstance(w, (int, float)) or not math.isfinite(w) or abs(w) > 10:
+                raise ParameterError(f"style weight for {name!r} must be a number in -10..10, got {w!r}")
+            weights[self.style_index(name)] = float(w)
+        try:
+            return self.model.styles.mix(weights, slerp=slerp).detach()
+        except ValueError as e:
+            raise ParameterError(str(e)) from None
+
+    def style_map(self, path: str | Path) -> Path:
+        """A labelled 2-D picture (PCA) of the style vectors, written as PNG."""
+        from musegen.plots import style_map
+
+        return style_map(self.styles, Path(path))
+
+    # ------------------------------------------------------------- operations
+    def continue_(self, clip: Clip | Take | None, bars: int = 8, variations: int = 4,
+                  style: str | dict[str, float] | None = None, **kw: object) -> list[Take]:
+        """Continue after the clip's last bar; each take holds the new bars only."""
+        return self._continue("continue", clip, bars, variations, style, kw)
+
+    def blend(self, clip: Clip | Take | None, styles: dict[str, float], bars: int = 8,
+              variations: int = 4, slerp: bool = False, **kw: object) -> list[Take]:
+        """Continue (or start from nothing) under a weighted mix of style vectors.
+        Weights outside [0, 1] extrapolate past a style; such takes say so in their params."""
+        kw["slerp"] = slerp
+        return self._continue("blend", clip, bars, variations, dict(styles), kw)
+
+    def morph(self, clip: Clip | Take | None, from_style: str, to_style: str, steps: int = 5,
+              bars: int = 4, **kw: object) -> list[Take]:
+        """`steps` clips walking from one style to the other (weights 0 .. 1), one per step."""
+        if not 2 <= int(steps) <= MAX_VARIATIONS:
+            raise ParameterError(f"steps must be in 2..{MAX_VARIATIONS}, got {steps}")
+        mixes = [{from_style: 1 - i / (steps - 1), to_style: i / (steps - 1)} for i in range(steps)]
+        return self._continue("morph", clip, bars, steps, mixes, kw)
+
+    def regenerate(self, clip: Clip | Take, bars: tuple[int, int] = (1, 1), variations: int = 4,
+                   style: str | dict[str, float] | None = None, **kw: object) -> list[Take]:
+        """Regenerate bars `bars[0]..bars[1]` (1-based, inclusive), keeping what is before and
+        after. Takes never repeat an earlier take of the same region."""
+        parent = clip.id if isinstance(clip, Take) else None
+        base = clip.clip if isinstance(clip, Take) else clip
+        a, b = _bar_range(bars, base.n_bars)
+        params, sp = self._params(kw, variations, bars=b - a + 1)
+        tok, v = self.tok, self.tok.vocab
+        ids = _encode(tok, base)
+        starts = tok.bar_offsets(ids)
+        head = tok.header(ids)
+        body = ids[: -1] if ids[-1] == v.eos else ids
+        pre = body[starts[0]: starts[a - 1]]
+        suf = tok.restart_at_bar(body, b)[len(head):] if b < len(starts) else np.array([], ids.dtype)
+        prompt = np.concatenate([head, pre, [v.fill], suf, [v.fill_start]]).astype(np.int64)
+        state = tok.grammar.validate(prompt, fim=True)
+        forced = [v.bar] + _own_or_ctx(body, a - 1, tok)
+        key = _region_key(base, a, b)
+        earlier = self._earlier.setdefault(key, [])
+        res, takes = self._sample_takes(prompt, state, forced, style, params, sp, kw,
+                                        n=int(variations), bars_n=b - a + 1, earlier=earlier)
+        out = []
+        for r, gen in enumerate(res.tokens):
+            full = np.concatenate([head, pre, gen, suf, [v.eos]])
+            new_clip = tok.decode(full, name=base.name)
+            if _too_close(gen, earlier):
+                params_r = {**params, "near_duplicate_of_earlier": True}
+            else:
+                params_r = params
+            earlier.append(list(gen))
+            out.append(self._take("regenerate", new_clip, params_r, takes[r], parent,
+                                  (a - 1, b), res, gen))
+        return out
+
+    # --------------------------------------------------------------- internals
+    def _continue(self, op: str, clip: Clip | Take | None, bars: int, variations: int,
+                  style: object, kw: dict) -> list[Take]:
+        parent = clip.id if isinstance(clip, Take) else None
+        base = clip.clip if isinstance(clip, Take) else clip
+        params, sp = self._params(kw, variations, bars=bars)
+        tok, v = self.tok, self.tok.vocab
+        if base is None:
+            prompt, forced, n_before = self._empty_prompt(kw)
+            base_ids = prompt
+        else:
+            base_ids = _encode(tok, base)
+            prompt = base_ids[:-1] if base_ids[-1] == v.eos else base_ids
+            forced, n_before = [v.bar], base.n_bars
+        prompt = prompt.astype(np.int64)
+        state = tok.grammar.validate(prompt)
+        res, seeds = self._sample_takes(prompt, state, forced, style, params, sp, kw,
+                                        n=int(variations), bars_n=bars, earlier=[])
+        out = []
+        for r, gen in enumerate(res.tokens):
+            full = np.concatenate([prompt, gen, [v.eos]])
+            whole = tok.decode(full, name=base.name if base else "musegen")
+            new = whole.slice_bars(n_before, n_before + bars)
+            p = dict(params)
+            if isinstance(style, list):
+                p["styles"] = style[r]
+            if op in ("blend", "morph"):
+                w = p.get("styles") if isinstance(p.get("styles"), dict) else {}
+                p["extrapolated"] = any(x < 0 or x > 1 for x in w.values())
+            out.append(self._take(op, new, p, seeds[r], parent, (0, bars), res, gen))
+        return out
+
+    def _empty_prompt(self, kw: dict) -> tuple[np.ndarray, list[int], int]:
+        v = self.tok.vocab
+        num, den = kw.get("time_signature", (4, 4))  # type: ignore[misc]
+        if (num, den) not in v.time_signatures:
+            raise ParameterError(f"time_signature {num}/{den} is not supported")
+        qpm = float(kw.get("tempo", 120.0))  # type: ignore[arg-type]
+        if not 20 <= qpm <= 400:
+            raise ParameterError(f"tempo must be in 20..400 quarter notes per minute, got {qpm}")
+        from musegen.tokenizer.codec import tempo_bin
+
+        program = int(kw.get("program", 0))  # type: ignore[arg-type]
+        if not 0 <= program <= 127:
+            raise ParameterError(f"program must be in 0..127, got {program}")
+        prompt = np.array([v.bos, v.id("track", 0), v.id("program", program)], dtype=np.int64)
+        forced = [v.bar, v.id("timesig", v.time_signatures.index((num, den))),
+                  v.id("tempo", tempo_bin(qpm, v.tempos_qpm))]
+        return prompt, forced, 0
+
+    def _params(self, kw: dict, variations: object, bars: int) -> tuple[dict, SampleParams]:
+        known = {"temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
+                 "density", "keep_rhythm", "tracks", "max_copy", "slerp", "time_signature",
+                 "tempo", "program", "on_progress", "cancelled"}
+        unknown = set(kw) - known
+        if unknown:
+            raise ParameterError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        if not isinstance(bars, int) or not 1 <= bars <= MAX_BARS:
+            raise ParameterError(f"bars must be an integer in 1..{MAX_BARS}, got {bars!r}")
+        if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
+            raise ParameterError(f"variations must be an integer in 1..{MAX_VARIATIONS}, got {variations!r}")
+        t = _num(kw, "temperature", 1.0, 0.05, 5.0)
+        p = _num(kw, "top_p", 0.95, 0.01, 1.0)
+        g = _num(kw, "style_strength", 1.0, 0.0, 10.0)
+        pcs = None
+        if kw.get("key") is not None or kw.get("scale") is not None:
+            key = str(kw.get("key") or "C major")
+            try:
+                tonic, mode = parse_key(key)
+            except ValueError as e:
+                raise ParameterError(str(e)) from None
+            if kw.get("scale") is not None:
+                mode = str(kw["scale"])
+                if mode not in ("major", "minor"):
+                    raise ParameterError(f"scale must be 'major' or 'minor', got {mode!r}")
+            pcs = frozenset(scale_pitch_classes(tonic, mode))
+        pr = kw.get("pitch_range")
+        if pr is not None:
+            try:
+                lo, hi = (int(x) for x in pr)  # type: ignore[union-attr]
+            except (TypeError, ValueError):
+                raise ParameterError(f"pitch_range must be (low, high), got {pr!r}") from None
+            if not 0 <= lo <= hi <= 127:
+                raise ParameterError(f"pitch_range must satisfy 0 <= low <= high <= 127, got {pr!r}")
+            pr = (lo, hi)
+        dens = kw.get("density")
+        if dens is not None:
+            dens = _num(kw, "density", 4.0, 0.0, 64.0)
+        tracks = kw.get("tracks")
+        if tracks is not None:
+            tracks = frozenset(int(x) for x in tracks)  # type: ignore[union-attr]
+        seed = kw.get("seed")
+        if seed is None:
+            seed = int(time.time_ns() % 2**31)
+        if not isinstance(seed, int) or seed < 0:
+            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        params = {"bars": bars, "variations": variations, "temperature": t, "top_p": p,
+                  "style_strength": g, "key": kw.get("key"), "scale": kw.get("scale"),
+                  "pitch_range": list(pr) if pr else None, "density": dens,
+                  "tracks": sorted(tracks) if tracks else None, "seed": seed,
+                  "max_copy": kw.get("max_copy"), "keep_rhythm": bool(kw.get("keep_rhythm", False))}
+        sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
+                          pitch_range=pr, density=dens, tracks=tracks)
+        return params, sp
+
+    def _sample_takes(self, prompt: np.ndarray, state: object, forced: list[int],
+                      style: object, params: dict, sp: SampleParams, kw: dict, *, n: int,
+                      bars_n: int, earlier: list) -> tuple[SampleResult, list[int]]:
+        if isinstance(style, list):  # morph: one mix per row
+            vecs = torch.stack([self.style_vector(s) for s in style])
+            params["styles"] = None
+        else:
+            vecs = self.style_vector(style, slerp=bool(kw.get("slerp"))).expand(n, -1)
+            params["styles"] = {style: 1.0} if isinstance(style, str) else style
+        seeds = [params["seed"] + i for i in range(n)]
+        res = sample(self.model, self.tok, prompt, state, vecs.to(self.device), bars_n, seeds,
+                     sp, forced=forced, earlier=earlier,
+                     on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
+                     cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+        return res, seeds
+
+    def _take(self, op: str, clip: Clip, params: dict, seed: int, parent: str | None,
+              bars: tuple[int, int], res: SampleResult, gen: np.ndarray) -> Take:
+        nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
+        p = {k: v for k, v in params.items() if k != "seed"}
+        p["request_seed"] = params["seed"]
+        return Take(clip=clip, operation=op, params=p, seed=seed, model_id=self.model_id,
+                    novelty=nov, parent=parent, bars=bars, seconds=res.seconds,
+                    tokens=tuple(int(t) for t in gen))
+
+
+def _num(kw: dict, name: str, default: float, lo: float, hi: float) -> float:
+    x = kw.get(name, default)
+    if x is None:
+        x = default
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+        raise ParameterError(f"{name} must be a number, got {x!r}")
+    if not lo <= float(x) <= hi:
+        raise ParameterError(f"{name} must be in {lo}..{hi}, got {x!r}")
+    return float(x)
+
+
+def _encode(tok: Tokenizer, clip: Clip) -> np.ndarray:
+    if not isinstance(clip, Clip):
+        raise ParameterError(f"expected a Clip or a Take, got {type(clip).__name__}")
+    return tok.encode(clip).astype(np.int64)
+
+
+def _bar_range(bars: object, n_bars: int) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in bars)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ParameterError(f"bars must be (first, last), 1-based, got {bars!r}") from None
+    if not 1 <= a <= b <= n_bars:
+        raise ParameterError(f"bars {a}..{b} outside the clip's bars 1..{n_bars}")
+    return a, b
+
+
+def _own_or_ctx(body: np.ndarray, bar: int, tok: Tokenizer) -> list[int]:
+    """The time signature and tempo in force at `bar`, to restate after its BAR."""
+    r = tok.restart_at_bar(body, bar)
+    head = len(tok.header(body))
+    out = []
+    for t in r[head + 1:]:
+        if tok.vocab.kind(int(t)) in ("timesig", "tempo"):
+            out.append(int(t))
+        else:
+            break
+    return out
+
+
+def _region_key(clip: Clip, a: int, b: int) -> str:
+    h = hashlib.sha1(repr((clip.tracks, clip.length_ticks)).encode()).hexdigest()[:12]
+    return f"{h}:{a}-{b}"
+
+
+def _too_close(gen: np.ndarray, earlier: Sequence[Sequence[int]], threshold: float = 0.95) -> bool:
+    """Near-identical: at least `threshold` of the tokens equal position by position."""
+    g = list(gen)
+    for e in earlier:
+        n = max(len(g), len(e))
+        same = sum(1 for x, y in zip(g, e) if x == y)
+        if n and same / n >= threshold:
+            return True
+    return False
+
+
+__all__ = ["Studio", "Take", "StyleInfo", "resolve_model_dir"]

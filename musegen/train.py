@@ -1,0 +1,319 @@
+"""Training: windows from the corpus cache, fill-in-the-middle, transposition, exact resume.
+
+Every batch is a pure function of (seed, step, rank), and the model has no dropout, so
+resuming from a checkpoint continues the very same run: the loss curve after a kill and a
+resume is the one an uninterrupted run would have drawn.
+
+The core reports through callbacks and prints nothing; `bridges/commands/train.py` draws the
+progress bar. Data-parallel training runs under `torchrun` (DDP, gloo on CPU, nccl on CUDA).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from musegen.model import MusegenConfig, MusegenLM, pick_device, save_checkpoint
+from musegen.tokenizer import Tokenizer
+
+Piece = tuple[int, np.ndarray]  # (style index, token ids of a whole piece)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 4000
+    batch_size: int = 16
+    context: int = 512
+    lr: float = 1.5e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 200
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    fim_rate: float = 0.25
+    max_fim_bars: int = 8
+    style_dropout: float = 0.1
+    transpose_range: tuple[int, int] = (-5, 6)
+    eval_every: int = 500
+    ckpt_every: int = 250
+    eval_pieces_per_style: int = 48
+    seed: int = 0
+    # learning a new style: train only this style row (index into the style table)
+    only_style: int | None = None
+
+
+# ----------------------------------------------------------------------------- examples
+def make_window(tok: Tokenizer, ids: np.ndarray, rng: np.random.Generator, context: int,
+                *, fim: bool, max_fim_bars: int) -> np.ndarray:
+    """One training sequence of at most `context` tokens starting at a bar line.
+
+    With `fim`, the bars of the window are rearranged as prefix FILL suffix FILL_START
+    middle FILL_END, so the model learns to regenerate a bar range given both sides.
+    """
+    v = tok.vocab
+    bars = tok.bar_offsets(ids)
+    if len(bars) == 0:
+        return ids[:context]
+    # start bar: the piece's beginning a third of the time, else a bar chosen by offset
+    if rng.random() < 0.33:
+        b0 = 0
+    else:
+        b0 = int(np.searchsorted(bars, rng.integers(bars[0], len(ids)), side="right")) - 1
+    seq = tok.restart_at_bar(ids, b0) if b0 > 0 else ids
+    if seq[-1] == v.eos and not fim:
+        pass
+    if not fim:
+        return seq[:context]
+    body = seq[:-1] if seq[-1] == v.eos else seq
+    head = tok.header(body)
+    sb = tok.bar_offsets(body)
+    ends = np.append(sb[1:], len(body))
+    budget = context - 3
+    n = int(np.searchsorted(ends, budget, side="right"))  # whole bars that fit
+    if n < 2:
+        return seq[:context]
+    k = int(rng.integers(1, min(max_fim_bars, n - 1) + 1))  # middle length in bars
+    i = int(rng.integers(0, n - k + 1))
+    j = i + k
+    pre, mid = body[sb[0]:sb[i]], body[sb[i]:ends[j - 1]]
+    suf_bars = body[: ends[n - 1]]
+    suf = tok.restart_at_bar(suf_bars, j)[len(head):] if j < n else np.array([], body.dtype)
+    # the middle restarts with its own meter and tempo written out, like the suffix
+    mid = tok.restart_at_bar(body[: ends[j - 1]], i)[len(head):]
+    out = np.concatenate([head, pre, [v.fill], suf, [v.fill_start], mid, [v.fill_end]])
+    if len(out) > context:  # restarts added a few tokens: drop the suffix's tail bars
+        return seq[:context]
+    return out.astype(ids.dtype)
+
+
+def make_batch(tok: Tokenizer, pieces: Sequence[Piece], cfg: TrainConfig, step: int,
+               rank: int = 0, n_styles: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (B, T), style ids (B,)) for one step: a pure function of (seed, step, rank)."""
+    rng = np.random.default_rng([cfg.seed, step, rank])
+    lengths = np.array([len(p[1]) for p in pieces], dtype=np.float64)
+    weights = np.sqrt(lengths)  # long pieces more often, but not in proportion
+    picks = rng.choice(len(pieces), size=cfg.batch_size, p=weights / weights.sum())
+    seqs, styles = [], []
+    lo, hi = cfg.transpose_range
+    for pi in picks:
+        style, ids = pieces[pi]
+        shifted = tok.transpose(ids, int(rng.integers(lo, hi + 1))) if hi > lo else None
+        ids = shifted if shifted is not None else ids
+        fim = rng.random() < cfg.fim_rate
+        seqs.append(make_window(tok, ids, rng, cfg.context, fim=fim,
+                                max_fim_bars=cfg.max_fim_bars))
+        keep = rng.random() >= cfg.style_dropout or cfg.only_style is not None
+        styles.append(style + 1 if keep else 0)
+    T = max(len(s) for s in seqs)
+    batch = np.full((len(seqs), T), tok.vocab.pad, dtype=np.int64)
+    for r, s in enumerate(seqs):
+        batch[r, : len(s)] = s
+    return torch.from_numpy(batch), torch.tensor(styles, dtype=torch.long)
+
+
+def heldout_windows(pieces: Sequence[Piece], context: int, per_style: int | None = None
+                    ) -> list[Piece]:
+    """The evaluation protocol shared with the n-gram baseline: the first `context` tokens
+    of each held-out piece (at most `per_style` pieces per style, in corpus order)."""
+    out, seen = [], {}
+    for style, ids in pieces:
+        if per_style is not None and seen.get(style, 0) >= per_style:
+            continue
+        seen[style] = seen.get(style, 0) + 1
+        out.append((style, np.asarray(ids[:context])))
+    return out
+
+
+@torch.no_grad()
+def token_nll(model: MusegenLM, windows: Sequence[Piece], *, batch_size: int = 16,
+              style_offset: int = 1) -> list[np.ndarray]:
+    """Per-token NLL (nats) of tokens 1.. of each window under its own style."""
+    model.eval()
+    dev = next(model.parameters()).device
+    out: list[np.ndarray] = []
+    for k in range(0, len(windows), batch_size):
+        chunk = windows[k:k + batch_size]
+        T = max(len(w) for _, w in chunk)
+        ids = torch.zeros(len(chunk), T, dtype=torch.long)
+        for r, (_, w) in enumerate(chunk):
+            ids[r, : len(w)] = torch.from_numpy(w.astype(np.int64))
+        ids = ids.to(dev)
+        style = model.style_vectors(torch.tensor([s + style_offset for s, _ in chunk], device=dev))
+        logits = model(ids, style).float()
+        nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+        for r, (_, w) in enumerate(chunk):
+            out.append(nll[r, : len(w) - 1].cpu().numpy())
+    return out
+
+
+def nll_by_style(windows: Sequence[Piece], nlls: Sequence[np.ndarray]) -> dict[int, float]:
+    tot: dict[int, list[float]] = {}
+    for (style, _), x in zip(windows, nlls):
+        acc = tot.setdefault(style, [0.0, 0.0])
+        acc[0] += float(x.sum())
+        acc[1] += len(x)
+    return {s: a / max(n, 1) for s, (a, n) in sorted(tot.items())}
+
+
+# ----------------------------------------------------------------------------- the loop
+@dataclass
+class TrainState:
+    step: int = 0
+    history: list[dict] = field(default_factory=list)  # {"step", "loss", "lr", "tok_s"}
+    evals: list[dict] = field(default_factory=list)  # {"step", "valid_nll": {style: nll}}
+    wall_s: float = 0.0
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _optimizer(model: MusegenLM, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.only_style is not None:
+        return torch.optim.AdamW([model.styles.weight], lr=cfg.lr, weight_decay=0.0)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "styles" not in n]
+    rest = [p for n, p in model.named_parameters() if p.dim() < 2 or "styles" in n]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}],
+                             lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def save_training_state(path: Path, model: MusegenLM, opt: torch.optim.Optimizer,
+                        state: TrainState, cfg: TrainConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict(),
+                "optimizer": opt.state_dict(), "state": asdict(state),
+                "train_config": asdict(cfg)}, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def train(
+    model: MusegenLM,
+    tok: Tokenizer,
+    train_pieces: Sequence[Piece],
+    valid_pieces: Sequence[Piece],
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    device: str | None = None,
+    resume: bool = True,
+    on_step: Callable[[int, dict], None] | None = None,
+    on_eval: Callable[[int, dict[int, float]], None] | None = None,
+    stop_after: int | None = None,
+) -> TrainState:
+    """Train `model` for `cfg.steps` steps, checkpointing to `run_dir/last.pt`.
+
+    If `run_dir/last.pt` exists and `resume`, training continues from it exactly.
+    `stop_after` ends the call after that many steps (tests use it to simulate a kill).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "last.pt"
+    dev = pick_device(device)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        rank = dist.get_rank()
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    state = TrainState()
+    if resume and ckpt.exists():
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        state = TrainState(**saved["state"])
+    model.to(dev).train()
+    opt = _optimizer(model, cfg)
+    if resume and ckpt.exists():
+        opt.load_state_dict(saved["optimizer"])
+    net: torch.nn.Module = model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+    use_amp = dev.type == "cuda"
+    valid = heldout_windows(valid_pieces, cfg.context, cfg.eval_pieces_per_style)
+    t_start, done_here = time.time(), 0
+    while state.step < cfg.steps:
+        step = state.step
+        ids, style_ids = make_batch(tok, train_pieces, cfg, step, rank)
+        ids, style_ids = ids.to(dev), style_ids.to(dev)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(cfg, step)
+        t0 = time.time()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            style = model.style_vectors(style_ids)
+            logits = net(ids, style) if not distributed else net(ids, style)
+            loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                                   ids[:, 1:].reshape(-1), ignore_index=tok.vocab.pad)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.only_style is not None:  # learn one style row, leave the others as they are
+            g = model.styles.weight.grad
+            keep = torch.zeros_like(g)
+            keep[cfg.only_style + 1] = 1
+            g.mul_(keep)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        n_tok = int((ids != tok.vocab.pad).sum())
+        dt = time.time() - t0
+        state.step += 1
+        done_here += 1
+        rec = {"step": state.step, "loss": float(loss.detach()), "lr": lr_at(cfg, step),
+               "tok_s": n_tok * (int(os.environ.get("WORLD_SIZE", "1"))) / max(dt, 1e-9)}
+        state.history.append(rec)
+        if on_step and rank == 0:
+            on_step(state.step, rec)
+        last = state.step == cfg.steps
+        if (state.step % cfg.eval_every == 0 or last) and valid and rank == 0:
+            per_style = nll_by_style(valid, token_nll(model, valid))
+            state.evals.append({"step": state.step, "valid_nll": per_style})
+            model.train()
+            if on_eval:
+                on_eval(state.step, per_style)
+        if (state.step % cfg.ckpt_every == 0 or last) and rank == 0:
+            state.wall_s += time.time() - t_start
+            t_start = time.time()
+            save_training_state(ckpt, model, opt, state, cfg)
+        if stop_after is not None and done_here >= stop_after:
+            break
+    state.wall_s += time.time() - t_start
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return state
+
+
+def new_model(tok: Tokenizer, style_names: Sequence[str], **sizes: int) -> MusegenLM:
+    v = tok.vocab
+    cfg = MusegenConfig(vocab_size=v.size, n_styles=len(style_names), pad_id=v.pad,
+                        bos_id=v.bos, eos_id=v.eos, style_names=tuple(style_names), **sizes)
+    return MusegenLM(cfg)
+
+
+def export(model: MusegenLM, out_dir: Path, tok: Tokenizer, styles: list[dict],
+           extra: dict | None = None, *, fp16: bool = False) -> Path:
+    """The checkpoint folder: HF config + weights, style table, styles.json, tokenizer."""
+    save_checkpoint(model.cpu(), out_dir, styles=styles, extra=extra,
+                    dtype=torch.float16 if fp16 else torch.float32)
+    tok.save(out_dir)
+    return out_dir
+
+
+__all__ = ["TrainConfig", "TrainState", "train", "make_batch", "make_window", "token_nll",
+           "heldout_windows", "nll_by_style", "new_model", "export", "lr_at"]

@@ -1,0 +1,157 @@
+import json
+
+import pytest
+import torch
+
+from musegen import Clip, ParameterError
+from musegen.examples import example_path
+from musegen.generate import filters
+from musegen.studio import Studio
+from musegen.tokenizer import Tokenizer
+from musegen.tokenizer.vocab import Vocab
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_model_dir):
+    return Studio(model=tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def folk():
+    return Clip.load(example_path("folk"))
+
+
+def _pitches(takes):
+    return [n.pitch for t in takes for n in t.clip.all_notes()]
+
+
+# ------------------------------------------------------------------ filters, alone
+def test_temperature_and_top_p():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+    assert torch.allclose(filters.temperature(logits, 2.0), logits / 2)
+    with pytest.raises(ValueError, match="temperature"):
+        filters.temperature(logits, 0)
+    kept = filters.top_p(logits, 0.7)
+    # probabilities 0.64, 0.24, 0.09, 0.03: the nucleus for 0.7 is the first two tokens
+    assert torch.isfinite(kept[0, :2]).all() and torch.isinf(kept[0, 2:]).all()
+    assert torch.equal(filters.top_p(logits, 1.0), logits)
+
+
+def test_masks_key_and_range():
+    v = Vocab()
+    m = filters.pitch_class_mask(v, filters.scale_pitch_classes(2, "major"))  # D major
+    allowed = {p % 12 for p in range(128) if m[v.id("pitch", p)]}
+    assert allowed == {2, 4, 6, 7, 9, 11, 1}
+    assert m[v.bar] and m[v.id("duration", 3)]  # other kinds untouched
+    r = filters.pitch_range_mask(v, 60, 72)
+    assert [p for p in range(128) if r[v.id("pitch", p)]] == list(range(60, 73))
+
+
+def test_apply_mask_never_empties_a_row():
+    logits = torch.zeros(2, 4)
+    allowed = torch.tensor([[True, False, False, False], [False, False, False, False]])
+    out = filters.apply_mask(logits, allowed)
+    assert torch.isinf(out[0, 1:]).all() and torch.isfinite(out[1]).all()
+
+
+def test_density_bias_and_avoid_tokens():
+    v = Vocab()
+    logits = torch.zeros(2, v.size)
+    out = filters.density_bias(logits, v, torch.tensor([0, 8]), target=4)
+    assert out[0, v.bar] < 0 and out[0, v.id("pitch", 60)] == 0  # too few notes: keep going
+    assert out[1, v.id("pitch", 60)] < 0 and out[1, v.bar] == 0  # too many: close the bar
+    av = filters.avoid_tokens(torch.zeros(2, 5), [[3], []], penalty=2.0)
+    assert av[0, 3] == -2.0 and av[1].abs().sum() == 0
+
+
+# ------------------------------------------------------------------ the engine
+def test_continue_exact_bars_valid_and_seeded(studio, folk, tmp_path):
+    takes = studio.continue_(folk, bars=4, variations=3, style="alpha", seed=11)
+    again = studio.continue_(folk, bars=4, variations=3, style="alpha", seed=11)
+    other = studio.continue_(folk, bars=4, variations=3, style="alpha", seed=12)
+    assert [t.tokens for t in takes] == [t.tokens for t in again]
+    assert [t.tokens for t in takes] != [t.tokens for t in other]
+    tok = studio.tok
+    for t in takes:
+        assert t.clip.n_bars == 4 and t.seed >= 11 and t.model_id == studio.model_id
+        ids = tok.encode(folk, eos=False).tolist() + list(t.tokens) + [tok.vocab.eos]
+        tok.validate(ids)
+    p = takes[0].save(tmp_path / "t.mid")
+    side = json.loads(p.with_suffix(".json").read_text())
+    assert side["seed"] == takes[0].seed and side["operation"] == "continue"
+    assert Clip.load(p).n_bars == 4
+
+
+def test_constraints_are_respected(studio, folk):
+    takes = studio.continue_(folk, bars=4, variations=4, seed=3, key="F major",
+                             pitch_range=(60, 76), temperature=1.5)
+    ps = _pitches(takes)
+    assert ps and all(60 <= p <= 76 for p in ps)
+    assert {p % 12 for p in ps} <= {5, 7, 9, 10, 0, 2, 4}
+
+
+def test_density_moves_note_counts(studio, folk):
+    sparse = studio.continue_(folk, bars=4, variations=4, seed=5, density=1)
+    dense = studio.continue_(folk, bars=4, variations=4, seed=5, density=12)
+    assert sum(t.clip.n_notes for t in dense) > sum(t.clip.n_notes for t in sparse)
+
+
+def test_regenerate_keeps_the_outside_and_never_repeats(studio, folk):
+    first = studio.regenerate(folk, bars=(3, 4), variations=2, seed=7)
+    second = studio.regenerate(folk, bars=(3, 4), variations=2, seed=7)  # same seed again
+    q = studio.tok.quantize(folk)
+    outside = [(n.pitch, n.start_tick) for n in q.all_notes()
+               if not q.bar_starts[2] <= n.start_tick < q.bar_starts[4]]
+    for t in first + second:
+        assert t.clip.n_bars == folk.n_bars and t.bars == (2, 4)
+        kept = [(n.pitch, n.start_tick) for n in t.clip.all_notes()
+                if not q.bar_starts[2] <= n.start_tick < q.bar_starts[4]]
+        assert kept == outside
+    assert {t.tokens for t in second}.isdisjoint({t.tokens for t in first})
+
+
+def test_blend_morph_and_flags(studio):
+    b = studio.blend(None, styles={"alpha": 1.3, "beta": -0.3}, bars=2, variations=2, seed=1)
+    assert all(t.params["extrapolated"] for t in b) and all(t.clip.n_bars == 2 for t in b)
+    ok = studio.blend(None, styles={"alpha": 0.5, "beta": 0.5}, bars=2, variations=1, seed=1)
+    assert not ok[0].params["extrapolated"]
+    m = studio.morph(None, "alpha", "gamma", steps=3, bars=2, seed=4)
+    assert [t.params["styles"]["gamma"] for t in m] == [0.0, 0.5, 1.0]
+    s = studio.blend(None, styles={"alpha": 0.5, "beta": 0.5}, slerp=True, bars=1,
+                     variations=1, seed=1)
+    assert s[0].clip.n_bars == 1
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"bars": 0}, "bars"), ({"bars": 10**6}, "bars"), ({"variations": 0}, "variations"),
+    ({"temperature": -1}, "temperature"), ({"temperature": float("nan")}, "temperature"),
+    ({"style": "nope"}, "unknown style"), ({"key": "H major"}, "key"),
+    ({"pitch_range": (80, 60)}, "pitch_range"), ({"colour": 3}, "unknown parameter"),
+])
+def test_absurd_parameters_name_the_value(studio, folk, kw, match):
+    args = {"bars": 2, "variations": 1, **kw}
+    with pytest.raises(ParameterError, match=match):
+        studio.continue_(folk, **args)
+
+
+def test_styles_listing_and_map(studio, tmp_path):
+    names = [s.name for s in studio.styles]
+    assert names == ["alpha", "beta", "gamma"]
+    assert studio.styles[0].vector.shape == (studio.model.cfg.d_model,)
+    png = studio.style_map(tmp_path / "map.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tokenizer_grammar_holds_for_many_takes(studio, folk):
+    """A sweep over styles and parameters: every take decodes to exactly the bars asked."""
+    tok: Tokenizer = studio.tok
+    n = 0
+    for seed, style in enumerate(["alpha", "beta", "gamma", None]):
+        for temp in (0.7, 1.3):
+            takes = studio.continue_(folk, bars=3, variations=4, seed=seed, style=style,
+                                     temperature=temp)
+            for t in takes:
+                assert t.clip.n_bars == 3
+                n += 1
+    assert n == 32
+    assert tok.vocab.size == studio.model.cfg.vocab_size
