@@ -161,18 +161,14 @@ def _resolve_styles(styles: Sequence[str] | None, midi_dir: Path | None) -> list
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("music21", "symusic", "numpy", "mido"):
-        try:
-            out[name] = __import__(name).__version__
-        except Exception:  # noqa: BLE001 - a version we cannot read is left out
-            continue
-    try:
-        import musegen
+    from importlib import metadata
 
-        out["musegen"] = musegen.__version__
-    except Exception:  # noqa: BLE001
-        pass
+    out = {}
+    for name in ("musegen", "music21", "symusic", "numpy", "mido"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # e.g. musegen run from a plain checkout
+            continue
     return out
 
 
