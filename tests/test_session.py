@@ -1,0 +1,242 @@
+"""Session and take history: atomic takes, the journal, edit/undo, and crash recovery for real
+(a subprocess writing takes is killed with SIGKILL, then the session is reopened)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from musegen import Clip, MidiFileError, Note, Track
+from musegen.session import Session, SessionError
+from musegen.session.journal import read_journal
+from musegen.studio import Take
+
+ROOT = Path(__file__).parents[1]
+
+
+def small_clip(seed: int = 0, bars: int = 2) -> Clip:
+    notes = tuple(Note(60 + (seed + i) % 12, 90, i * 480, 240) for i in range(bars * 4))
+    return Clip(tracks=(Track(notes),), name=f"c{seed}")
+
+
+def fake_take(clip: Clip, seed: int = 1) -> Take:
+    return Take(clip=clip, operation="continue", params={"bars": clip.n_bars, "temperature": 1.0},
+                seed=seed, model_id="fake@0", bars=(0, clip.n_bars))
+
+
+@pytest.fixture
+def session(tmp_path):
+    s = Session.open(tmp_path / "song")
+    yield s
+    s.close()
+
+
+def test_takes_are_files_and_the_journal_records_everything(session, tmp_path):
+    first = session.import_clip(small_clip(0), source="riff.mid")
+    session.log_request("r1", "continue", {"bars": 2}, client="127.0.0.1:9")
+    recs = session.add_takes([fake_take(small_clip(1), 5), fake_take(small_clip(2), 6)],
+                             parent=first.id, request_id="r1")
+    assert [r.id for r in recs] == ["t0002", "t0003"]
+    for r in recs:
+        assert r.parent == first.id and r.request_id == "r1" and r.operation == "continue"
+        assert Clip.load(r.midi_path).n_notes == 8
+        side = json.loads(r.sidecar_path.read_text())
+        assert side["take_id"] == r.id and side["parent"] == first.id and side["model_id"] == "fake@0"
+        assert side["seed"] in (5, 6) and side["params"]["bars"] == 2 and "novelty" in side
+    session.accept("t0002")
+    session.reject("t0003")
+    types = [e["type"] for e in session.entries()]
+    assert types == ["take", "request", "take", "take", "accept", "reject"]
+    lines = session.journal_path.read_text().splitlines()
+    assert [json.loads(x)["seq"] for x in lines] == [1, 2, 3, 4, 5, 6]
+    assert [t.status for t in session.takes()] == ["pending", "accepted", "rejected"]
+    assert not list((tmp_path / "song").rglob("*.tmp"))
+
+
+def test_edit_undo_and_lineage(session, tmp_path):
+    a = session.import_clip(small_clip(0))
+    [b] = session.add_takes([fake_take(small_clip(1))], parent=a.id)
+    session.accept(b.id)
+    edited = tmp_path / "my-edit.mid"
+    small_clip(7, bars=3).save(edited)
+    e = session.edit(b.id, edited)
+    assert e.parent == b.id and e.operation == "edit" and e.source == str(edited.resolve())
+    assert e.midi_path.read_bytes() == edited.read_bytes()  # the musician's file, byte for byte
+    assert session.clip(e.id).n_bars == 3
+    assert [r.id for r in session.lineage(e.id)] == [e.id, b.id, a.id]
+    session.reject(a.id)
+    # undo walks back: the reject, then the edit (hidden, files kept), then the accept
+    undone, rec = session.undo()
+    assert undone["type"] == "reject" and rec.status == "pending"
+    undone, rec = session.undo()
+    assert undone["type"] == "edit" and rec.undone and rec.midi_path.exists()
+    assert e.id not in [t.id for t in session.takes()]
+    assert e.id in [t.id for t in session.takes(include_undone=True)]
+    undone, rec = session.undo()
+    assert undone["type"] == "accept" and rec.id == b.id and rec.status == "pending"
+    with pytest.raises(SessionError, match="nothing to undo"):
+        session.undo()
+    with pytest.raises(SessionError, match="t0099"):
+        session.accept("t0099")
+
+
+def test_bad_edits_are_refused_and_nothing_is_written(session, tmp_path):
+    a = session.import_clip(small_clip(0))
+    bad = tmp_path / "corrupt.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff")
+    with pytest.raises(MidiFileError, match="corrupt.mid"):
+        session.edit(a.id, bad)
+    with pytest.raises(MidiFileError, match="cannot open"):
+        session.edit(a.id, tmp_path / "missing.mid")
+    with pytest.raises(SessionError, match="no take"):
+        session.edit("nope", small_clip(1))
+    assert [t.id for t in session.takes()] == [a.id]
+    assert sorted(p.name for p in session.takes_dir.iterdir()) == ["t0001.json", "t0001.mid"]
+
+
+def test_state_survives_reopen_and_read_only_sees_it(tmp_path):
+    with Session.open(tmp_path / "s") as s:
+        a = s.import_clip(small_clip(0))
+        s.accept(a.id)
+        b = s.edit(a.id, small_clip(3))
+    with Session.open(tmp_path / "s", readonly=True) as ro:
+        assert [(t.id, t.status) for t in ro.takes()] == [(a.id, "accepted"), (b.id, "pending")]
+        with pytest.raises(SessionError, match="read-only"):
+            ro.accept(b.id)
+    with Session.open(tmp_path / "s") as s:
+        assert s.recovery.clean
+        c = s.import_clip(small_clip(4))
+        assert c.id == "t0003"
+
+
+def test_one_writer_at_a_time(tmp_path):
+    with Session.open(tmp_path / "s"):
+        with pytest.raises(SessionError, match="another process"):
+            Session.open(tmp_path / "s")
+        Session.open(tmp_path / "s", readonly=True).close()
+
+
+def test_refuses_folders_that_are_not_sessions(tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("hello")
+    with pytest.raises(SessionError, match="not empty"):
+        Session.open(tmp_path / "busy")
+    with pytest.raises(SessionError, match="no session.json"):
+        Session.open(tmp_path / "nothing", readonly=True)
+
+
+def test_recovery_from_every_partial_state(tmp_path):
+    folder = tmp_path / "s"
+    with Session.open(folder) as s:
+        a = s.import_clip(small_clip(0))
+        s.accept(a.id)
+        b = s.import_clip(small_clip(1))
+    takes = folder / "takes"
+    # a crash between the sidecar and the journal entry: complete files, not journaled
+    small_clip(2).save(takes / "t0003.mid")
+    (takes / "t0003.json").write_text(json.dumps({"take_id": "t0003", "operation": "continue",
+                                                   "parent": b.id, "n_bars": 2}))
+    # a crash between the MIDI file and its sidecar
+    small_clip(3).save(takes / "t0004.mid")
+    # a MIDI file cut short (written without the atomic helper by someone else)
+    (takes / "t0005.mid").write_bytes(small_clip(4).to_bytes()[:30])
+    (takes / "t0005.json").write_text(json.dumps({"take_id": "t0005"}))
+    # temp files of atomic writes cut short, and a torn last journal line
+    (takes / ".t0006.mid.abc123.tmp").write_bytes(b"MThd\x00")
+    (folder / ".session.json.x1.tmp").write_bytes(b"{")
+    with open(folder / "journal.jsonl", "ab") as f:
+        f.write(b'{"seq": 4, "time": 1.0, "type": "acc')
+    with Session.open(folder) as s:
+        r = s.recovery
+        assert r.torn_journal_bytes > 0 and r.adopted == ["t0003"]
+        assert sorted(r.temp_files_removed) == [".session.json.x1.tmp", "takes/.t0006.mid.abc123.tmp"]
+        assert sorted(r.orphaned) == ["t0004.mid", "t0005.json", "t0005.mid"]
+        assert r.missing == []
+        assert [(t.id, t.status) for t in s.takes()] == [(a.id, "accepted"), (b.id, "pending"),
+                                                          ("t0003", "pending")]
+        assert s.take("t0003").recovered and s.take("t0003").parent == b.id
+        assert sorted(p.name for p in (folder / "orphans").iterdir()) == ["t0004.mid", "t0005.json", "t0005.mid"]
+        assert s.entries()[-1]["type"] == "recover"
+        new = s.import_clip(small_clip(5))
+        assert new.id == "t0006"  # never reuses an id seen on disk
+    scan = read_journal(folder / "journal.jsonl")
+    assert scan.torn_tail_bytes == 0 and scan.bad_lines == []
+    with Session.open(folder) as s:
+        assert s.recovery.clean
+
+
+def test_a_garbled_line_in_the_middle_is_skipped_not_deleted(tmp_path):
+    folder = tmp_path / "s"
+    with Session.open(folder) as s:
+        a = s.import_clip(small_clip(0))
+    with open(folder / "journal.jsonl", "ab") as f:
+        f.write(b"this is not json\n")
+    with Session.open(folder) as s:
+        s.accept(a.id)
+    with Session.open(folder) as s:
+        assert s.recovery.bad_journal_lines == [2]
+        assert s.take(a.id).status == "accepted"
+    assert b"this is not json" in (folder / "journal.jsonl").read_bytes()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from musegen import Clip, Note, Track
+    from musegen.session import Session
+    from musegen.studio import Take
+    s = Session.open(sys.argv[1])
+    i = 0
+    while True:
+        i += 1
+        notes = tuple(Note(48 + (i + k) % 30, 80, k * 240, 200) for k in range(64))
+        clip = Clip(tracks=(Track(notes),))
+        if i % 3 == 0:
+            rec = s.import_clip(clip)
+        else:
+            take = Take(clip=clip, operation="continue", params={"i": i}, seed=i, model_id="m")
+            [rec] = s.add_takes([take], request_id=f"r{i}")
+        print("take", rec.id, flush=True)
+        if i % 2 == 0:
+            s.accept(rec.id)
+            print("accepted", rec.id, flush=True)
+""")
+
+
+def test_kill_9_while_writing_takes_loses_no_accepted_take(tmp_path):
+    folder = tmp_path / "crashy"
+    accepted, written = set(), set()
+    for round_ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        n_acc, deadline = 0, time.monotonic() + 60
+        while n_acc < 6 + 3 * round_ and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            kind, tid = line.split()
+            (accepted if kind == "accepted" else written).add(tid)
+            n_acc += kind == "accepted"
+        os.kill(proc.pid, signal.SIGKILL)  # mid-write, most likely: the writer never pauses
+        proc.wait()
+        proc.stdout.close()
+        assert n_acc >= 6, "the writer did not get going"
+    with Session.open(folder) as s:
+        assert s.recovery.missing == []
+        for tid in accepted:
+            rec = s.take(tid)
+            assert rec.status == "accepted"
+            assert Clip.load(rec.midi_path).n_notes == 64
+            assert json.loads(rec.sidecar_path.read_text())["take_id"] == tid
+        known = {t.id for t in s.takes()}
+        assert written <= known
+        assert not list(folder.rglob("*.tmp"))
+        for t in s.takes():  # every take listed is complete
+            assert Clip.load(t.midi_path).n_notes == 64
+        seqs = [e["seq"] for e in s.entries()]
+        assert seqs == sorted(set(seqs))
