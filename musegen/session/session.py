@@ -32,6 +32,7 @@ from musegen.session.recover import RecoveryReport, remove_temp_files, scan_take
 
 FORMAT = {"format": "musegen-session", "version": 1}
 _ID = re.compile(r"^t(\d+)")
+TAKE_MODE = 0o444  # takes never change: a DAW saving over one gets an error, not a lost take
 
 
 class SessionError(MusegenError, ValueError):
@@ -257,9 +258,9 @@ class Session:
                     "request": request_id, "session": self.folder.name, "n_bars": clip.n_bars,
                     "n_notes": clip.n_notes, "created": round(time.time(), 3)}
             mid = self.takes_dir / f"{tid}.mid"
-            atomic_write(mid, data)
+            atomic_write(mid, data, TAKE_MODE)
             atomic_write(mid.with_suffix(".json"),
-                         json.dumps(side, indent=1, default=str, ensure_ascii=False).encode())
+                         json.dumps(side, indent=1, default=str, ensure_ascii=False).encode(), TAKE_MODE)
             entry = self._log(entry_type, **_entry_from_sidecar(side), source=source)
             return self._history.takes[entry["take"]]
 

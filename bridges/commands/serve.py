@@ -1,0 +1,87 @@
+"""`musegen serve`: the OSC server for DAWs and controllers (address space: docs/osc.md)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="answer OSC requests from a DAW (see docs/osc.md)",
+                       description="Serve /musegen/* OSC requests over UDP. Every take lands in "
+                       "the session folder; replies go to the sender unless --reply-port is set.")
+    p.add_argument("--osc-port", type=int, default=9000, help="UDP port to listen on (default 9000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; anything else is reachable from "
+                   "other machines and prints a warning)")
+    p.add_argument("--reply-host", default=None, help="send every reply here instead of the sender")
+    p.add_argument("--reply-port", type=int, default=None, help="port for --reply-host")
+    p.add_argument("--session", type=Path, required=True, help="session folder (created if new)")
+    p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
+                   help="folder clients may name in paths (repeatable; the session folder is "
+                   "always allowed; relative paths start at the first one)")
+    p.add_argument("--max-bars", type=int, default=64)
+    p.add_argument("--max-variations", type=int, default=8)
+    p.add_argument("--max-queue", type=int, default=32, help="requests waiting, per worker")
+    p.add_argument("--max-notes", type=int, default=20_000, help="notes per streamed clip")
+    p.add_argument("--quiet", action="store_true", help="log nothing per request")
+    p.set_defaults(func=run_serve)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from bridges.osc.server import OscServer, default_limits
+    from musegen.errors import ParameterError
+    from musegen.session import Session
+    from musegen.studio import Studio
+
+    for name in ("osc_port", "max_bars", "max_variations", "max_queue", "max_notes"):
+        if getattr(args, name) < (0 if name == "osc_port" else 1):
+            raise ParameterError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.reply_host is not None and args.reply_port is None:
+        raise ParameterError("--reply-host needs --reply-port")
+    reply_to = (args.reply_host or "127.0.0.1", args.reply_port) if args.reply_port else None
+    if not _is_loopback(args.host):
+        print(f"musegen serve: warning: binding {args.host}: other machines on the network can "
+              "send requests and name files in the allowed folders", file=sys.stderr)
+    studio = Studio(model=args.model, device=args.device)
+    session = Session.open(args.session)
+    if not session.recovery.clean:
+        r = session.recovery
+        print(f"musegen serve: recovered the session after a crash: {len(r.temp_files_removed)} "
+              f"temp file(s) removed, {r.torn_journal_bytes} torn journal byte(s) cut, "
+              f"{len(r.adopted)} take(s) adopted, {len(r.orphaned)} file(s) moved to orphans/"
+              + (f", MISSING takes: {', '.join(r.missing)}" if r.missing else ""), flush=True)
+    limits = default_limits(session.folder, args.allow, max_bars=args.max_bars,
+                            max_variations=args.max_variations, max_queue=args.max_queue,
+                            max_notes=args.max_notes)
+    log = None if args.quiet else (lambda msg: print(f"musegen serve: {msg}", flush=True))
+    server = OscServer(studio, session, host=args.host, port=args.osc_port, reply_to=reply_to,
+                       limits=limits, log=log)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())  # finish cleanly under systemd & co.
+    try:
+        server.start()
+        host, port = server.address
+        print(f"musegen serve: listening on udp://{host}:{port} | session {session.folder} "
+              f"({len(session.takes())} takes) | model {studio.model_id}"
+              + (f" | replies to {reply_to[0]}:{reply_to[1]}" if reply_to else ""), flush=True)
+        server.serve_forever()
+    except OSError as e:
+        raise ParameterError(f"cannot listen on {args.host}:{args.osc_port}: {e.strerror or e}") from None
+    finally:
+        server.stop()
+        session.close()
+    return 0

@@ -1,0 +1,133 @@
+"""`musegen session list/show/accept/reject/edit/undo/export/log`: a session folder's takes.
+
+Listing and showing open the session read-only, so they work while `musegen serve` holds it;
+deciding needs the session to itself (while a server runs, send /musegen/accept instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("session", help="list, decide on and export the takes of a session")
+    ssub = p.add_subparsers(dest="session_command", metavar="ACTION", required=True)
+
+    ls = ssub.add_parser("list", help="the takes, oldest first")
+    ls.add_argument("folder", type=Path)
+    ls.add_argument("--status", choices=("pending", "accepted", "rejected"), default=None)
+    ls.add_argument("--all", action="store_true", help="include undone edits")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=run_list)
+
+    sh = ssub.add_parser("show", help="one take: its sidecar and its lineage")
+    sh.add_argument("folder", type=Path)
+    sh.add_argument("take")
+    sh.set_defaults(func=run_show)
+
+    for name in ("accept", "reject"):
+        d = ssub.add_parser(name, help=f"{name} a take")
+        d.add_argument("folder", type=Path)
+        d.add_argument("take")
+        d.set_defaults(func=run_decide, decision=name)
+
+    ed = ssub.add_parser("edit", help="import your edited MIDI as a new take under TAKE")
+    ed.add_argument("folder", type=Path)
+    ed.add_argument("take")
+    ed.add_argument("midi", type=Path)
+    ed.set_defaults(func=run_edit)
+
+    un = ssub.add_parser("undo", help="undo the latest accept, reject or edit")
+    un.add_argument("folder", type=Path)
+    un.set_defaults(func=run_undo)
+
+    ex = ssub.add_parser("export", help="copy a take (MIDI + sidecar) out of the session")
+    ex.add_argument("folder", type=Path)
+    ex.add_argument("take")
+    ex.add_argument("dest", type=Path, help="a .mid path or a folder")
+    ex.set_defaults(func=run_export)
+
+    lg = ssub.add_parser("log", help="print the journal (JSON lines)")
+    lg.add_argument("folder", type=Path)
+    lg.set_defaults(func=run_log)
+
+
+def _open(folder: Path, readonly: bool):  # noqa: ANN202
+    from musegen.session import Session
+
+    return Session.open(folder, create=False, readonly=readonly)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=True) as s:
+        takes = s.takes(status=args.status, include_undone=args.all)
+    if args.json:
+        print(json.dumps([{"take": t.id, "operation": t.operation, "parent": t.parent,
+                           "status": t.status, "undone": t.undone, "bars": t.n_bars,
+                           "notes": t.n_notes, "seed": t.seed, "request": t.request_id,
+                           "path": str(t.midi_path)} for t in takes], indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(takes)} takes in {args.folder}")
+    for col in ("take", "operation", "parent", "status", "bars", "notes", "style", "seed"):
+        table.add_column(col)
+    for t in takes:
+        styles = t.params.get("styles")
+        style = ", ".join(f"{k}={v:g}" for k, v in styles.items()) if isinstance(styles, dict) else "-"
+        status = t.status + (" (undone)" if t.undone else "")
+        table.add_row(t.id, t.operation, t.parent or "-", status, str(t.n_bars), str(t.n_notes),
+                      style, "-" if t.seed is None else str(t.seed))
+    Console().print(table)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=True) as s:
+        side = s.sidecar(args.take)
+        chain = s.lineage(args.take)
+        rec = s.take(args.take)
+    print(json.dumps({"take": rec.id, "status": rec.status, "undone": rec.undone,
+                      "path": str(rec.midi_path),
+                      "lineage": [f"{t.id} ({t.operation})" for t in chain], "sidecar": side},
+                     indent=1, default=str))
+    return 0
+
+
+def run_decide(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=False) as s:
+        rec = s.accept(args.take) if args.decision == "accept" else s.reject(args.take)
+    print(f"{rec.id}: {rec.status}")
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=False) as s:
+        rec = s.edit(args.take, args.midi)
+    print(f"{rec.id}: your edit of {args.take} -> {rec.midi_path}")
+    return 0
+
+
+def run_undo(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=False) as s:
+        entry, rec = s.undo()
+    state = "hidden" if rec.undone else rec.status
+    print(f"undid {entry['type']} of {rec.id} (now {state})")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=True) as s:
+        path = s.export(args.take, args.dest)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_log(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=True) as s:
+        for e in s.entries():
+            print(json.dumps(e, ensure_ascii=False))
+    return 0

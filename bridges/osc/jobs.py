@@ -1,0 +1,169 @@
+"""What the worker threads do with a queued request: run it against the studio and the session,
+then reply. Runs off the receive thread; every failure becomes one `/musegen/error`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridges.osc.notes import clip_messages
+from bridges.osc.protocol import GENERATE, Limits, ProtocolError, Request
+from musegen.clip import Clip
+from musegen.errors import MusegenError
+from musegen.session import Session, TakeRecord
+
+Send = Callable[[str, list], None]
+SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
+                 "density", "tracks", "max_copy", "tempo", "program", "time_signature")
+PROGRESS_EVERY_S = 0.1
+
+
+@dataclass
+class Job:
+    request: Request
+    send: Send  # replies to this job's client
+    client: str  # "host:port" of the sender, for the journal
+    clip: Clip | None = None  # a clip streamed in with clip/begin, note, clip/end
+    key: tuple = ()  # (host, port, id): the server's in-flight key
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def id(self) -> int | str:
+        return self.request.id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended: `kind` (served, failed, cancelled) for the status counters, and the
+    final reply (done or error), which the worker sends after it has counted the job."""
+
+    kind: str
+    address: str
+    args: list
+
+
+class Executor:
+    """Runs jobs. Intermediate replies (progress, take, note...) go out as they happen; the final
+    one comes back in the `Outcome`."""
+
+    def __init__(self, studio: object, session: Session, limits: Limits) -> None:
+        self.studio = studio
+        self.session = session
+        self.limits = limits
+
+    def run(self, job: Job) -> Outcome:
+        rid, op = job.id, job.request.op
+        logged = False
+        try:
+            if op in GENERATE:
+                logged = True
+                done = self._generate(job)
+            elif op in ("accept", "reject"):
+                decide = self.session.accept if op == "accept" else self.session.reject
+                rec = decide(job.request.params["take"], request_id=str(rid))
+                done = [rec.id, str(rec.midi_path)]
+            elif op == "edit":
+                p = job.request.params
+                rec = self.session.edit(p["take"], p["path"], request_id=str(rid))
+                done = [rec.id, str(rec.midi_path)]
+            elif op == "undo":
+                entry, rec = self.session.undo(request_id=str(rid))
+                state = "hidden" if rec.undone else rec.status
+                job.send("/musegen/undone", [rid, entry["type"], rec.id, state])
+                done = [rec.id, str(rec.midi_path)]
+            elif op == "styles":
+                styles = list(self.studio.styles)  # type: ignore[attr-defined]
+                for s in styles:
+                    job.send("/musegen/style", [rid, s.index, s.name, s.description, s.pieces])
+                done = [len(styles)]
+            elif op == "clip/end":
+                assert job.clip is not None
+                rec = self.session.import_clip(job.clip, operation="stream", request_id=str(rid),
+                                               source=f"osc:{job.client}")
+                done = [rec.id, str(rec.midi_path)]
+            else:  # pragma: no cover - the listener only queues the ops above
+                raise ProtocolError(f"/musegen/{op} is not queued work")
+            return Outcome("served", "/musegen/done", [rid, *done])
+        except InterruptedError:
+            return self._fail(job, "cancelled while generating", logged, "cancelled")
+        except (MusegenError, ValueError, OSError) as e:
+            return self._fail(job, str(e), logged, "failed")
+        except Exception as e:  # a bug must not stop the server; say what happened
+            return self._fail(job, f"internal error: {type(e).__name__}: {e}", logged, "failed")
+
+    def _fail(self, job: Job, message: str, logged: bool, kind: str) -> Outcome:
+        if logged:
+            try:
+                self.session.log_outcome(str(job.id), "cancel" if kind == "cancelled" else "error",
+                                         message)
+            except (MusegenError, OSError):
+                pass
+        return Outcome(kind, "/musegen/error", [job.id, message])
+
+    # ---------------------------------------------------------------- generation
+    def _generate(self, job: Job) -> list:
+        req, rid = job.request, job.id
+        p = dict(req.params)
+        self.session.log_request(str(rid), req.op, p, client=job.client)
+        parent, clip = self._source(job, p)
+        kw = {k: p[k] for k in SAMPLING_KEYS if k in p}
+        kw["on_progress"] = _throttled(lambda f: job.send("/musegen/progress", [rid, float(f)]))
+        kw["cancelled"] = job.cancel.is_set
+        variations = p.get("variations", min(4, self.limits.max_variations))
+        st = self.studio
+        if req.op == "continue":
+            takes = st.continue_(clip, bars=p.get("bars", 4), variations=variations,  # type: ignore[attr-defined]
+                                 style=p.get("style"), **kw)
+        elif req.op == "regenerate":
+            takes = st.regenerate(clip, bars=p["bars"], variations=variations,  # type: ignore[attr-defined]
+                                  style=p.get("style"), **kw)
+        elif req.op == "blend":
+            takes = st.blend(clip, styles=p["styles"], bars=p.get("bars", 4),  # type: ignore[attr-defined]
+                             variations=variations, slerp=p.get("slerp", False), **kw)
+        else:
+            takes = st.morph(clip, from_style=p["from"], to_style=p["to"],  # type: ignore[attr-defined]
+                             steps=p.get("steps", 5), bars=p.get("bars", 4), **kw)
+        records = self.session.add_takes(takes, parent=parent, request_id=str(rid))
+        job.send("/musegen/progress", [rid, 1.0])
+        for i, rec in enumerate(records):
+            job.send("/musegen/take", [rid, i, rec.id, str(rec.midi_path)])
+            if p.get("stream"):
+                self._stream(job, rec)
+        return [records[0].id, *[str(r.midi_path) for r in records]]
+
+    def _source(self, job: Job, p: dict) -> tuple[str | None, Clip | None]:
+        """The clip to work from: a session take, or a file (imported as a take first)."""
+        if "take" in p:
+            take_id = p["take"]
+            return take_id, self.session.clip(take_id)
+        if "path" in p:
+            path = Path(p["path"])
+            rec = self.session.import_clip(path, request_id=str(job.id))
+            return rec.id, self.session.clip(rec.id)
+        if job.request.op == "regenerate":
+            raise ProtocolError("regenerate needs a take or a path")
+        return None, None
+
+    def _stream(self, job: Job, rec: TakeRecord) -> None:
+        clip = self.session.clip(rec.id)
+        if clip.n_notes > self.limits.max_notes:
+            job.send("/musegen/warning", [job.id, f"take {rec.id} not streamed: {clip.n_notes} "
+                                                  f"notes, more than the limit {self.limits.max_notes}"])
+            return
+        for address, args in clip_messages(job.id, rec.id, clip):
+            job.send(address, args)
+
+
+def _throttled(send: Callable[[float], None]) -> Callable[[float], None]:
+    last = [0.0, -1.0]  # time, fraction
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or fraction - last[1] >= 0.25:
+            last[0], last[1] = now, fraction
+            send(fraction)
+    return progress
