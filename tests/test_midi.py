@@ -1,0 +1,263 @@
+"""Live MIDI bridge through the in-memory port double and a fake clock: phrase capture, the end
+of a phrase (silence or a controller), answers in tempo at a set BPM and under MIDI clock, the
+session record, and once with the tiny trained model."""
+
+import shutil
+
+import mido
+import pytest
+
+from bridges.midi import CallAndResponse, MemoryInput, MemoryOutput, MidiPortError, ResponderConfig, open_ports
+from bridges.midi.phrase import PhraseCapture
+from bridges.midi.playback import Player, channel_for, schedule
+from bridges.midi.transport import Transport
+from musegen import Clip, Note, Track
+from musegen.session import Session
+from musegen.studio import Take
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+class FakeStudio:
+    """continue_ answers with `bars` bars of quarter notes (pitch 70, 72, ...)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def continue_(self, clip, bars=4, variations=1, style=None, **kw):
+        self.calls.append((clip, bars, style, kw))
+        notes = tuple(Note(70 + i % 12, 90, i * 480, 240) for i in range(bars * 4))
+        new = Clip(tracks=(Track(notes),), length_ticks=bars * 1920)
+        return [Take(clip=new, operation="continue", params={"bars": bars}, seed=1, model_id="fake@0",
+                     bars=(0, bars))]
+
+
+def on(p, v=100, ch=0):
+    return mido.Message("note_on", note=p, velocity=v, channel=ch)
+
+
+def off(p, ch=0):
+    return mido.Message("note_off", note=p, channel=ch)
+
+
+def drive(resp, clock, inp, until, step=0.002, events=()):
+    """Advance the fake clock to `until`, feeding `events` [(time, msg)] when due."""
+    events = sorted(events, key=lambda e: e[0])
+    i = 0
+    while clock.t < until:
+        while i < len(events) and events[i][0] <= clock.t:
+            inp.feed(events[i][1])
+            i += 1
+        for msg in inp.iter_pending():
+            resp.feed(msg, clock.t)
+        resp.tick(clock.t)
+        clock.t += step
+
+
+def notes_played(out):
+    return [(t, m) for t, m in out.sent if m.type == "note_on"]
+
+
+# ------------------------------------------------------------------ pieces
+def test_transport_free_running_and_following_clock():
+    tr = Transport(bpm=120)
+    tr.reset(10.0)
+    assert tr.beat(11.0) == pytest.approx(2.0) and not tr.following(11.0)
+    tr.on_message("start", 20.0)
+    interval = 60 / (90 * 24)  # 90 bpm
+    for k in range(1, 49):
+        tr.on_message("clock", 20.0 + k * interval)
+    now = 20.0 + 48 * interval
+    assert tr.following(now) and tr.bpm == pytest.approx(90, rel=1e-6)
+    assert tr.beat(now) == pytest.approx(2.0)
+    assert tr.beat(now + 0.1) == pytest.approx(2.0 + 1 / 24)  # never runs ahead of the clock
+    assert not tr.following(now + 10.0)  # clock gone: runs free at 90 bpm from where it was
+    assert tr.beat(now + 10.0) == pytest.approx(2.0 + 1 / 24 + (10.0 - tr.timeout_s) * 1.5)
+    now += 10.0
+    frozen = tr.beat(now)
+    tr.on_message("stop", now)
+    assert tr.beat(now + 5) == pytest.approx(frozen)
+    tr.on_message("songpos", now, pos=16)
+    assert tr.beat(now) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="bpm"):
+        Transport(bpm=0)
+
+
+def test_phrase_capture_silence_cc_and_bar_alignment():
+    cap = PhraseCapture(silence_s=1.0, end_cc=64, beats_per_bar=4)
+    cap.note_on(60, 90, 5.0, 0.0)
+    cap.note_off(60, 6.0, 0.5)
+    assert not cap.ended(1.4) and cap.ended(1.5)
+    ph = cap.take(100.0, free_origin=False)
+    assert ph.origin_beat == 4.0 and ph.end_beat == 8.0 and ph.n_bars == 1
+    [n] = ph.clip.all_notes()
+    assert (n.pitch, n.start_tick, n.duration_ticks) == (60, 480, 480)
+    assert ph.clip.tempos[0].qpm == 100.0 and not cap.active
+    cap.note_on(62, 80, 0.0, 10.0)
+    cap.note_on(64, 0, 1.0, 10.1)  # velocity 0 = note off (of nothing held)
+    assert not cap.ended(20.0)  # a held note keeps the phrase open
+    cap.control(64, 127, 5.5, 10.5)  # the footswitch: ends now, cutting the held note
+    assert cap.ended(10.5)
+    ph = cap.take(120.0, free_origin=True)
+    assert ph.n_bars == 2 and ph.clip.all_notes()[0].duration_ticks == 5.5 * 480
+
+
+def test_schedule_and_player_keep_order_and_silence_on_panic():
+    clip = Clip(tracks=(Track((Note(60, 90, 0, 480), Note(60, 80, 240, 480))),
+                        Track((Note(36, 100, 0, 120),), is_drum=True)), length_ticks=1920)
+    events = schedule(clip, 8.0, base_channel=2)
+    assert [(e.beat, e.msg.type, e.msg.channel) for e in events][:3] == \
+        [(8.0, "note_on", 2), (8.0, "note_on", 9), (8.25, "note_off", 9)]
+    out = MemoryOutput(clock=lambda: 0.0)
+    pl = Player(out)
+    pl.play(events)
+    assert pl.tick(7.99) == 0
+    pl.tick(8.6)  # the re-struck 60 is released and struck again, and still sounds
+    assert [(m.type, m.note) for _, m in out.sent] == [("note_on", 60), ("note_on", 36), ("note_off", 36),
+                                                       ("note_off", 60), ("note_on", 60)]
+    pl.panic()
+    assert out.sent[-1][1].type == "note_off" and not pl.busy
+    assert channel_for(8, False) == 8 and channel_for(9, False) == 10 and channel_for(0, True) == 9
+
+
+# ---------------------------------------------------------------- responder
+def test_call_and_response_at_a_set_bpm(tmp_path):
+    clock, inp, studio = FakeClock(), MemoryInput(), FakeStudio()
+    out = MemoryOutput(clock)
+    with Session.open(tmp_path / "live") as session:
+        resp = CallAndResponse(studio, out, session=session, background=False,
+                               config=ResponderConfig(bars=2, bpm=120, silence_s=1.0, style="alpha",
+                                                      params={"seed": 4}))
+        t0 = clock.t + 0.5
+        played = []
+        for k in range(4):  # four quarter notes at 120 bpm: one bar
+            played += [(t0 + k * 0.5, on(60 + k)), (t0 + k * 0.5 + 0.25, off(60 + k))]
+        drive(resp, clock, inp, t0 + 8.0, events=played)
+        [r] = resp.responses
+        assert r.phrase.n_bars == 1 and r.phrase.clip.n_notes == 4
+        got = [n.pitch for n in r.phrase.clip.all_notes()]
+        assert got == [60, 61, 62, 63]
+        clip, bars, style, kw = studio.calls[0]
+        assert bars == 2 and style == "alpha" and kw == {"seed": 4}
+        # the phrase ended at t0+2.75 (last note off 1.75 s + 1 s silence): beat 5.5 from the first
+        # note, so the answer waits for the bar line at beat 8 = t0 + 4.0 s
+        assert r.start_beat - r.phrase.origin_beat == pytest.approx(8.0)
+        ons = notes_played(out)
+        assert len(ons) == 8
+        for i, (t, m) in enumerate(ons):
+            assert m.note == 70 + i
+            assert t == pytest.approx(t0 + 4.0 + i * 0.5, abs=0.003)  # in tempo, to the tick
+        offs = [t for t, m in out.sent if m.type == "note_off"]
+        assert offs[0] == pytest.approx(t0 + 4.25, abs=0.003)
+        # the session has both: the phrase, and the answer as its child
+        phrase_take, answer = session.takes()
+        assert phrase_take.operation == "midi-in" and answer.parent == phrase_take.id
+        assert (r.phrase_take, r.take) == (phrase_take.id, answer.id)
+        assert Clip.load(answer.midi_path).n_notes == 8
+        assert resp.idle
+
+
+def test_call_and_response_follows_midi_clock_and_its_tempo_changes():
+    clock, inp, studio = FakeClock(), MemoryInput(), FakeStudio()
+    out = MemoryOutput(clock)
+    resp = CallAndResponse(studio, out, background=False,
+                           config=ResponderConfig(bars=1, bpm=60, silence_s=0.5, end_cc=20))
+    events = [(clock.t, mido.Message("start"))]
+    t, beat_s = clock.t, 60 / 100  # host plays at 100 bpm
+    tick_times = []
+    for k in range(1, 24 * 12):  # 12 beats of clock; from beat 6 on, the host goes to 150 bpm
+        t += (beat_s if k <= 24 * 6 else 60 / 150) / 24
+        tick_times.append(t)
+        events.append((t, mido.Message("clock")))
+    beat_at = {k: tick_times[k - 1] for k in range(1, len(tick_times) + 1)}
+    # the musician plays beats 1..2 (clock beats, 0-based) of bar 1, then presses CC 20
+    events += [(beat_at[24] + 0.001, on(67)), (beat_at[48] - 0.05, off(67)),
+               (beat_at[48] + 0.01, mido.Message("control_change", control=20, value=127))]
+    drive(resp, clock, inp, t + 0.1, step=0.001, events=events)
+    [r] = resp.responses
+    assert r.phrase.origin_beat == 0.0 and r.phrase.clip.all_notes()[0].start_tick == pytest.approx(480, abs=10)
+    assert r.phrase.clip.tempos[0].qpm == pytest.approx(100, rel=0.02)
+    assert r.start_beat == 4.0  # the bar after the phrase's bar, on the host's grid
+    ons = notes_played(out)
+    assert len(ons) == 4
+    for i, (when, _) in enumerate(ons):  # on the host's beats: 4..7 at 100 bpm
+        assert when == pytest.approx(beat_at[(4 + i) * 24], abs=0.003)
+    assert resp.transport.bpm == pytest.approx(150, rel=0.02)
+
+
+def test_stop_silences_and_errors_do_not_stop_the_bridge():
+    clock, inp = FakeClock(), MemoryInput()
+    out = MemoryOutput(clock)
+
+    class Broken(FakeStudio):
+        def continue_(self, clip, **kw):
+            if not self.calls:
+                self.calls.append(1)
+                raise ValueError("style 'nope' unknown")
+            return super().continue_(clip, **kw)
+
+    resp = CallAndResponse(Broken(), out, background=False,
+                           config=ResponderConfig(bars=4, silence_s=0.3))
+    t0 = clock.t
+    drive(resp, clock, inp, t0 + 1.0, events=[(t0, on(60)), (t0 + 0.2, off(60))])
+    assert resp.errors == ["ValueError: style 'nope' unknown"] and not resp.responses
+    drive(resp, clock, inp, t0 + 4.0, events=[(t0 + 1.5, on(62)), (t0 + 1.7, off(62))])
+    assert len(resp.responses) == 1 and notes_played(out)  # answer from t0 + 3.5 s
+    drive(resp, clock, inp, t0 + 4.1, events=[(t0 + 4.0, mido.Message("stop"))])
+    assert not resp.player.busy
+    sounding = {}
+    for _, m in out.sent:
+        sounding[m.note] = m.type == "note_on"
+    assert not any(sounding.values())  # everything that sounded was released
+
+
+def test_in_channel_filter(tmp_path):
+    clock, inp = FakeClock(), MemoryInput()
+    resp = CallAndResponse(FakeStudio(), MemoryOutput(clock), background=False,
+                           config=ResponderConfig(silence_s=0.2, in_channel=3))
+    drive(resp, clock, inp, clock.t + 1, events=[(clock.t, on(60, ch=0)), (clock.t + 0.1, off(60, ch=0))])
+    assert not resp.responses and resp.idle
+    drive(resp, clock, inp, clock.t + 1, events=[(clock.t, on(60, ch=3)), (clock.t + 0.1, off(60, ch=3))])
+    assert len(resp.responses) == 1
+
+
+def test_with_the_tiny_model_in_a_background_thread(tmp_path, tiny_model_dir):
+    import time
+
+    from musegen.studio import Studio
+
+    studio = Studio(model=tiny_model_dir, device="cpu")
+    clock, inp = FakeClock(), MemoryInput()
+    out = MemoryOutput(clock)
+    with Session.open(tmp_path / "live") as session:
+        resp = CallAndResponse(studio, out, session=session, background=True,
+                               config=ResponderConfig(bars=1, bpm=120, silence_s=0.5, params={"seed": 3}))
+        t0 = clock.t
+        events = [(t0 + k * 0.5, on(60 + 2 * k)) for k in range(4)] + \
+                 [(t0 + k * 0.5 + 0.4, off(60 + 2 * k)) for k in range(4)]
+        drive(resp, clock, inp, t0 + 3.0, events=events)
+        deadline = time.monotonic() + 60
+        while not resp.responses:  # the model runs in its own thread; the loop keeps ticking
+            assert time.monotonic() < deadline, resp.errors
+            time.sleep(0.01)  # (fake time stands still while the model thinks)
+            drive(resp, clock, inp, clock.t + 0.004)
+        [r] = resp.responses
+        assert r.clip.n_bars == 1 and (r.start_beat - r.phrase.origin_beat) % 4 == 0
+        drive(resp, clock, inp, clock.t + 5.0)
+        assert len(notes_played(out)) == r.clip.n_notes
+        assert [t.operation for t in session.takes()] == ["midi-in", "continue"]
+
+
+def test_real_ports_fail_with_a_clear_message_without_alsa_or_jack():
+    if shutil.which("jackd"):
+        pytest.skip("a JACK server may be running here")
+    with pytest.raises(MidiPortError, match="docs/midi.md"):
+        open_ports("musegen-test", api="jack")
+    with pytest.raises(MidiPortError, match="unknown MIDI API"):
+        open_ports("musegen-test", api="bogus")
