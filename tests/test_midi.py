@@ -254,10 +254,73 @@ def test_with_the_tiny_model_in_a_background_thread(tmp_path, tiny_model_dir):
         assert [t.operation for t in session.takes()] == ["midi-in", "continue"]
 
 
-def test_real_ports_fail_with_a_clear_message_without_alsa_or_jack():
-    if shutil.which("jackd"):
-        pytest.skip("a JACK server may be running here")
+def test_real_ports_fail_with_a_clear_message_without_a_jack_server(monkeypatch):
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "musegen-no-such-server")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     with pytest.raises(MidiPortError, match="docs/midi.md"):
         open_ports("musegen-test", api="jack")
     with pytest.raises(MidiPortError, match="unknown MIDI API"):
         open_ports("musegen-test", api="bogus")
+
+
+def test_real_virtual_ports_on_a_jack_dummy_server(tmp_path, monkeypatch):
+    """Once through real ports: a JACK server with the dummy driver (no sound hardware), the
+    bridge's virtual ports, and a second rtmidi client playing into it and listening to it."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from bridges.midi.responder import run
+
+    if not shutil.which("jackd"):
+        pytest.skip("jackd not installed (apt-get install jackd2); the memory-port tests cover the logic")
+    name = f"musegen-test-{os.getpid()}"
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    jackd = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    stop = threading.Event()
+    ports = []
+    try:
+        backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                inp, out, api = open_ports("mgtest", api="jack")
+                break
+            except MidiPortError:
+                assert time.monotonic() < deadline, "JACK dummy server did not come up"
+                time.sleep(0.2)
+        ports += [inp, out]
+        assert api == "jack"
+        to_bridge = backend.open_output(next(n for n in backend.get_output_names() if "mgtest in" in n))
+        from_bridge = backend.open_input(next(n for n in backend.get_input_names() if "mgtest out" in n))
+        ports += [to_bridge, from_bridge]
+        resp = CallAndResponse(FakeStudio(), out, background=True,
+                               config=ResponderConfig(bars=1, bpm=240, silence_s=0.3))
+        loop = threading.Thread(target=run, args=(resp, inp, stop), daemon=True)
+        loop.start()
+        for k in range(4):  # a bar of quarter notes at 240 bpm
+            to_bridge.send(on(60 + k))
+            time.sleep(0.125)
+            to_bridge.send(off(60 + k))
+            time.sleep(0.125)
+        got = []
+        deadline = time.monotonic() + 10
+        while len([m for _, m in got if m.type == "note_on"]) < 4 and time.monotonic() < deadline:
+            for m in from_bridge.iter_pending():
+                got.append((time.monotonic(), m))
+            time.sleep(0.001)
+        ons = [(t, m) for t, m in got if m.type == "note_on"]
+        assert [m.note for _, m in ons] == [70, 71, 72, 73]
+        gaps = [b[0] - a[0] for a, b in zip(ons, ons[1:])]
+        assert all(abs(g - 0.25) < 0.06 for g in gaps), gaps  # in tempo, through JACK
+    finally:
+        stop.set()
+        time.sleep(0.05)
+        for p in ports:
+            p.close()
+        jackd.send_signal(signal.SIGTERM)
+        jackd.wait(10)
