@@ -100,7 +100,7 @@ class Client:
     def pump(self) -> None:
         try:
             data, _ = self.sock.recvfrom(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return
         for m in OscPacket(data).messages:
             self.inbox.append((m.message.address, list(m.message.params)))

@@ -240,3 +240,35 @@ def test_kill_9_while_writing_takes_loses_no_accepted_take(tmp_path):
             assert Clip.load(t.midi_path).n_notes == 64
         seqs = [e["seq"] for e in s.entries()]
         assert seqs == sorted(set(seqs))
+
+
+def test_session_command_line(tmp_path, capsys):
+    from bridges.cli import main
+
+    folder = tmp_path / "s"
+    with Session.open(folder) as s:
+        a = s.import_clip(small_clip(0))
+        [b] = s.add_takes([fake_take(small_clip(1), 3)], parent=a.id)
+    edited = tmp_path / "mine.mid"
+    small_clip(5).save(edited)
+    assert main(["session", "accept", str(folder), b.id]) == 0
+    assert main(["session", "edit", str(folder), b.id, str(edited)]) == 0
+    assert main(["session", "undo", str(folder)]) == 0
+    assert "undid edit of t0003" in capsys.readouterr().out
+    assert main(["session", "list", str(folder), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["take"], r["status"]) for r in rows] == [(a.id, "pending"), (b.id, "accepted")]
+    assert main(["session", "list", str(folder), "--all"]) == 0
+    assert "(undone)" in capsys.readouterr().out
+    assert main(["session", "show", str(folder), b.id]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["lineage"] == ["t0002 (continue)", "t0001 (import)"] and shown["sidecar"]["seed"] == 3
+    assert main(["session", "export", str(folder), b.id, str(tmp_path / "out")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert Clip.load(tmp_path / "out" / f"s-{b.id}.mid").n_notes == 8
+    assert main(["session", "log", str(folder)]) == 0
+    assert [json.loads(x)["type"] for x in capsys.readouterr().out.splitlines()] == \
+        ["take", "take", "accept", "edit", "undo"]
+    assert main(["session", "reject", str(folder), "t0042"]) == 1
+    assert "no take 't0042'" in capsys.readouterr().err
+    assert main(["session", "list", str(tmp_path / "nowhere")]) == 1
