@@ -444,6 +444,8 @@ def _bad_packets(n: int, seed: int = 0) -> list[bytes]:
 
 def test_10000_bad_packets_then_a_valid_request(client, fake_server):
     packets = _bad_packets(10_000)
+    logged: list[str] = []
+    fake_server._log = logged.append  # what `musegen serve` would print
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes the error replies
     sink.bind(("127.0.0.1", 0))
     try:
@@ -464,6 +466,9 @@ def test_10000_bad_packets_then_a_valid_request(client, fake_server):
     _, tid, path = done_of(client.request("/musegen/continue", "after", "bars", 2, "variations", 1))
     assert Clip.load(path).n_bars == 2
     assert client.status()["served"] == 1
+    # each bad input is logged, but a flood is summarised instead of printing 10,000 lines
+    assert 10 <= len([x for x in logged if x.startswith("error [")]) < 2000
+    assert any("more bad input(s) not logged" in x for x in logged)
 
 
 def test_50_concurrent_requests_from_several_clients(fake_server):

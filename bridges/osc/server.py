@@ -35,6 +35,7 @@ Address = tuple[str, int]
 BAD_INPUT = ("bad_packets", "unknown_address", "missing_id", "bad_arguments", "bad_path",
              "queue_full", "duplicate_id")
 MAX_DATAGRAM = 65536
+LOG_BAD_PER_S = 10
 
 
 class OscServer:
@@ -62,6 +63,7 @@ class OscServer:
         self._streams = ClipAssembler(self.limits)
         self._executor = Executor(studio, session, self.limits)
         self._started_s = time.monotonic()
+        self._log_window = [0.0, 0, 0]  # listener only: window start, lines logged, suppressed
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -73,7 +75,10 @@ class OscServer:
     def start(self) -> OscServer:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        try:  # room for bursts (a DAW streaming a clip); macOS refuses sizes over its maximum
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        except OSError:
+            pass
         sock.bind((self._host, self._port))
         self._sock = sock
         self._started_s = time.monotonic()
@@ -155,8 +160,17 @@ class OscServer:
 
     def _error(self, addr: Address, rid: int | str, message: str, kind: str) -> None:
         self._count(kind)
-        self._log(f"error [{kind}] from {addr[0]}:{addr[1]} id={rid!r}: {message}")
         self._send(addr, "/musegen/error", [rid, message])
+        now = time.monotonic()  # log at most LOG_BAD_PER_S lines a second: a flood stays readable
+        if now - self._log_window[0] >= 1.0:
+            if self._log_window[2]:
+                self._log(f"... {self._log_window[2]} more bad input(s) not logged (see /musegen/status)")
+            self._log_window = [now, 0, 0]
+        if self._log_window[1] < LOG_BAD_PER_S:
+            self._log_window[1] += 1
+            self._log(f"error [{kind}] from {addr[0]}:{addr[1]} id={rid!r}: {message}")
+        else:
+            self._log_window[2] += 1
 
     # ----------------------------------------------------------------- listener
     def _listen(self) -> None:
