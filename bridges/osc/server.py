@@ -161,16 +161,18 @@ class OscServer:
     def _error(self, addr: Address, rid: int | str, message: str, kind: str) -> None:
         self._count(kind)
         self._send(addr, "/musegen/error", [rid, message])
-        now = time.monotonic()  # log at most LOG_BAD_PER_S lines a second: a flood stays readable
-        if now - self._log_window[0] >= 1.0:
-            if self._log_window[2]:
-                self._log(f"... {self._log_window[2]} more bad input(s) not logged (see /musegen/status)")
-            self._log_window = [now, 0, 0]
+        self._flush_log(time.monotonic())  # at most LOG_BAD_PER_S lines a second in a flood
         if self._log_window[1] < LOG_BAD_PER_S:
             self._log_window[1] += 1
             self._log(f"error [{kind}] from {addr[0]}:{addr[1]} id={rid!r}: {message}")
         else:
             self._log_window[2] += 1
+
+    def _flush_log(self, now: float) -> None:
+        if now - self._log_window[0] >= 1.0:
+            if self._log_window[2]:
+                self._log(f"... {self._log_window[2]} more bad input(s) not logged (see /musegen/status)")
+            self._log_window = [now, 0, 0]
 
     # ----------------------------------------------------------------- listener
     def _listen(self) -> None:
@@ -180,6 +182,7 @@ class OscServer:
             try:
                 ready, _, _ = select.select([sock], [], [], 0.2)
                 if not ready:
+                    self._flush_log(time.monotonic())
                     continue
                 data, addr = sock.recvfrom(MAX_DATAGRAM)
             except OSError:
