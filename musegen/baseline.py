@@ -51,12 +51,12 @@ order 8 fits in 86 s at 2.8 GB peak RSS and evaluates 1M tokens in 2.9 s.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from musegen.atomic import atomic_path
 from musegen.errors import ParameterError
 
 FORMAT = "musegen.ngram/1"
@@ -350,17 +350,8 @@ class NGramModel:
             arrays[f"counts_{k + 1}"] = self.counts[k]
             arrays[f"ctx_total_{k + 1}"] = self.ctx_total[k]
             arrays[f"ctx_gamma_num_{k + 1}"] = self.ctx_gamma_num[k]
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(p, suffix=".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
         return p
 
     @classmethod

@@ -314,6 +314,7 @@ def save_checkpoint(model: MusegenLM, directory: str | Path, *, styles: list[dic
     """
     from safetensors.torch import save_file
 
+    from musegen.atomic import atomic_path
     from musegen.clip import atomic_write_bytes
 
     out = Path(directory)
@@ -323,12 +324,10 @@ def save_checkpoint(model: MusegenLM, directory: str | Path, *, styles: list[dic
           if not k.startswith("styles.")}
     lm["lm_head.weight"] = lm["model.embed_tokens.weight"]  # explicit for HF loaders
     lm = {k: v.clone() for k, v in lm.items()}  # safetensors refuses shared storage
-    tmp = out / f".{WEIGHTS_FILE}.tmp"
-    save_file(lm, str(tmp), metadata={"format": "pt"})
-    tmp.replace(out / WEIGHTS_FILE)
-    tmp = out / f".{STYLE_FILE}.tmp"
-    save_file({"style_table": model.styles.weight.detach().float().contiguous()}, str(tmp))
-    tmp.replace(out / STYLE_FILE)
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        save_file(lm, str(tmp), metadata={"format": "pt"})
+    with atomic_path(out / STYLE_FILE) as tmp:
+        save_file({"style_table": model.styles.weight.detach().float().contiguous()}, str(tmp))
     hf = cfg.hf_config()
     hf["torch_dtype"] = str(dtype).replace("torch.", "")
     atomic_write_bytes(out / CONFIG_FILE, json.dumps(hf, indent=1).encode())

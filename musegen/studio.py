@@ -12,8 +12,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from musegen.tokenizer import Tokenizer
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
 MAX_BARS = 256
 MAX_VARIATIONS = 64
+MAX_ATTEMPTS = 4  # draws per take when max_copy or the no-repeat check rejects one
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -63,7 +64,8 @@ class Take:
     novelty: object | None = None  # musegen.novelty.Novelty when the model ships an index
     parent: str | None = None
     bars: tuple[int, int] = (0, 0)  # the generated bar range inside `clip` (0-based, end excl.)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the whole request (all its variations)
+    first_bar_s: float = 0.0  # until every variation had finished its first bar
     tokens: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     @property
@@ -201,19 +203,20 @@ class Studio:
         forced = [v.bar] + _own_or_ctx(body, a - 1, tok)
         key = _region_key(base, a, b)
         earlier = self._earlier.setdefault(key, [])
-        res, takes = self._sample_takes(prompt, state, forced, style, params, sp, kw,
-                                        n=int(variations), bars_n=b - a + 1, earlier=earlier)
+        template = None
+        if kw.get("keep_rhythm"):
+            template = _middle_tokens(tok, body, starts, a - 1, b)[len(forced):]
+            sp = replace(sp, lock_meter=True)
+
+        def build(gen: np.ndarray) -> Clip:
+            return tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
+
+        runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
+                         bars_n=b - a + 1, earlier=earlier, build=build, template=template)
         out = []
-        for r, gen in enumerate(res.tokens):
-            full = np.concatenate([head, pre, gen, suf, [v.eos]])
-            new_clip = tok.decode(full, name=base.name)
-            if _too_close(gen, earlier):
-                params_r = {**params, "near_duplicate_of_earlier": True}
-            else:
-                params_r = params
-            earlier.append(list(gen))
-            out.append(self._take("regenerate", new_clip, params_r, takes[r], parent,
-                                  (a - 1, b), res, gen))
+        for r in runs:
+            earlier.append(list(r.gen))
+            out.append(self._take("regenerate", r, params, parent, (a - 1, b)))
         return out
 
     # --------------------------------------------------------------- internals
@@ -223,29 +226,35 @@ class Studio:
         base = clip.clip if isinstance(clip, Take) else clip
         params, sp = self._params(kw, variations, bars=bars)
         tok, v = self.tok, self.tok.vocab
-        if base is None:
+        if base is None and not {"time_signature", "tempo", "program"} & set(kw):
+            # from nothing: the style chooses the ensemble, metre and tempo itself
+            prompt, forced, n_before = np.array([v.bos], dtype=np.int64), [], 0
+            sp = replace(sp, free_first_bar=True)
+        elif base is None:
             prompt, forced, n_before = self._empty_prompt(kw)
-            base_ids = prompt
         else:
             base_ids = _encode(tok, base)
             prompt = base_ids[:-1] if base_ids[-1] == v.eos else base_ids
             forced, n_before = [v.bar], base.n_bars
         prompt = prompt.astype(np.int64)
         state = tok.grammar.validate(prompt)
-        res, seeds = self._sample_takes(prompt, state, forced, style, params, sp, kw,
-                                        n=int(variations), bars_n=bars, earlier=[])
+
+        def build(gen: np.ndarray) -> Clip:
+            whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
+                               name=base.name if base else "musegen")
+            return whole.slice_bars(n_before, n_before + bars)
+
+        runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
+                         bars_n=bars, earlier=[], build=build)
         out = []
-        for r, gen in enumerate(res.tokens):
-            full = np.concatenate([prompt, gen, [v.eos]])
-            whole = tok.decode(full, name=base.name if base else "musegen")
-            new = whole.slice_bars(n_before, n_before + bars)
+        for i, r in enumerate(runs):
             p = dict(params)
             if isinstance(style, list):
-                p["styles"] = style[r]
+                p["styles"] = style[i]
             if op in ("blend", "morph"):
                 w = p.get("styles") if isinstance(p.get("styles"), dict) else {}
                 p["extrapolated"] = any(x < 0 or x > 1 for x in w.values())
-            out.append(self._take(op, new, p, seeds[r], parent, (0, bars), res, gen))
+            out.append(self._take(op, r, p, parent, (0, bars)))
         return out
 
     def _empty_prompt(self, kw: dict) -> tuple[np.ndarray, list[int], int]:
@@ -321,30 +330,83 @@ class Studio:
                           pitch_range=pr, density=dens, tracks=tracks)
         return params, sp
 
-    def _sample_takes(self, prompt: np.ndarray, state: object, forced: list[int],
-                      style: object, params: dict, sp: SampleParams, kw: dict, *, n: int,
-                      bars_n: int, earlier: list) -> tuple[SampleResult, list[int]]:
+    def _run(self, prompt: np.ndarray, state: object, forced: list[int], style: object,
+             params: dict, sp: SampleParams, kw: dict, *, n: int, bars_n: int, earlier: list,
+             build: Callable[[np.ndarray], Clip], template: list[int] | None = None
+             ) -> list[_Row]:
+        """Sample `n` rows; rows whose take copies more than `max_copy` notes from a training
+        piece, or nearly repeats an earlier take of the same region, are drawn again with
+        new seeds (up to `MAX_ATTEMPTS` times; a row still failing then says so)."""
         if isinstance(style, list):  # morph: one mix per row
             vecs = torch.stack([self.style_vector(s) for s in style])
             params["styles"] = None
         else:
             vecs = self.style_vector(style, slerp=bool(kw.get("slerp"))).expand(n, -1)
             params["styles"] = {style: 1.0} if isinstance(style, str) else style
+        max_copy = kw.get("max_copy")
+        if max_copy is not None and (not isinstance(max_copy, int) or max_copy < 1):
+            raise ParameterError(f"max_copy must be a positive integer, got {max_copy!r}")
+        rows: list[_Row | None] = [None] * n
+        todo = list(range(n))
         seeds = [params["seed"] + i for i in range(n)]
-        res = sample(self.model, self.tok, prompt, state, vecs.to(self.device), bars_n, seeds,
-                     sp, forced=forced, earlier=earlier,
-                     on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
-                     cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
-        return res, seeds
+        for attempt in range(MAX_ATTEMPTS):
+            res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
+                         [seeds[i] + 7919 * attempt for i in todo], sp, forced=forced,
+                         earlier=earlier, template=template,
+                         on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
+                         cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+            accepted = [list(r.gen) for r in rows if r is not None]
+            retry = []
+            for k, i in enumerate(todo):
+                gen = res.tokens[k]
+                clip = build(gen)
+                nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
+                flags = []
+                if max_copy is not None and nov is not None and nov.longest_run > max_copy:
+                    flags.append("copies_more_than_max_copy")
+                if template is None and _too_close(gen, list(earlier) + accepted):
+                    flags.append("near_duplicate_of_earlier")
+                rows[i] = _Row(gen, clip, nov, seeds[i] + 7919 * attempt, attempt, flags, res)
+                if flags:
+                    retry.append(i)
+                else:
+                    accepted.append(list(gen))
+            todo = retry
+            if not todo:
+                break
+        return [r for r in rows if r is not None]
 
-    def _take(self, op: str, clip: Clip, params: dict, seed: int, parent: str | None,
-              bars: tuple[int, int], res: SampleResult, gen: np.ndarray) -> Take:
-        nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
+    def _take(self, op: str, row: _Row, params: dict, parent: str | None,
+              bars: tuple[int, int]) -> Take:
         p = {k: v for k, v in params.items() if k != "seed"}
         p["request_seed"] = params["seed"]
-        return Take(clip=clip, operation=op, params=p, seed=seed, model_id=self.model_id,
-                    novelty=nov, parent=parent, bars=bars, seconds=res.seconds,
-                    tokens=tuple(int(t) for t in gen))
+        if row.attempt:
+            p["resampled"] = row.attempt
+        if row.flags:
+            p["warnings"] = row.flags
+        return Take(clip=row.clip, operation=op, params=p, seed=row.seed, model_id=self.model_id,
+                    novelty=row.novelty, parent=parent, bars=bars, seconds=row.res.seconds,
+                    first_bar_s=row.res.first_bar_s, tokens=tuple(int(t) for t in row.gen))
+
+
+@dataclass
+class _Row:
+    gen: np.ndarray
+    clip: Clip
+    novelty: object | None
+    seed: int
+    attempt: int
+    flags: list[str]
+    res: SampleResult
+
+
+def _middle_tokens(tok: Tokenizer, body: np.ndarray, starts: np.ndarray, a: int, b: int
+                   ) -> list[int]:
+    """Tokens of bars a..b-1 (0-based) as generated after FILL_START: the first BAR restates
+    the time signature and tempo in force, exactly as the forced tokens do."""
+    end = int(starts[b]) if b < len(starts) else len(body)
+    restarted = tok.restart_at_bar(body[:end], a)
+    return [int(t) for t in restarted[len(tok.header(body)):]]
 
 
 def _num(kw: dict, name: str, default: float, lo: float, hi: float) -> float:

@@ -95,25 +95,46 @@ def make_window(tok: Tokenizer, ids: np.ndarray, rng: np.random.Generator, conte
 
 def make_batch(tok: Tokenizer, pieces: Sequence[Piece], cfg: TrainConfig, step: int,
                rank: int = 0, n_styles: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids (B, T), style ids (B,)) for one step: a pure function of (seed, step, rank)."""
+    """(ids (B, T), style ids (B,)) for one step: a pure function of (seed, step, rank).
+
+    Each row is packed: windows from pieces of one style follow each other (every one opens
+    with its own BOS and header) until the row holds `cfg.context` tokens, so short folk
+    tunes do not leave most of a row as padding. The row's style conditions all of them.
+    """
     rng = np.random.default_rng([cfg.seed, step, rank])
     lengths = np.array([len(p[1]) for p in pieces], dtype=np.float64)
     weights = np.sqrt(lengths)  # long pieces more often, but not in proportion
-    picks = rng.choice(len(pieces), size=cfg.batch_size, p=weights / weights.sum())
-    seqs, styles = [], []
+    weights /= weights.sum()
+    by_style: dict[int, np.ndarray] = {}
+    for i, (style, _) in enumerate(pieces):
+        by_style.setdefault(style, []).append(i)  # type: ignore[arg-type]
+    by_style = {k: np.asarray(v) for k, v in by_style.items()}
+    picks = rng.choice(len(pieces), size=cfg.batch_size, p=weights)
+    rows, styles = [], []
     lo, hi = cfg.transpose_range
     for pi in picks:
-        style, ids = pieces[pi]
-        shifted = tok.transpose(ids, int(rng.integers(lo, hi + 1))) if hi > lo else None
-        ids = shifted if shifted is not None else ids
-        fim = rng.random() < cfg.fim_rate
-        seqs.append(make_window(tok, ids, rng, cfg.context, fim=fim,
-                                max_fim_bars=cfg.max_fim_bars))
+        style = pieces[pi][0]
+        same = by_style[style]
+        w = weights[same] / weights[same].sum()
+        parts, n, k = [], 0, int(pi)
+        while n < cfg.context:
+            ids = pieces[k][1]
+            shifted = tok.transpose(ids, int(rng.integers(lo, hi + 1))) if hi > lo else None
+            ids = shifted if shifted is not None else ids
+            fim = rng.random() < cfg.fim_rate
+            win = make_window(tok, ids, rng, cfg.context - n, fim=fim,
+                              max_fim_bars=cfg.max_fim_bars)
+            parts.append(win)
+            n += len(win)
+            k = int(rng.choice(same, p=w))
+            if len(parts) >= 64:
+                break
+        rows.append(np.concatenate(parts)[: cfg.context])
         keep = rng.random() >= cfg.style_dropout or cfg.only_style is not None
         styles.append(style + 1 if keep else 0)
-    T = max(len(s) for s in seqs)
-    batch = np.full((len(seqs), T), tok.vocab.pad, dtype=np.int64)
-    for r, s in enumerate(seqs):
+    T = max(len(s) for s in rows)
+    batch = np.full((len(rows), T), tok.vocab.pad, dtype=np.int64)
+    for r, s in enumerate(rows):
         batch[r, : len(s)] = s
     return torch.from_numpy(batch), torch.tensor(styles, dtype=torch.long)
 

@@ -72,4 +72,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     train(model, tok, pieces, [], cfg, out / "run", device="cpu")
     styles = [{"name": n, "description": f"test style {n}", "pieces": 3} for n in names]
     export(model, out / "model", tok, styles, {"training": {"steps": 30}})
+    from musegen.novelty import NoveltyIndex
+
+    NoveltyIndex.build([(p.stem, Clip.load(p)) for p in files]).save(out / "model" / "novelty.npz")
     return out / "model"

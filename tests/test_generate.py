@@ -155,3 +155,47 @@ def test_tokenizer_grammar_holds_for_many_takes(studio, folk):
                 n += 1
     assert n == 32
     assert tok.vocab.size == studio.model.cfg.vocab_size
+
+
+def test_keep_rhythm_changes_only_pitches(studio, folk):
+    q = studio.tok.quantize(folk)
+    lo, hi = q.bar_starts[2], q.bar_starts[4]
+    orig = [(n.start_tick, n.duration_ticks) for n in q.all_notes() if lo <= n.start_tick < hi]
+    takes = studio.regenerate(folk, bars=(3, 4), variations=3, seed=9, keep_rhythm=True)
+    for t in takes:
+        assert [(n.start_tick, n.duration_ticks) for n in t.clip.all_notes()
+                if lo <= n.start_tick < hi] == orig
+    assert len({tuple(n.pitch for n in t.clip.all_notes()) for t in takes}) == 3
+
+
+def test_every_take_reports_novelty(studio, folk):
+    takes = studio.continue_(folk, bars=4, variations=2, seed=2)
+    for t in takes:
+        assert t.novelty is not None and t.novelty.longest_run >= 0
+        assert t.sidecar()["novelty"]["longest_run"] == t.novelty.longest_run
+
+
+def test_max_copy_resamples_takes_that_copy(studio, folk, monkeypatch):
+    from dataclasses import replace
+
+    real_check = studio.novelty_index.check
+    calls = {"n": 0}
+
+    def check(clip):  # the first two takes checked look like copies of a training piece
+        calls["n"] += 1
+        nov = real_check(clip)
+        return replace(nov, longest_run=40, piece="planted") if calls["n"] <= 2 else nov
+
+    monkeypatch.setattr(studio.novelty_index, "check", check)
+    takes = studio.continue_(folk, bars=2, variations=2, seed=1, max_copy=12)
+    assert all(t.params.get("resampled") == 1 for t in takes)
+    assert all(t.novelty.longest_run <= 12 for t in takes) and calls["n"] == 4
+
+
+def test_planted_copy_is_reported(studio):
+    # a training piece itself, checked as if it were a take: the index names it
+    from musegen.examples import example_path
+
+    clip = Clip.load(example_path("chorale")).slice_bars(0, 8)
+    nov = studio.novelty_index.check(clip)
+    assert nov.longest_run >= 12 and nov.piece == "chorale"

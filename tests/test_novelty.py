@@ -195,7 +195,7 @@ def test_load_rejects_bad_files(tmp_path, index):
 
 # ------------------------------------------------------------------ from a corpus
 def test_build_from_corpus(tmp_path, pieces):
-    from musegen.corpus.atomic import write_json, write_jsonl
+    from musegen.atomic import write_json, write_jsonl
     from musegen.corpus.shards import write_shards
     from musegen.tokenizer import Tokenizer
 

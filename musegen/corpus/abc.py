@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from musegen.corpus.atomic import write_text
+from musegen.atomic import write_text
 
 _X_LINE = re.compile(r"^X:\s*(\S+)")
 _T_LINE = re.compile(r"^T:\s*(.*?)\s*$")

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musegen.atomic import write_json, write_jsonl, write_npz
 from musegen.corpus import abc as abc_mod
-from musegen.corpus.atomic import write_json, write_jsonl, write_npz
 from musegen.corpus.encode import EncodeItem, encode_chunk
 from musegen.corpus.grouping import SPLITS, assign_groups, group_sizes, split_of
 from musegen.corpus.pool import Task, run_tasks

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import mido
 
-from musegen.corpus.atomic import atomic_path
+from musegen.atomic import atomic_path
 
 TICKS_PER_QUARTER = 480
 DEFAULT_VELOCITY = 80

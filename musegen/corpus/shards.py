@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musegen.corpus.atomic import write_npz
+from musegen.atomic import write_npz
 from musegen.corpus.grouping import SPLITS
 
 SHARD_TOKENS = 1 << 22  # ~8 MB of uint16 per shard

@@ -15,8 +15,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from musegen.atomic import write_text
 from musegen.corpus.abc import midi_name, read_abc_tunes
-from musegen.corpus.atomic import write_text
 from musegen.corpus.styles import Style, corpus_root, style_files
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")

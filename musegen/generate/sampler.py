@@ -39,6 +39,7 @@ class SampleParams:
     pitch_range: tuple[int, int] | None = None
     density: float | None = None  # target notes per bar
     lock_meter: bool = True  # generated bars keep the prompt's time signature and tempo
+    free_first_bar: bool = False  # ...except the first bar (starting from nothing)
     tracks: frozenset[int] | None = None  # only these tracks may receive notes
     max_tokens_per_bar: int = 320
     avoid_penalty: float = 4.0
@@ -68,7 +69,7 @@ def _row_masks(tok: Tokenizer, states: Sequence[GrammarState], params: SamplePar
         drum = s.track < len(programs) and programs[s.track] == DRUM_PROGRAM
         if not drum:
             m &= static
-        if params.lock_meter:
+        if params.lock_meter and not (params.free_first_bar and s.bars <= 1):
             m[v.ranges["timesig"].start:v.ranges["tempo"].stop] = False
         if params.tracks is not None and s.phase in (AFTER_POSITION, AFTER_DURATION, AFTER_TRACK):
             if s.track not in params.tracks:  # must switch to an allowed track first
@@ -104,6 +105,7 @@ def sample(
     *,
     forced: Sequence[int] = (),
     earlier: Sequence[Sequence[int]] = (),
+    template: Sequence[int] | None = None,
     on_progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> SampleResult:
@@ -112,6 +114,8 @@ def sample(
     `state` is the grammar state after `prompt` (the caller walked it). `forced` tokens are
     appended first (a BAR that opens the first new bar, for instance) and count as output.
     `earlier` are token lists of earlier takes of the same request, to be avoided.
+    `template` (keep-rhythm) fixes every token after `forced` except the pitches: positions,
+    tracks, velocities and durations are copied from it, pitches are sampled.
     """
     v = tok.vocab
     dev = next(model.parameters()).device
@@ -175,6 +179,8 @@ def sample(
             else logits[:B]
         lg = lg.float().cpu()
         masks = _row_masks(tok, states, params, programs, bar_tokens, static)
+        if template is not None:
+            masks = _template_masks(tok, masks, states, out, len(forced), template)
         lg = filters.apply_mask(lg, masks)
         if params.density is not None:
             lg = filters.density_bias(lg, v, torch.tensor(bar_notes), params.density)
@@ -223,3 +229,34 @@ def sample(
     seconds = time.perf_counter() - t0
     return SampleResult([np.asarray(o, dtype=np.int64) for o in out], steps, seconds,
                         first_bar_s or seconds)
+
+
+def _template_masks(tok: Tokenizer, masks: torch.Tensor, states: Sequence[GrammarState],
+                    out: Sequence[Sequence[int]], n_forced: int, template: Sequence[int]
+                    ) -> torch.Tensor:
+    """Keep-rhythm: at step k a row must emit template[k] unless that is a PITCH, in which
+    case any pitch the other masks allow; past the template only closing the segment is left."""
+    v, g = tok.vocab, tok.grammar
+    pitch = v.ranges["pitch"]
+    masks = masks.clone()
+    for r, s in enumerate(states):
+        if s.phase == DONE:
+            continue
+        k = len(out[r]) - n_forced
+        allowed = torch.from_numpy(g.allowed(s))
+        only = torch.zeros_like(allowed)
+        if k < len(template) and template[k] in pitch:
+            only[pitch.start:pitch.stop] = True
+            only &= masks[r]
+            if not only.any():
+                only[pitch.start:pitch.stop] = True
+        elif k < len(template):
+            only[template[k]] = True
+        else:
+            only[v.bar] = True
+            for t in g.end_tokens(s):
+                only[t] = True
+        only &= allowed
+        if only.any():
+            masks[r] = only
+    return masks

@@ -1,0 +1,61 @@
+"""`musegen eval-nll`: held-out NLL per style, the model against the n-gram baseline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-nll", help="held-out NLL per style: model vs n-gram baseline")
+    p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
+    p.add_argument("--split", default="test", choices=["valid", "test"])
+    p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    p.set_defaults(func=run)
+
+    c = sub.add_parser("model-card", help="measure a trained model and write its MODEL_CARD.md")
+    c.add_argument("--model", type=Path, required=True, help="model folder written by `musegen train`")
+    c.add_argument("--corpus", type=Path, default=None)
+    c.set_defaults(func=run_card)
+
+
+def run_card(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from musegen.corpus import default_corpus_dir
+    from musegen.modelcard import finalize
+
+    console = Console()
+    with console.status("measuring") as status:
+        figures = finalize(args.model, args.corpus or default_corpus_dir(),
+                           on_stage=lambda s: status.update(s))
+    nll = figures["nll"]
+    console.print(f"model NLL {nll['model_mean']:.4f} vs n-gram {nll['baseline_mean']:.4f}; "
+                  f"mean improvement {100 * nll['mean_improvement']:.1f} %")
+    console.print(f"wrote {args.model / 'MODEL_CARD.md'}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from musegen.atomic import write_json
+    from musegen.corpus import default_corpus_dir
+    from musegen.errors import ParameterError
+    from musegen.evaluation.nll import evaluate_model_dir
+    from musegen.studio import resolve_model_dir
+
+    console = Console()
+    model_dir = resolve_model_dir(args.model)
+    corpus = args.corpus or default_corpus_dir()
+    if not (corpus / "summary.json").exists():
+        raise ParameterError(f"no corpus at {corpus}: run `musegen corpus build` first")
+    with console.status("evaluating") as status:
+        report = evaluate_model_dir(model_dir, corpus, split=args.split,
+                                    on_stage=lambda s: status.update(s))
+    console.print(report.markdown())
+    if args.json:
+        write_json(args.json, report.to_dict())
+        console.print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,187 @@
+"""Finishing a trained model: the figures its card states, the novelty index, the card itself.
+
+`finalize()` measures (held-out NLL vs the n-gram baseline, style-vector cosines, whether
+generations follow their style), builds the novelty index over the training split, and writes
+`MODEL_CARD.md` and the figures into the model folder. Nothing here is hard-coded: every
+number in the card comes from the run's own files or from a measurement made here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from musegen.atomic import write_json, write_text
+
+
+def style_report(model_dir: Path, corpus_dir: Path, *, takes_per_style: int = 6, bars: int = 8,
+                 seed: int = 1234, on_stage: Callable[[str], None] | None = None) -> dict:
+    """Pairwise cosine of style vectors, and descriptor-based fidelity of generations."""
+    from musegen.corpus.dataset import Corpus
+    from musegen.evaluation.descriptors import cosine_matrix, describe, style_fidelity
+    from musegen.studio import Studio
+
+    studio = Studio(model=model_dir)
+    corpus = Corpus.open(corpus_dir)
+    tok = corpus.tokenizer()
+    names = studio.style_names
+    real: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for style, ids in corpus.split("test"):
+        clip = tok.decode(ids)
+        real[names[style]].append(describe(clip.slice_bars(0, min(bars, clip.n_bars))))
+    generated: dict[str, list[np.ndarray]] = {}
+    t0 = time.perf_counter()
+    for i, name in enumerate(names):
+        if on_stage:
+            on_stage(f"generating {name}")
+        takes = studio.blend(None, styles={name: 1.0}, bars=bars, variations=takes_per_style,
+                             seed=seed + 100 * i)
+        generated[name] = [describe(t.clip) for t in takes]
+    gen_s = time.perf_counter() - t0
+    fid = style_fidelity(real, generated)
+    vecs = np.stack([s.vector for s in studio.styles])
+    cos = cosine_matrix(vecs)
+    off = cos[~np.eye(len(cos), dtype=bool)]
+    return {
+        "styles": names,
+        "cosine": cos.round(4).tolist(),
+        "cosine_offdiag_mean": float(off.mean()),
+        "cosine_offdiag_max": float(off.max()),
+        "fidelity_styles": fid.styles,
+        "fidelity_confusion": fid.confusion.tolist(),
+        "take_accuracy": fid.take_accuracy,
+        "centroid_accuracy": fid.centroid_accuracy,
+        "centroid_match": dict(zip(fid.styles, fid.centroid_match)),
+        "takes_per_style": takes_per_style,
+        "bars": bars,
+        "generation_seconds": gen_s,
+    }
+
+
+def finalize(model_dir: Path, corpus_dir: Path, *, on_stage: Callable[[str], None] | None = None
+             ) -> dict:
+    from musegen.evaluation.nll import evaluate_model_dir
+    from musegen.novelty import build_from_corpus
+
+    model_dir, corpus_dir = Path(model_dir), Path(corpus_dir)
+    if on_stage:
+        on_stage("novelty index")
+    t0 = time.perf_counter()
+    index = build_from_corpus(corpus_dir, split="train")
+    index.save(model_dir / "novelty.npz")
+    novelty_s = time.perf_counter() - t0
+    nll = evaluate_model_dir(model_dir, corpus_dir, split="test", on_stage=on_stage)
+    styles = style_report(model_dir, corpus_dir, on_stage=on_stage)
+    sample = heldout_sample(model_dir, corpus_dir)
+    figures = {"nll": nll.to_dict(), "styles": styles, "novelty_index_build_s": novelty_s,
+               "heldout_sample": sample}
+    write_json(model_dir / "eval.json", figures)
+    write_text(model_dir / "MODEL_CARD.md", render_card(model_dir, corpus_dir, figures, nll))
+    return figures
+
+
+def heldout_sample(model_dir: Path, corpus_dir: Path, per_style: int = 2) -> dict:
+    """A few test windows shipped with the model, with the NLL measured on them now, so a test
+    can check the shipped weights against the card without the corpus."""
+    from musegen.corpus.dataset import Corpus
+    from musegen.model import load_checkpoint
+    from musegen.train import heldout_windows, token_nll
+
+    model, _ = load_checkpoint(model_dir)
+    windows = heldout_windows(Corpus.open(corpus_dir).split("test"), 256, per_style)
+    nll = token_nll(model, windows)
+    lengths = np.array([len(w) for _, w in windows])
+    np.savez_compressed(model_dir / "heldout_sample.npz",
+                        tokens=np.concatenate([w for _, w in windows]).astype(np.uint16),
+                        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                        styles=np.array([s for s, _ in windows], dtype=np.int16))
+    total = float(sum(x.sum() for x in nll))
+    count = int(sum(len(x) for x in nll))
+    return {"windows": len(windows), "tokens": count, "mean_nll": total / count}
+
+
+def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -> str:
+    meta = json.loads((model_dir / "musegen.json").read_text())
+    cfg = meta["musegen_config"]
+    tr = meta.get("training", {})
+    summary = json.loads((corpus_dir / "summary.json").read_text())
+    n_params = _param_count(model_dir)
+    st = figures["styles"]
+    lines = [
+        "# musegen default model", "",
+        "A style-conditioned music transformer over musegen-REMI tokens (Llama-shaped decoder "
+        "plus a learned style table; the style vector is added to every position).", "",
+        "## Files", "",
+        "- `config.json` + `model.safetensors`: the language model, loadable with "
+        "`transformers.AutoModelForCausalLM.from_pretrained(<this folder>)` (it then runs with a "
+        "zero style vector).",
+        "- `style_table.safetensors` (row 0 = the learned no-style vector), `styles.json`, "
+        "`tokenizer.json`, `musegen.json` (musegen's frozen config, training record, versions).",
+        "- `novelty.npz`: hashed melody 6-grams of the training split, used to report copying.",
+        "- `eval.json`: every figure below, machine-readable.", "",
+        "## Model", "",
+        f"- {n_params:,} parameters: {cfg['n_layers']} layers, d_model {cfg['d_model']}, "
+        f"{cfg['n_heads']} heads, d_ff {cfg['d_ff']}, vocabulary {cfg['vocab_size']}, "
+        f"{cfg['n_styles']} styles; training window {cfg['context']} tokens (rotary positions).",
+        "", "## Data", "",
+        f"music21's bundled corpus, built by `musegen corpus build` in {summary.get('wall_s', 0):.0f} s "
+        f"({'abc2midi' if summary.get('abc2midi') else 'music21'} for the ABC collections). "
+        "Split by piece group (near-duplicate tune variants share a group), 90/5/5.", "",
+        "| style | train | valid | test | description |", "|---|---:|---:|---:|---|",
+    ]
+    for s in summary["styles"]:
+        p = s["pieces"]
+        lines.append(f"| {s['name']} | {p.get('train', 0)} | {p.get('valid', 0)} | "
+                     f"{p.get('test', 0)} | {s.get('description', '')} |")
+    tc = tr.get("train_config", {})
+    lines += [
+        "", "## Training", "",
+        f"- Steps: {tr.get('steps')} of batch {tc.get('batch_size')} x {tc.get('context')} tokens "
+        f"(rows packed with pieces of one style), AdamW lr {tc.get('lr')} with {tc.get('warmup')} "
+        f"warm-up steps and cosine decay to {tc.get('min_lr_ratio')}x, weight decay "
+        f"{tc.get('weight_decay')}, gradient clip {tc.get('grad_clip')}.",
+        f"- Fill-in-the-middle rate {tc.get('fim_rate')} (bar ranges up to {tc.get('max_fim_bars')} bars), "
+        f"style dropout {tc.get('style_dropout')}, random transposition {tc.get('transpose_range')} semitones.",
+        f"- Hardware: {tr.get('hardware')}; wall time {tr.get('wall_s', 0) / 60:.1f} min.",
+        f"- Final train loss (mean of the last 50 steps): {tr.get('final_train_loss', float('nan')):.4f}; "
+        f"final validation NLL (mean over styles): "
+        f"{np.mean(list((tr.get('final_valid_nll') or {0: float('nan')}).values())):.4f}.",
+        "", "## Held-out NLL per style (test split), model vs n-gram baseline", "",
+        "Protocol: the first window of each test piece; nats per token; the baseline is "
+        "interpolated modified Kneser-Ney fitted on the training pieces, order chosen on validation.",
+        "", nll.markdown(),  # type: ignore[attr-defined]
+        "", "## Style", "",
+        f"- Style vectors: mean pairwise cosine {st['cosine_offdiag_mean']:.3f}, "
+        f"max {st['cosine_offdiag_max']:.3f} (full matrix in `eval.json`).",
+        f"- Generations follow their style: {st['takes_per_style']} takes of {st['bars']} bars per "
+        f"style, started from nothing; descriptors (key-relative pitch classes, onset phases, "
+        f"notes per bar, voices, range, step size) compared with the test pieces of every style. "
+        f"The generated centroid is nearest its own style's real centroid for "
+        f"{sum(st['centroid_match'].values())} of {len(st['centroid_match'])} styles; "
+        f"{100 * st['take_accuracy']:.0f} % of single takes are nearest their own style.",
+        "", "## Reproduce", "", "```bash", "bash scripts/train_default.sh", "```", "",
+        "which runs:", "", "```bash",
+        "musegen corpus build --out data/corpus-default",
+        tr.get("command", "musegen train ..."),
+        "musegen model-card --model runs/default/model --corpus data/corpus-default",
+        "```", "",
+        f"Versions: {json.dumps(meta.get('versions', {}))}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _param_count(model_dir: Path) -> int:
+    from safetensors import safe_open
+
+    n = 0
+    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
+        for k in f.keys():
+            if k != "lm_head.weight":
+                n += int(np.prod(f.get_slice(k).get_shape()))
+    with safe_open(str(model_dir / "style_table.safetensors"), "pt") as f:
+        n += int(np.prod(f.get_slice("style_table").get_shape()))
+    return n
