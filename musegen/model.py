@@ -142,13 +142,16 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:  # one fused kernel instead of six small ones
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * xf.to(x.dtype)
 
 
 def rotary(cfg: MusegenConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (T, head_dim) in HF Llama's (half-split) layout."""
+    """cos, sin of shape (T, head_dim) in HF Llama's (half-split) layout. (Decoding reads a
+    precomputed table instead: `MusegenLM._rotary`.)"""
     hd = cfg.head_dim
     inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
     freqs = positions.float()[:, None] * inv[None, :]
@@ -171,15 +174,22 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
+        self.fused: torch.Tensor | None = None  # [q; k; v] weights for decoding, see fuse()
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: tuple[torch.Tensor, torch.Tensor] | None = None,
                 start: int = 0) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, nh, T, hs)
-        k = self.k_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if self.fused is not None and not self.training:  # decoding: fewer, larger kernels
+            qkv = F.linear(x, self.fused).view(B, T, 3, self.n_heads, self.hd)
+            qk = apply_rotary(qkv[:, :, :2], cos[None, :, None, None, :], sin[None, :, None, None, :])
+            q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)  # (B, nh, T, hs)
+            v = qkv[:, :, 2].transpose(1, 2)
+        else:
+            q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, nh, T, hs)
+            k = self.k_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+            v = self.v_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
             ck, cv = cache  # (B, nh, max_len, hs), written in place
             ck[:, :, start:start + T] = k
@@ -201,8 +211,12 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
         self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
         self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+        self.fused: torch.Tensor | None = None  # [gate; up] weights for decoding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused is not None and not self.training:
+            gate, up = F.linear(x, self.fused).chunk(2, dim=-1)
+            return self.down_proj(F.silu(gate) * up)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
@@ -266,6 +280,14 @@ class MusegenLM(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, std=0.02)
 
+    def _rotary(self, start: int, T: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        table = getattr(self, "_rope_table", None)
+        if table is None or table[0].shape[0] < start + T or table[0].device != device:
+            n = max(start + T, 2 * self.cfg.context)
+            table = rotary(self.cfg, torch.arange(n, device=device))
+            self._rope_table = table
+        return table[0][start:start + T], table[1][start:start + T]
+
     @property
     def lm_head_weight(self) -> torch.Tensor:
         return self.model.embed_tokens.weight  # tied, as `tie_word_embeddings` says
@@ -278,14 +300,23 @@ class MusegenLM(nn.Module):
         """
         B, T = ids.shape
         start = cache.length if cache is not None else 0
-        pos = torch.arange(start, start + T, device=ids.device)
-        cos, sin = rotary(self.cfg, pos)
+        cos, sin = self._rotary(start, T, ids.device)
         x = self.model.embed_tokens(ids) + style[:, None, :].to(self.model.embed_tokens.weight.dtype)
         for i, block in enumerate(self.model.layers):
             x = block(x, cos, sin, cache.layers[i] if cache is not None else None, start)
         if cache is not None:
             cache.length = start + T
         return F.linear(self.model.norm(x), self.lm_head_weight)
+
+    @torch.no_grad()
+    def fuse(self) -> MusegenLM:
+        """Concatenate q/k/v and gate/up weights so a decode step runs 4 matmuls per layer
+        instead of 7 (used in eval mode only; training and saving see the plain weights)."""
+        for block in self.model.layers:
+            a, m = block.self_attn, block.mlp
+            a.fused = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).contiguous()
+            m.fused = torch.cat([m.gate_proj.weight, m.up_proj.weight]).contiguous()
+        return self
 
     def style_vectors(self, style_ids: torch.Tensor) -> torch.Tensor:
         return self.styles(style_ids)

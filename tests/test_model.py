@@ -144,3 +144,13 @@ def test_learning_a_style_changes_only_its_row(tok, pieces, tmp_path):
 
 def test_model_is_a_plain_module():
     assert issubclass(MusegenLM, torch.nn.Module)
+
+
+def test_fused_decoding_weights_give_the_same_logits(tok):
+    m = tiny(tok).eval()
+    ids = torch.randint(3, tok.vocab_size, (2, 20))
+    st = m.style_vectors(torch.tensor([1, 2]))
+    with torch.no_grad():
+        plain = m(ids, st)
+        fused = m.fuse()(ids, st)
+    assert torch.allclose(plain, fused, atol=1e-5)

@@ -16,6 +16,8 @@ def _common(p: argparse.ArgumentParser, *, variations: bool = True) -> None:
     p.add_argument("--out", type=Path, default=Path("takes"), help="folder for the takes")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for decoding (default: all cores, at most 4; 1 on a busy machine)")
     if variations:
         p.add_argument("--variations", type=int, default=4)
     p.add_argument("--seed", type=int, default=None, help="same seed + inputs = same takes")
@@ -103,7 +105,8 @@ def _kw(args: argparse.Namespace) -> dict:
 def _studio(args: argparse.Namespace):  # noqa: ANN202
     from musegen.studio import Studio
 
-    return Studio(model=args.model, device=getattr(args, "device", None))
+    return Studio(model=args.model, device=getattr(args, "device", None),
+                  threads=getattr(args, "threads", None))
 
 
 def _load(path: Path):  # noqa: ANN202

@@ -164,6 +164,7 @@ def sample(
     cache = cache.select(inverse.to(dev))
 
     pitch_ids = v.ranges["pitch"]
+    start_bars = states[0].bars  # the forced BAR (if any) opened the first new bar
     gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds]
     out: list[list[int]] = [list(forced) for _ in range(B)]
     rows_tokens = np.repeat(first, B, axis=0)  # what the cache holds, per row (for re-windowing)
@@ -207,7 +208,7 @@ def sample(
                 follow[r] = [e for e in follow[r] if len(e) > k and e[k] == t]
             nxt.append(t)
         steps += 1
-        if not first_bar_s and all(s.bars >= 2 or s.phase == DONE for s in states):
+        if not first_bar_s and all(s.bars - start_bars >= 1 or s.phase == DONE for s in states):
             first_bar_s = time.perf_counter() - t0
         if on_progress and steps % 16 == 0:
             done_bars = sum(min(bars, bars - (s.bars_left or 0)) for s in states)
