@@ -308,12 +308,19 @@ class Clip:
                 continue
             notes.sort(key=lambda x: (x.start_tick, x.pitch))
             tracks.append(Track(tuple(notes), int(tr.program), bool(tr.is_drum), str(tr.name)))
-        if not tracks:
-            raise MidiFileError(source, "the file holds no notes")
-        end_tick = max(n.end_tick for t in tracks for n in t.notes)
+        end_tick = max((n.end_tick for t in tracks for n in t.notes), default=0)
+        marked = False
         for m in score.markers:  # type: ignore[attr-defined]
             if m.text == END_MARKER:
-                end_tick = max(end_tick, tk(m.time))
+                end_tick, marked = max(end_tick, tk(m.time)), True
+        if not tracks:
+            if not marked or end_tick <= 0:
+                raise MidiFileError(source, "the file holds no notes")
+            # a take of silent bars, as musegen writes it: keep its length and first track
+            first = next(iter(src), None)
+            tracks.append(Track((), int(first.program) if first is not None else 0,
+                                bool(first.is_drum) if first is not None else False,
+                                str(first.name) if first is not None else ""))
         if end_tick > MAX_LENGTH_TICKS:
             raise MidiFileError(source, f"{end_tick / PPQ:.0f} quarter notes long: likely corrupt")
         tempos = tuple(TempoChange(tk(t.time), float(t.qpm)) for t in score.tempos  # type: ignore[attr-defined]

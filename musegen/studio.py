@@ -216,7 +216,9 @@ class Studio:
             sp = replace(sp, lock_meter=True)
 
         def build(gen: np.ndarray) -> Clip:
-            return tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
+            whole = tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
+            # a note held past the clip's last bar line is cut there: same length as before
+            return whole.slice_bars(0, min(whole.n_bars, base.n_bars))
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=b - a + 1, earlier=earlier, build=build, template=template)

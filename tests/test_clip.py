@@ -158,3 +158,13 @@ def test_clip_is_immutable():
     with pytest.raises(AttributeError):
         n.pitch = 1  # type: ignore[misc]
     assert replace(n, pitch=1).pitch == 1
+
+
+def test_a_take_of_silent_bars_round_trips(tmp_path):
+    from musegen.tokenizer import Tokenizer
+
+    c = Clip((Track((), program=5),), length_ticks=2 * 4 * PPQ)
+    back = Clip.load(c.save(tmp_path / "rest.mid"))
+    assert back.n_bars == 2 and back.n_notes == 0
+    tok = Tokenizer()
+    assert tok.decode(tok.encode(back)).n_bars == 2

@@ -54,9 +54,9 @@ class Quantized:
 
 
 def quantize(clip: Clip, v: Vocab) -> Quantized:
-    tracks = [t for t in clip.tracks if t.notes]
+    tracks = [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])  # silent: 1 track
     if not tracks:
-        raise TokenizeError("the clip has no notes")
+        raise TokenizeError("the clip has no tracks")
     if len(tracks) > v.n_tracks:
         raise TokenizeError(f"{len(tracks)} tracks; the tokenizer holds at most {v.n_tracks}")
     bars = clip.bar_starts
