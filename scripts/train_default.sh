@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 musegen corpus build --out data/corpus-default
-musegen train --corpus data/corpus-default --run runs/default --steps 1500 --batch-size 16 \
+musegen train --corpus data/corpus-default --run-dir runs/default --steps 1500 --batch-size 16 \
   --context 512 --d-model 256 --layers 4 --heads 4 --d-ff 768 --lr 2e-3 --warmup 100 \
   --eval-every 300 --ckpt-every 50 --threads 2
 musegen model-card --model runs/default/model --corpus data/corpus-default

@@ -21,7 +21,7 @@ def test_learn_my_style_adds_a_style_everywhere(tiny_model_dir, tmp_path):
     (songs / "broken.mid").write_bytes(b"MThd garbage")
     out = tmp_path / "mine-model"
     rc = main(["train", "--init", str(tiny_model_dir), "--midi-dir", str(songs), "--style", "mine",
-               "--run", str(tmp_path / "run"), "--out", str(out), "--steps", "4",
+               "--run-dir", str(tmp_path / "run"), "--out", str(out), "--steps", "4",
                "--batch-size", "2", "--context", "128"])
     assert rc == 0
     styles = json.loads((out / "styles.json").read_text())
@@ -52,7 +52,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     build_corpus(tmp_path / "corpus", midi_dir=tmp_path / "midi", workers=1)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", "29517", "-m", "musegen", "train", "--corpus", str(tmp_path / "corpus"),
-           "--run", str(tmp_path / "run"), "--steps", "4", "--batch-size", "2", "--context", "128",
+           "--run-dir", str(tmp_path / "run"), "--steps", "4", "--batch-size", "2", "--context", "128",
            "--d-model", "32", "--layers", "2", "--heads", "2", "--d-ff", "64", "--device", "cpu",
            "--threads", "1", "--eval-every", "2"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

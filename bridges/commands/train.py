@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model, or add your own style to a trained one")
     p.add_argument("--corpus", type=Path, default=None,
                    help="corpus folder (default: the one `musegen corpus build` writes)")
-    p.add_argument("--run", type=Path, default=Path("runs/default"),
-                   help="run folder for checkpoints and logs; an existing run is resumed")
+    p.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/default"),
+                   help="run folder for checkpoints and logs; an existing run is resumed "
+                   "(spell it --run-dir under torchrun, whose own options clash with --run)")
     p.add_argument("--out", type=Path, default=None,
                    help="where to write the finished model folder (default: RUN/model)")
     p.add_argument("--steps", type=int, default=None)
