@@ -17,6 +17,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM
 
+from benchmarks._report import emit
 from musegen.studio import DEFAULT_MODEL_DIR, Studio
 
 
@@ -43,11 +44,7 @@ def main() -> None:
              f"transformers {transformers.__version__}; {args.runs} loads after one warm-up; "
              "`python -m benchmarks.load`.", "", "| loader | median s | p95 s |", "|---|---:|---:|"]
     lines += [f"| {n} | {m:.3f} | {p:.3f} |" for n, m, p in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._report import emit
 from musegen.clip import Clip
 from musegen.errors import MusegenError
 from musegen.tokenizer import Tokenizer
@@ -67,11 +68,7 @@ def main() -> None:
     lines += ["| style | pieces | tokens per bar (median) | p95 |", "|---|---:|---:|---:|"]
     for s, v in sorted(per_style.items()):
         lines.append(f"| {s} | {len(v)} | {np.median(v):.1f} | {np.percentile(v, 95):.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._report import emit
 from musegen import Clip
 from musegen.clip import parse_key
 from musegen.examples import example_path
@@ -91,11 +92,7 @@ def main() -> None:
              f"| **all of the above** | **{ok} / {n}** |", ""]
     if bad:
         lines += ["Failures:", ""] + [f"- {b}" for b in bad[:40]]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -31,15 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
+    from bridges.commands._ui import progress_bar
     from musegen.corpus import build_corpus, default_corpus_dir
     from musegen.corpus.report import format_table
     from musegen.errors import ParameterError
@@ -50,9 +43,7 @@ def run_build(args: argparse.Namespace) -> int:
         raise ParameterError(f"--midi-dir {args.midi_dir} is not a folder")
     out = args.out or default_corpus_dir()
     console = Console()
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with progress_bar(console, "[bold]{task.description}") as progress:
         task = progress.add_task("corpus", total=None)
 
         def on_progress(done: int, total: int, msg: str) -> None:

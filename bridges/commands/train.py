@@ -73,20 +73,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _progress(console, total):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
 
-    return Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.3f}"),
-                    TextColumn("{task.fields[tok_s]:,.0f} tok/s"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console, refresh_per_second=2)
+    from bridges.commands._ui import progress_bar
+
+    return progress_bar(console, "[bold]train", TextColumn("loss {task.fields[loss]:.3f}"),
+                        TextColumn("{task.fields[tok_s]:,.0f} tok/s"))
 
 
 def _run_training(args, console, model, tok, train_p, valid_p, cfg, style_names, log_path):
