@@ -19,17 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from musegen.corpus.dataset import Corpus
+from musegen.evaluation.blend import WEIGHTS, projection, spearman
 from musegen.evaluation.descriptors import centroids, describe
 from musegen.studio import Studio
 
 PAIRS = [("chinese-folk", "bach-chorale"), ("german-folk", "irish-dance"),
          ("scottish-air", "renaissance-mass")]
-WEIGHTS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1])
+__all__ = ["PAIRS", "WEIGHTS", "spearman", "main"]
 
 
 def main() -> None:
@@ -54,12 +50,11 @@ def main() -> None:
     results = []
     for a, b in PAIRS:
         ca, cb = cents[snames.index(a)], cents[snames.index(b)]
-        axis = cb - ca
         xs, ys, means = [], [], []
         for k, w in enumerate(WEIGHTS):
             takes = studio.blend(None, styles={a: 1 - w, b: w}, bars=args.bars,
                                  variations=args.takes, seed=1000 + k)
-            proj = [float(((describe(t.clip) - mu) / sd - ca) @ axis / (axis @ axis)) for t in takes]
+            proj = projection(np.stack([describe(t.clip) for t in takes]), ca, cb, mu, sd).tolist()
             xs += [w] * len(proj)
             ys += proj
             means.append(float(np.mean(proj)))
