@@ -76,6 +76,24 @@ class Take:
                                      self.parent], sort_keys=True, default=str).encode())
         return h.hexdigest()[:12]
 
+    def __repr__(self) -> str:
+        """One line for the REPL: `<Take continue 8 bars (1-8) 31 notes style=irish-dance
+        seed=7 novelty=4 notes of 'piece' id=...>` (the full record is in `sidecar()`)."""
+        styles = self.params.get("styles")
+        if isinstance(styles, dict):
+            style = "+".join(k if len(styles) == 1 else f"{k}={float(w):g}" for k, w in styles.items())
+        else:
+            style = "none" if styles is None else str(styles)
+        if self.novelty is None:
+            nov = "n/a"
+        else:
+            run, piece = getattr(self.novelty, "longest_run", 0), getattr(self.novelty, "piece", None)
+            nov = f"{run} notes of {piece!r}" if piece else f"{run}"
+        a, b = self.bars
+        span = f" ({a + 1}-{b})" if b > a else ""
+        return (f"<Take {self.operation} {self.clip.n_bars} bars{span} {self.clip.n_notes} notes "
+                f"style={style} seed={self.seed} novelty={nov} id={self.id}>")
+
     def sidecar(self) -> dict:
         nov = None
         if self.novelty is not None:
