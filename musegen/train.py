@@ -67,8 +67,6 @@ def make_window(tok: Tokenizer, ids: np.ndarray, rng: np.random.Generator, conte
     else:
         b0 = int(np.searchsorted(bars, rng.integers(bars[0], len(ids)), side="right")) - 1
     seq = tok.restart_at_bar(ids, b0) if b0 > 0 else ids
-    if seq[-1] == v.eos and not fim:
-        pass
     if not fim:
         return seq[:context]
     body = seq[:-1] if seq[-1] == v.eos else seq
@@ -94,7 +92,7 @@ def make_window(tok: Tokenizer, ids: np.ndarray, rng: np.random.Generator, conte
 
 
 def make_batch(tok: Tokenizer, pieces: Sequence[Piece], cfg: TrainConfig, step: int,
-               rank: int = 0, n_styles: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+               rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids (B, T), style ids (B,)) for one step: a pure function of (seed, step, rank).
 
     Each row is packed: windows from pieces of one style follow each other (every one opens
@@ -278,7 +276,7 @@ def train(
         t0 = time.time()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             style = model.style_vectors(style_ids)
-            logits = net(ids, style) if not distributed else net(ids, style)
+            logits = net(ids, style)
             loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                    ids[:, 1:].reshape(-1), ignore_index=tok.vocab.pad)
         opt.zero_grad(set_to_none=True)
