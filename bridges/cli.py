@@ -10,8 +10,8 @@ import sys
 from musegen.errors import MusegenError
 
 # modules under bridges.commands (one file per concern); each registers its sub-commands
-COMMAND_MODULES: tuple[str, ...] = ("demo", "corpus", "train", "generate", "evaluate", "serve", "session", "midi",
-                                     "repl")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "corpus", "train", "generate", "evaluate", "eval", "serve",
+                                     "session", "midi", "repl")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,597 @@
+"""The evaluation harness behind `musegen eval`: one model, one corpus, seven figures.
+
+1. likelihood per style, model vs n-gram (:mod:`musegen.evaluation.nll`);
+2. style fidelity judged by a classifier trained only on real pieces (logistic regression on
+   descriptor vectors of 8-bar excerpts of train pieces; its accuracy on held-out real pieces
+   comes first), then the share of generated takes it labels with the requested style;
+3. blend control: the classifier's probability of style B as B's weight goes 0 .. 1.25, and
+   the takes' position between the two styles' real pieces (:mod:`musegen.evaluation.blend`);
+4. musical descriptors, real vs generated, per style, with relative gaps;
+5. novelty: longest run copied from the training set, generated takes vs held-out pieces;
+6. validity: decodable takes with exactly the requested bars;
+7. the style map with held-out pieces placed by the model's own posterior over styles.
+
+`evaluate()` measures and returns a JSON-able dict; `write_report()` writes `metrics.json`,
+`report.md` and the PNG figures. Nothing prints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musegen.clip import Clip
+from musegen.evaluation.blend import WEIGHTS, projection, spearman
+from musegen.evaluation.descriptors import MUSICAL, NAMES, centroids, describe, musical
+
+COPY_NOTES = 12  # the issue's threshold: a take copying >= 12 consecutive notes
+TARGETS = {"classifier_accuracy": 0.90, "generated_fidelity": 0.80, "blend_spearman": 0.90,
+           "copy_share": 0.01, "descriptor_gap": 0.10, "validity": 1.0}
+PREFERRED_PAIRS = [("chinese-folk", "bach-chorale"), ("german-folk", "irish-dance"),
+                   ("scottish-air", "renaissance-mass"), ("irish-dance", "bach-chorale")]
+FEATURES = NAMES + list(MUSICAL)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How much to measure. `quick()` is for CI-style checks; the default is the full run."""
+
+    bars: int = 8
+    takes_per_style: int = 32
+    blend_takes: int = 16
+    train_pieces_per_style: int = 200
+    excerpts_per_train_piece: int = 2
+    test_pieces_per_style: int = 60
+    nll_pieces_per_style: int | None = None  # None: the whole split
+    placed_pieces_per_style: int = 10
+    weights: tuple[float, ...] = tuple(WEIGHTS)
+    pairs: tuple[tuple[str, str], ...] = ()  # empty: PREFERRED_PAIRS present in the model
+    seed: int = 1234
+    split: str = "test"
+    quick: bool = False
+
+    @classmethod
+    def quick_config(cls) -> EvalConfig:
+        return cls(takes_per_style=6, blend_takes=6, train_pieces_per_style=30,
+                   excerpts_per_train_piece=1, test_pieces_per_style=10, nll_pieces_per_style=10,
+                   placed_pieces_per_style=3, quick=True)
+
+
+def features(clip: Clip) -> np.ndarray:
+    """The classifier's input: `describe()` (28) followed by the MUSICAL descriptors (7)."""
+    return np.concatenate([describe(clip), musical(clip)])
+
+
+def excerpts(clip: Clip, bars: int, max_n: int) -> list[Clip]:
+    """Up to `max_n` non-overlapping `bars`-bar excerpts from the start (a shorter piece gives
+    itself)."""
+    n = clip.n_bars
+    if n <= bars:
+        return [clip] if clip.pitched_notes() else []
+    out = [clip.slice_bars(k, k + bars) for k in range(0, n - bars + 1, bars)][:max_n]
+    return [c for c in out if c.pitched_notes()]
+
+
+# ------------------------------------------------------------------------- the classifier
+@dataclass
+class StyleClassifier:
+    """Multinomial logistic regression (L2, class-balanced) on standardised features."""
+
+    styles: list[str]
+    mu: np.ndarray
+    sd: np.ndarray
+    w: np.ndarray  # (features + 1, classes)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, styles: Sequence[str], l2: float = 1e-2
+            ) -> StyleClassifier:
+        from scipy.optimize import minimize
+
+        k = len(styles)
+        mu, sd = x.mean(0), x.std(0) + 1e-6
+        z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+        counts = np.bincount(y, minlength=k).astype(float)
+        sw = (len(y) / (k * np.maximum(counts, 1)))[y]
+        sw /= sw.sum()
+        onehot = np.eye(k)[y]
+
+        def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            w = flat.reshape(z.shape[1], k)
+            logits = z @ w
+            logits -= logits.max(1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(1, keepdims=True)
+            nll = -(sw * np.log(np.maximum((p * onehot).sum(1), 1e-12))).sum()
+            g = z.T @ ((p - onehot) * sw[:, None])
+            reg = w.copy()
+            reg[-1] = 0
+            return nll + 0.5 * l2 * (reg ** 2).sum(), (g + l2 * reg).ravel()
+
+        res = minimize(loss, np.zeros(z.shape[1] * k), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 500})
+        return cls(list(styles), mu, sd, res.x.reshape(z.shape[1], k))
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        z = np.hstack([(np.atleast_2d(x) - self.mu) / self.sd, np.ones((len(np.atleast_2d(x)), 1))])
+        logits = z @ self.w
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(1, keepdims=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.proba(x).argmax(1)
+
+
+def confusion(true: Sequence[int], pred: Sequence[int], k: int) -> np.ndarray:
+    m = np.zeros((k, k), dtype=np.int64)
+    for t, p in zip(true, pred):
+        m[t, p] += 1
+    return m
+
+
+def _accuracy(m: np.ndarray) -> dict:
+    rows = m.sum(1)
+    per = np.where(rows > 0, np.diag(m) / np.maximum(rows, 1), np.nan)
+    return {"accuracy": float(np.trace(m) / max(1, m.sum())),
+            "balanced_accuracy": float(np.nanmean(per)) if np.any(rows > 0) else 0.0,
+            "per_style": [None if np.isnan(v) else float(v) for v in per]}
+
+
+# ------------------------------------------------------------------------------ novelty
+def novelty_runs(index: object, clips: Sequence[Clip]) -> list[int]:
+    """Longest run (notes) each clip shares with one training piece of `index`."""
+    return [int(index.check(c).longest_run) for c in clips]  # type: ignore[attr-defined]
+
+
+def _run_summary(runs: Sequence[int]) -> dict:
+    r = np.asarray(runs, dtype=float)
+    if not len(r):
+        return {"n": 0}
+    return {"n": len(r), "median": float(np.median(r)), "p90": float(np.percentile(r, 90)),
+            "max": int(r.max()), f"share_ge_{COPY_NOTES}": float((r >= COPY_NOTES).mean()),
+            "runs": [int(x) for x in r]}
+
+
+# ----------------------------------------------------------------------------- the run
+def _pairs(names: Sequence[str], cfg: EvalConfig) -> list[tuple[str, str]]:
+    if cfg.pairs:
+        return [tuple(p) for p in cfg.pairs]  # type: ignore[misc]
+    pairs = [p for p in PREFERRED_PAIRS if p[0] in names and p[1] in names]
+    if not pairs:
+        pairs = [(names[i], names[i + 1]) for i in range(min(3, len(names) - 1))]
+    return pairs[:2] if cfg.quick else pairs
+
+
+def _pieces(split: list[tuple[int, np.ndarray]], per_style: int | None
+            ) -> list[tuple[int, np.ndarray]]:
+    seen: dict[int, int] = {}
+    out = []
+    for s, ids in split:
+        if per_style is None or seen.get(s, 0) < per_style:
+            seen[s] = seen.get(s, 0) + 1
+            out.append((s, ids))
+    return out
+
+
+def _valid_take(clip: Clip, bars: int, tmp: Path, k: int) -> bool:
+    if clip.n_bars != bars:
+        return False
+    try:
+        return Clip.load(clip.save(tmp / f"take{k}.mid")).n_bars == bars
+    except Exception:  # noqa: BLE001 - any failure to write or re-read is "not valid"
+        return False
+
+
+def evaluate(model_dir: Path, corpus_dir: Path, cfg: EvalConfig | None = None, *,
+             on_stage: Callable[[str], None] | None = None) -> dict:
+    """Measure everything; return the metrics (JSON-able, with the data the figures need)."""
+    from musegen.corpus.dataset import Corpus
+    from musegen.evaluation.nll import evaluate_nll
+    from musegen.novelty import build_from_corpus
+    from musegen.studio import Studio
+    from musegen.train import token_nll
+
+    cfg = cfg or EvalConfig()
+    stage = on_stage or (lambda s: None)
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    studio = Studio(model=model_dir)
+    corpus = Corpus.open(corpus_dir)
+    names = studio.style_names
+    if names[: len(corpus.style_names)] != list(corpus.style_names):
+        raise ValueError(f"corpus styles {corpus.style_names} do not match the model's {names}")
+    tok = corpus.tokenizer()
+    k = len(names)
+    train = corpus.split("train")
+    held = corpus.split(cfg.split)
+
+    # 1. likelihood
+    t0 = time.perf_counter()
+    stage("likelihood: model vs n-gram")
+    nll = evaluate_nll(studio.model, names, train, corpus.split("valid"),
+                       _pieces(held, cfg.nll_pieces_per_style), split=cfg.split)
+    seconds["nll"] = time.perf_counter() - t0
+
+    # 2a. the classifier, on real pieces only
+    t0 = time.perf_counter()
+    stage("style classifier on real pieces")
+    xs, ys = [], []
+    for s, ids in _pieces(train, cfg.train_pieces_per_style):
+        for c in excerpts(tok.decode(ids), cfg.bars, cfg.excerpts_per_train_piece):
+            xs.append(features(c))
+            ys.append(s)
+    clf = StyleClassifier.fit(np.stack(xs), np.array(ys), names)
+    test_pieces = _pieces(held, cfg.test_pieces_per_style)
+    test_clips = [(s, excerpts(tok.decode(ids), cfg.bars, 1)) for s, ids in test_pieces]
+    test_clips = [(s, c[0]) for s, c in test_clips if c]
+    tx = np.stack([features(c) for _, c in test_clips])
+    ty = np.array([s for s, _ in test_clips])
+    real_pred = clf.predict(tx)
+    real_conf = confusion(ty, real_pred, k)
+    wrong = (ty + 1) % k  # every piece paired with a style it is not
+    classifier = {"train_excerpts": len(ys), "test_pieces": len(ty),
+                  "features": FEATURES, "confusion": real_conf.tolist(), **_accuracy(real_conf),
+                  "wrong_label_accuracy": float((real_pred == wrong).mean())}
+    seconds["classifier"] = time.perf_counter() - t0
+
+    # 2b. generated takes, one style at a time
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="musegen-eval-"))
+    n_valid = n_takes = 0
+    gen: dict[str, list[Clip]] = {}
+    for i, name in enumerate(names):
+        stage(f"generating {name}")
+        takes = studio.blend(None, styles={name: 1.0}, bars=cfg.bars,
+                             variations=cfg.takes_per_style, seed=cfg.seed + 100 * i)
+        gen[name] = [t.clip for t in takes]
+        for t in takes:
+            n_valid += _valid_take(t.clip, cfg.bars, tmp, n_takes)
+            n_takes += 1
+    gx = {n: np.stack([features(c) for c in gen[n]]) for n in names}
+    gen_conf = np.zeros((k, k), dtype=np.int64)
+    gen_wrong = []
+    for i, n in enumerate(names):
+        pred = clf.predict(gx[n])
+        for p in pred:
+            gen_conf[i, p] += 1
+        gen_wrong.append(float((pred == (i + 1) % k).mean()))
+    fidelity = {"takes_per_style": cfg.takes_per_style, "confusion": gen_conf.tolist(),
+                **_accuracy(gen_conf), "wrong_style_share": float(np.mean(gen_wrong))}
+    seconds["generation"] = time.perf_counter() - t0
+
+    # 3. blend control
+    t0 = time.perf_counter()
+    real_desc: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for s, c in test_clips:
+        real_desc[names[s]].append(describe(c))
+    cnames, cents, mu, sd = centroids(real_desc)
+    blend = []
+    for a, b in _pairs(names, cfg):
+        stage(f"blend {a} -> {b}")
+        ia, ib = names.index(a), names.index(b)
+        ws, probs, projs = [], [], []
+        for j, w in enumerate(cfg.weights):
+            takes = studio.blend(None, styles={a: 1 - w, b: w}, bars=cfg.bars,
+                                 variations=cfg.blend_takes, seed=cfg.seed + 1000 + j)
+            for t in takes:
+                n_valid += _valid_take(t.clip, cfg.bars, tmp, n_takes)
+                n_takes += 1
+            p = clf.proba(np.stack([features(t.clip) for t in takes]))
+            probs.append((p[:, ib] / np.maximum(p[:, ia] + p[:, ib], 1e-12)).tolist())
+            if a in cnames and b in cnames:
+                projs.append(projection(np.stack([describe(t.clip) for t in takes]),
+                                        cents[cnames.index(a)], cents[cnames.index(b)],
+                                        mu, sd).tolist())
+            ws.append(w)
+        inside = [j for j, w in enumerate(ws) if w <= 1.0]
+        x = np.concatenate([[ws[j]] * len(probs[j]) for j in inside])
+        y = np.concatenate([probs[j] for j in inside])
+        entry = {"pair": [a, b], "weights": ws, "prob_b": [float(np.mean(p)) for p in probs],
+                 "prob_b_takes": probs, "spearman_prob": spearman(x, y),
+                 "spearman_prob_means": spearman(np.array([ws[j] for j in inside]),
+                                                 np.array([np.mean(probs[j]) for j in inside]))}
+        if projs:
+            yp = np.concatenate([projs[j] for j in inside])
+            entry["projection"] = [float(np.mean(p)) for p in projs]
+            entry["spearman_projection"] = spearman(x, yp)
+        blend.append(entry)
+    seconds["blend"] = time.perf_counter() - t0
+
+    # 4. descriptors real vs generated
+    desc: dict[str, dict] = {}
+    for i, n in enumerate(names):
+        real = [musical(c) for s, c in test_clips if s == i]
+        if not real:
+            continue
+        r, g = np.mean(real, 0), np.mean([musical(c) for c in gen[n]], 0)
+        desc[n] = {d: {"real": float(r[j]), "generated": float(g[j]),
+                       "gap": float((g[j] - r[j]) / abs(r[j])) if abs(r[j]) > 1e-9 else
+                       (0.0 if abs(g[j]) < 1e-9 else None)}
+                   for j, d in enumerate(MUSICAL)}
+    gaps = [v["gap"] for s in desc.values() for v in s.values() if v["gap"] is not None]
+    within = float(np.mean([abs(g) <= TARGETS["descriptor_gap"] for g in gaps])) if gaps else 0.0
+
+    # 5. novelty
+    t0 = time.perf_counter()
+    stage("novelty")
+    # built from this corpus's train split, so the held-out pieces and the planted control
+    # are judged against exactly the pieces the split keeps out
+    index, index_source = build_from_corpus(corpus_dir, split="train"), "corpus train split"
+    gen_runs = novelty_runs(index, [c for n in names for c in gen[n]])
+    real_runs = novelty_runs(index, [c for _, c in test_clips])
+    planted = excerpts(tok.decode(train[0][1]), cfg.bars, 1)
+    novelty = {"index": index_source, "threshold_notes": COPY_NOTES,
+               "generated": _run_summary(gen_runs), "real_heldout": _run_summary(real_runs),
+               "planted_train_excerpt_run": novelty_runs(index, planted)[0] if planted else None}
+    seconds["novelty"] = time.perf_counter() - t0
+
+    # 7. held-out pieces placed by the model's posterior over styles
+    t0 = time.perf_counter()
+    stage("placing held-out pieces on the style map")
+    placed = _pieces(held, cfg.placed_pieces_per_style)
+    ctx = min(256, studio.model.cfg.context)
+    windows = [(s, ids[:ctx]) for _, ids in placed for s in range(k)]
+    tot = np.array([x.sum() for x in token_nll(studio.model, windows)]).reshape(len(placed), k)
+    post = np.exp(-(tot - tot.min(1, keepdims=True)))
+    post /= post.sum(1, keepdims=True)
+    vecs = np.stack([s.vector for s in studio.styles])
+    place_true = [s for s, _ in placed]
+    style_map = {"pieces": len(placed), "true": place_true,
+                 "model_accuracy": float((post.argmax(1) == np.array(place_true)).mean())
+                 if placed else 0.0,
+                 "points": (post @ vecs).tolist(), "vectors": vecs.tolist()}
+    seconds["style_map"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - t_start
+
+    blend_mean = float(np.mean([b["spearman_prob"] for b in blend])) if blend else 0.0
+    headline = {
+        "classifier_accuracy": classifier["accuracy"],
+        "classifier_balanced_accuracy": classifier["balanced_accuracy"],
+        "generated_fidelity": fidelity["accuracy"],
+        "generated_fidelity_balanced": fidelity["balanced_accuracy"],
+        "blend_spearman": blend_mean,
+        "copy_share": novelty["generated"].get(f"share_ge_{COPY_NOTES}", 0.0),
+        "real_copy_share": novelty["real_heldout"].get(f"share_ge_{COPY_NOTES}", 0.0),
+        "descriptor_gap_within_10pct": within,
+        "validity": n_valid / max(1, n_takes),
+        "nll_improvement": nll.mean_improvement,
+    }
+    return {"model": str(model_dir), "model_id": studio.model_id, "corpus": str(corpus_dir),
+            "config": asdict(cfg), "styles": names, "headline": headline, "targets": TARGETS,
+            "nll": nll.to_dict(), "nll_markdown": nll.markdown(), "classifier": classifier,
+            "fidelity": fidelity, "blend": blend, "descriptors": desc,
+            "novelty": novelty, "validity": {"takes": n_takes, "valid": n_valid},
+            "style_map": style_map, "seconds": seconds}
+
+
+# ------------------------------------------------------------------------------ writing
+def write_report(metrics: dict, out_dir: Path, command: str = "musegen eval") -> list[Path]:
+    """metrics.json, report.md and the figures into `out_dir`; returns the paths written."""
+    from musegen.atomic import write_json, write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figs = _figures(metrics, out_dir)
+    slim = {k: v for k, v in metrics.items() if k != "nll_markdown"}
+    slim["style_map"] = {k: v for k, v in metrics["style_map"].items() if k not in ("vectors",)}
+    paths = [write_json(out_dir / "metrics.json", slim)]
+    write_text(out_dir / "report.md", render_markdown(metrics, [p.name for p in figs], command))
+    return paths + [out_dir / "report.md"] + figs
+
+
+@dataclass
+class _Check:
+    name: str
+    value: str
+    target: str
+    met: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def render_markdown(m: dict, figures: Sequence[str], command: str) -> str:
+    h, t = m["headline"], m["targets"]
+    names = m["styles"]
+    checks = [
+        _Check("classifier accuracy on held-out real pieces", _pct(h["classifier_accuracy"]),
+               f">= {_pct(t['classifier_accuracy'])}",
+               h["classifier_accuracy"] >= t["classifier_accuracy"]),
+        _Check("generated takes labelled with the requested style", _pct(h["generated_fidelity"]),
+               f">= {_pct(t['generated_fidelity'])}",
+               h["generated_fidelity"] >= t["generated_fidelity"]),
+        _Check("blend Spearman (weight vs P(B)), mean over pairs", f"{h['blend_spearman']:.2f}",
+               f">= {t['blend_spearman']:.2f}", h["blend_spearman"] >= t["blend_spearman"]),
+        _Check(f"takes copying >= {COPY_NOTES} consecutive notes", _pct(h["copy_share"]),
+               f"<= {_pct(t['copy_share'])}", h["copy_share"] <= t["copy_share"]),
+        _Check("descriptor means within +-10 % of real (share of style x descriptor cells)",
+               _pct(h["descriptor_gap_within_10pct"]), "100 %",
+               h["descriptor_gap_within_10pct"] >= 1.0),
+        _Check("validity (decodable, exact bar count, re-read from MIDI)", _pct(h["validity"]),
+               "100 %", h["validity"] >= 1.0),
+    ]
+    cfg = m["config"]
+    lines = [f"# Evaluation of `{m['model_id']}`", "",
+             f"Reproduce: `{command}`. Corpus `{m['corpus']}`, split `{cfg['split']}`; "
+             f"{'quick' if cfg['quick'] else 'full'} run, {m['seconds']['total']:.0f} s. "
+             f"Takes are {cfg['bars']} bars generated from nothing, seed {cfg['seed']}.", "",
+             "## Headline figures against the targets", "",
+             "| figure | value | target | met |", "|---|---:|---:|:-:|"]
+    for c in checks:
+        lines.append(f"| {c.name} | {c.value} | {c.target} | {'yes' if c.met else '**no**'} |")
+    lines += ["", f"Model NLL is {_pct(h['nll_improvement'])} lower than the n-gram baseline "
+              "(mean over styles). Real held-out pieces copying >= "
+              f"{COPY_NOTES} notes: {_pct(h['real_copy_share'])}.", ""]
+
+    lines += ["## 1. Likelihood per style (nats/token)", "", m["nll_markdown"], ""]
+
+    c = m["classifier"]
+    lines += ["## 2. Style fidelity", "",
+              f"A logistic-regression classifier ({len(c['features'])} descriptor features: "
+              "key-relative pitch-class profile, onset phase, density, voices, range, step and "
+              f"the seven musical descriptors) trained on {c['train_excerpts']} "
+              f"{cfg['bars']}-bar excerpts of **real training pieces only**.", "",
+              f"**First, on {c['test_pieces']} held-out real pieces:** accuracy "
+              f"{_pct(c['accuracy'])}, balanced accuracy {_pct(c['balanced_accuracy'])} "
+              f"(chance {_pct(1 / len(names))}; the same pieces scored against a wrong style "
+              f"label: {_pct(c['wrong_label_accuracy'])}).", "",
+              f"Then, on {m['fidelity']['takes_per_style']} generated takes per style: "
+              f"{_pct(m['fidelity']['accuracy'])} labelled with the requested style "
+              f"(balanced {_pct(m['fidelity']['balanced_accuracy'])}; labelled with a "
+              f"wrong style (the next one): {_pct(m['fidelity']['wrong_style_share'])}).", "",
+              "| style | real pieces correct | generated takes with requested label |",
+              "|---|---:|---:|"]
+    for i, n in enumerate(names):
+        r, g = c["per_style"][i], m["fidelity"]["per_style"][i]
+        lines.append(f"| {n} | {'-' if r is None else _pct(r)} | {'-' if g is None else _pct(g)} |")
+    lines += ["", "![confusion](confusion.png)", ""]
+
+    lines += ["## 3. Blend control", "",
+              "P(B) = the classifier's probability of B renormalised over {A, B}; projection = "
+              "position between A's real pieces (0) and B's (1) in standardised descriptor "
+              "space. Spearman over all takes with weight <= 1.", "",
+              "| A -> B | " + " | ".join(f"w={w:g}" for w in cfg["weights"])
+              + " | Spearman P(B) | Spearman projection |",
+              "|---|" + "---:|" * (len(cfg["weights"]) + 2)]
+    for b in m["blend"]:
+        sp = b.get("spearman_projection")
+        lines.append(f"| {b['pair'][0]} -> {b['pair'][1]} | "
+                     + " | ".join(f"{p:.2f}" for p in b["prob_b"])
+                     + f" | {b['spearman_prob']:.2f} | {'-' if sp is None else f'{sp:.2f}'} |")
+    lines += ["", "![blend](blend.png)", ""]
+
+    lines += ["## 4. Musical descriptors, real vs generated (relative gap)", "",
+              "| style | " + " | ".join(MUSICAL) + " |", "|---|" + "---:|" * len(MUSICAL)]
+    for n, d in m["descriptors"].items():
+        cells = []
+        for k in MUSICAL:
+            v = d[k]
+            gap = "-" if v["gap"] is None else f"{100 * v['gap']:+.0f} %"
+            cells.append(f"{v['real']:.2f} / {v['generated']:.2f} ({gap})")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines += ["", "Cells: real / generated (gap). ![descriptors](descriptors.png)", ""]
+
+    nv = m["novelty"]
+    g, r = nv["generated"], nv["real_heldout"]
+    key = f"share_ge_{COPY_NOTES}"
+    lines += ["## 5. Novelty", "",
+              f"Longest run of consecutive melody notes shared with one training piece "
+              f"(index: {nv['index']}).", "",
+              "| | n | median | p90 | max | share >= 12 |", "|---|---:|---:|---:|---:|---:|"]
+    for label, s in (("generated takes", g), ("held-out real pieces", r)):
+        if s.get("n"):
+            lines.append(f"| {label} | {s['n']} | {s['median']:g} | {s['p90']:g} | {s['max']} | "
+                         f"{_pct(s[key])} |")
+    lines += ["", f"Control: a {cfg['bars']}-bar excerpt of a training piece scores "
+              f"{nv['planted_train_excerpt_run']} notes. ![novelty](novelty.png)", "",
+              "## 6. Validity", "",
+              f"{m['validity']['valid']} / {m['validity']['takes']} takes decode to exactly "
+              f"{cfg['bars']} bars and read back identically from MIDI.", "",
+              "## 7. Style map", "",
+              f"{m['style_map']['pieces']} held-out pieces placed at the model's posterior "
+              "mix of style vectors (likelihood of the piece's first 256 tokens under each "
+              "style); the model's own top style matches the piece's label for "
+              f"{_pct(m['style_map']['model_accuracy'])}.", "", "![style map](style_map.png)", "",
+              "## Timing (s)", "",
+              ", ".join(f"{k} {v:.0f}" for k, v in m["seconds"].items()), ""]
+    return "\n".join(lines)
+
+
+def _figures(m: dict, out: Path) -> list[Path]:
+    from musegen.plots import _pyplot, pca_2d
+
+    plt = _pyplot()
+    names = m["styles"]
+    paths = []
+    small = {"dpi": 80}
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    for ax, conf, title in ((axes[0], m["classifier"]["confusion"], "real held-out pieces"),
+                            (axes[1], m["fidelity"]["confusion"], "generated takes")):
+        a = np.array(conf, dtype=float)
+        a = a / np.maximum(a.sum(1, keepdims=True), 1)
+        ax.imshow(a, vmin=0, vmax=1, cmap="Blues")
+        ax.set_xticks(range(len(names)), names, rotation=70, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("classifier's label")
+        ax.set_ylabel("true / requested style")
+        ax.set_title(title, fontsize=9)
+    paths.append(_save_small(fig, out / "confusion.png", small))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for b in m["blend"]:
+        label = f"{b['pair'][0]} -> {b['pair'][1]}"
+        axes[0].plot(b["weights"], b["prob_b"], marker="o", label=label)
+        if "projection" in b:
+            axes[1].plot(b["weights"], b["projection"], marker="o", label=label)
+    axes[0].set_ylabel("classifier P(B | A or B)")
+    axes[1].set_ylabel("position between A (0) and B (1) real pieces")
+    for ax in axes:
+        ax.set_xlabel("weight of B (1.25 extrapolates)")
+        ax.axvline(1, color="grey", lw=0.5, ls=":")
+    axes[0].legend(fontsize=7)
+    paths.append(_save_small(fig, out / "blend.png", small))
+
+    desc = m["descriptors"]
+    fig, axes = plt.subplots(1, len(MUSICAL), figsize=(2.2 * len(MUSICAL), 3.6), sharey=True)
+    ys = np.arange(len(desc))
+    for ax, k in zip(axes, MUSICAL):
+        ax.barh(ys - 0.2, [d[k]["real"] for d in desc.values()], 0.4, label="real")
+        ax.barh(ys + 0.2, [d[k]["generated"] for d in desc.values()], 0.4, label="generated")
+        ax.set_title(k.replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_yticks(ys, list(desc), fontsize=7)
+    axes[0].legend(fontsize=7)
+    paths.append(_save_small(fig, out / "descriptors.png", small))
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    g = m["novelty"]["generated"].get("runs", [])
+    r = m["novelty"]["real_heldout"].get("runs", [])
+    top = max([COPY_NOTES + 2] + g + r)
+    bins = np.arange(0, top + 2) - 0.5
+    ax.hist([g, r], bins=bins, density=True, label=["generated", "held-out real"])
+    ax.axvline(COPY_NOTES - 0.5, color="red", lw=1, ls="--", label=f"{COPY_NOTES} notes")
+    ax.set_xlabel("longest run shared with one training piece (notes)")
+    ax.set_ylabel("share")
+    ax.legend(fontsize=7)
+    paths.append(_save_small(fig, out / "novelty.png", small))
+
+    sm = m["style_map"]
+    vecs = np.array(sm["vectors"])
+    pts = np.array(sm["points"]).reshape(-1, vecs.shape[1])
+    xy = pca_2d(np.concatenate([vecs, pts]))
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    cmap = plt.get_cmap("tab20")
+    if len(pts):
+        ax.scatter(xy[len(vecs):, 0], xy[len(vecs):, 1], s=10, alpha=0.6,
+                   c=[cmap(t % 20) for t in sm["true"]])
+    ax.scatter(xy[: len(vecs), 0], xy[: len(vecs), 1], s=70, marker="*",
+               c=[cmap(i % 20) for i in range(len(vecs))], edgecolors="black")
+    for i, n in enumerate(names):
+        ax.annotate(n, xy[i], textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_title("style vectors (stars) and held-out pieces (dots, coloured by true style)",
+                 fontsize=8)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    paths.append(_save_small(fig, out / "style_map.png", small))
+    return paths
+
+
+def _save_small(fig: object, path: Path, kw: dict) -> Path:
+    import io
+
+    from musegen.clip import atomic_write_bytes
+    from musegen.plots import _pyplot
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", **kw)  # type: ignore[attr-defined]
+    _pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
