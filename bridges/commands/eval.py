@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
     p.add_argument("--quick", action="store_true", help="fewer takes and pieces (a few minutes)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--takes", type=int, default=None, help="generated takes per style")
+    p.add_argument("--blend-takes", type=int, default=None, help="takes per blend weight")
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
     p.set_defaults(func=run)
 
@@ -35,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"no corpus at {corpus}: run `musegen corpus build` first")
     cfg = EvalConfig.quick_config() if args.quick else EvalConfig()
     cfg = dataclasses.replace(cfg, seed=args.seed)
+    if args.takes:
+        cfg = dataclasses.replace(cfg, takes_per_style=args.takes)
+    if args.blend_takes:
+        cfg = dataclasses.replace(cfg, blend_takes=args.blend_takes)
     command = " ".join(["musegen eval"] + (sys.argv[2:] if sys.argv[1:2] == ["eval"] else []))
     if command == "musegen eval":
         command = (f"musegen eval{' --model ' + str(args.model) if args.model else ''}"
