@@ -378,7 +378,7 @@ def write_report(metrics: dict, out_dir: Path, command: str = "musegen eval") ->
     out_dir.mkdir(parents=True, exist_ok=True)
     figs = _figures(metrics, out_dir)
     slim = {k: v for k, v in metrics.items() if k != "nll_markdown"}
-    slim["style_map"] = {k: v for k, v in metrics["style_map"].items() if k not in ("vectors",)}
+    slim["style_map"] = {k: v for k, v in metrics["style_map"].items() if k not in ("vectors", "points")}
     paths = [write_json(out_dir / "metrics.json", slim)]
     write_text(out_dir / "report.md", render_markdown(metrics, [p.name for p in figs], command))
     return paths + [out_dir / "report.md"] + figs
