@@ -1,21 +1,6 @@
-"""Lyrics: syllables and stress of English text, and sung syllables on a clip's notes."""
+"""Lyrics: syllables and stress of English text, and sung syllables on a clip's notes.
 
-from musegen.lyrics.syllables import (
-    Syllable,
-    attach_lyrics,
-    line_syllables,
-    stress_pattern,
-    syllables,
-    to_lyric_events,
-    words,
-)
+The public names are those of `musegen.lyrics.syllables` (its `__all__`)."""
 
-__all__ = [
-    "Syllable",
-    "attach_lyrics",
-    "line_syllables",
-    "stress_pattern",
-    "syllables",
-    "to_lyric_events",
-    "words",
-]
+from musegen.lyrics.syllables import *  # noqa: F403 - re-export the module's __all__
+from musegen.lyrics.syllables import __all__  # noqa: F401
