@@ -1,0 +1,484 @@
+"""A melody for lyrics: one note per syllable, stressed syllables on the beats, phrase ends at
+line ends, pitches chosen by the music model.
+
+    >>> takes = studio.melody_for("Down by the river where the cold wind blows", style="irish-dance")
+    >>> takes[0].save("song.mid")           # MIDI with one lyric event per note, + a JSON sidecar
+
+How it works:
+
+1. **Lines.** The text is split into lines (newlines or "/"; a single line of more than
+   `LONG_LINE` syllables is split after sentence punctuation). Each line is one phrase and
+   each line's syllables and stresses come from `musegen.lyrics.syllables`.
+2. **A rhythm plan per line** (`plan_line`): onsets on an eighth-note grid found by dynamic
+   programming over (syllable, onset) pairs. Costs: a stressed syllable off the beat (by how
+   prominent it is: the primary stress of a long word most, a stressed monosyllabic function
+   word least), a primary stress on a weak beat rather than a strong one, an unstressed
+   syllable on a strong beat, note lengths other than one or two eighths, syncopation, a long
+   rest before the line. The line's last syllable is held to the end of the phrase; each line
+   spans a whole number of bars (2 bars where the line fits, else 4, else 8 in 4/4) and the
+   next line starts on a bar line, so phrase ends are line ends.
+3. **Pitches from the model.** The plan becomes a clip with placeholder pitches, the clip is
+   encoded, and the sampler's keep-rhythm *template* fixes every token (bars, positions,
+   velocities, durations) except the pitches, which the model chooses under the style, seed,
+   temperature, top-p, key/scale lock and pitch range like every other Studio operation.
+   Stressed syllables get a slightly louder velocity, so the accent is heard.
+4. **Lyrics.** Each note gets its syllable as a MIDI lyric event ("won-", "der-", "ful"), so
+   `take.save(path)` writes a file that pretty_midi, mido and MuseScore show with words.
+
+Every note carries exactly one syllable: melismas are never generated (the figures count them
+anyway, as notes beyond one per syllable, so a future change that adds them is measured).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
+from musegen.errors import ParameterError
+from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
+from musegen.tokenizer.codec import GRID
+from musegen.tokenizer.vocab import DURATIONS
+
+__all__ = [
+    "LinePlan",
+    "MelodyPlan",
+    "METRES",
+    "melody_figures",
+    "melody_for",
+    "plan_line",
+    "plan_melody",
+    "rhythm_clip",
+    "split_lines",
+]
+
+MAX_LINES = 64
+MAX_LINE_SYLLABLES = 32
+LONG_LINE = 16  # a single line longer than this is split after sentence punctuation
+SLOT_TICKS = PPQ // 2  # the plan's grid: eighth notes
+MAX_BARS = 256  # Studio's limit on one request
+DEFAULT_TEMPO = 100.0
+DEFAULT_PITCH_RANGE = (55, 81)  # G3..A5: a singable range for the model's melody
+
+# Metrical weight of each eighth of the bar: 3 downbeat, 2 other strong beat, 1 beat, 0 off.
+METRES: dict[tuple[int, int], tuple[int, ...]] = {
+    (4, 4): (3, 0, 1, 0, 2, 0, 1, 0),
+    (3, 4): (3, 0, 1, 0, 1, 0),
+    (6, 8): (3, 0, 0, 2, 0, 0),
+    (2, 4): (3, 0, 1, 0),
+}
+# Phrase lengths in bars a line may take, shortest first (a phrase of 2 bars of 4/4 = 16 eighths).
+_PHRASE_BARS = {(4, 4): (2, 4, 8), (3, 4): (2, 4, 8), (6, 8): (2, 4, 8), (2, 4): (4, 8, 16)}
+_BAR_COST = 0.3  # per bar of phrase: the shortest phrase that sets the line well wins
+_VELOCITY_STRESSED, _VELOCITY_PLAIN = 104, 88
+
+_FUNCTION_WORDS = frozenset("""
+a an the and or but nor so yet of to in on at by for with from as into onto upon than that
+this these those is am are was were be been being do does did has have had will would shall
+should can could may might must i me my you your he him his she her it its we us our they
+them their thy thee thou o oh if then when while where who whom whose which what not no
+""".split())
+_PAUSE_RE = re.compile(r"^[^\w']*[,;:.!?\u2014\u2013-]")  # punctuation right after a word
+
+
+# ------------------------------------------------------------------ text -> lines
+def split_lines(text: str) -> list[str]:
+    """The lines (phrases) of a lyric: one per text line or "/"-separated part; a single line
+    of more than `LONG_LINE` syllables is split after sentence punctuation (. ! ? ; :).
+    Raises `ParameterError` for empty text, more than `MAX_LINES` lines or a line of more than
+    `MAX_LINE_SYLLABLES` syllables."""
+    if not isinstance(text, str):
+        raise ParameterError(f"text must be a string, got {type(text).__name__}")
+    parts = [p.strip() for chunk in text.splitlines() for p in chunk.split("/")]
+    lines = [p for p in parts if _WORD_RE.search(p.replace("\u2019", "'"))]
+    if not lines:
+        raise ParameterError(f"text has no words to sing: {text[:60]!r}")
+    if len(lines) == 1 and len(_line_syllables(lines[0])) > LONG_LINE:
+        pieces = [p.strip() for p in re.split(r"(?<=[.!?;:])\s+", lines[0])]
+        lines = [p for p in pieces if _WORD_RE.search(p.replace("\u2019", "'"))]
+    if len(lines) > MAX_LINES:
+        raise ParameterError(f"text has {len(lines)} lines; at most {MAX_LINES} per request")
+    for i, line in enumerate(lines):
+        n = len(_line_syllables(line))
+        if n > MAX_LINE_SYLLABLES:
+            raise ParameterError(
+                f"line {i + 1} has {n} syllables (at most {MAX_LINE_SYLLABLES}): {line[:60]!r}; "
+                "split it with a newline or '/'")
+    return lines
+
+
+def _line_syllables(line: str) -> list[tuple[Syllable, bool, bool]]:
+    """(syllable, is a function word, a pause (punctuation) follows it) for a line."""
+    text = line.replace("\u2019", "'")
+    out = []
+    for m in _WORD_RE.finditer(text):
+        word = m.group(0)
+        syls = syllables(word)
+        func = len(syls) == 1 and word.strip("'").lower() in _FUNCTION_WORDS
+        pause = bool(_PAUSE_RE.match(text[m.end():]))
+        for k, s in enumerate(syls):
+            out.append((s, func, pause and k == len(syls) - 1))
+    return out
+
+
+# ------------------------------------------------------------------ rhythm plan
+@dataclass(frozen=True)
+class LinePlan:
+    """The rhythm of one line: onsets and lengths in eighths from the phrase's first bar line."""
+
+    text: str
+    syllables: tuple[Syllable, ...]
+    bars: int
+    onsets: tuple[int, ...]
+    durations: tuple[int, ...]
+    cost: float = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True)
+class MelodyPlan:
+    """The rhythm of a whole lyric: its lines, one after another, each starting on a bar line."""
+
+    time_signature: tuple[int, int]
+    lines: tuple[LinePlan, ...]
+
+    @property
+    def slots_per_bar(self) -> int:
+        return len(METRES[self.time_signature])
+
+    @property
+    def bars(self) -> int:
+        return sum(ln.bars for ln in self.lines)
+
+    @property
+    def n_syllables(self) -> int:
+        return sum(len(ln.syllables) for ln in self.lines)
+
+    def notes(self) -> list[tuple[int, int, Syllable, int]]:
+        """(start tick, length in ticks, syllable, line index) of every planned note."""
+        out, bar0 = [], 0
+        for i, ln in enumerate(self.lines):
+            base = bar0 * self.slots_per_bar * SLOT_TICKS
+            for s, on, d in zip(ln.syllables, ln.onsets, ln.durations):
+                out.append((base + on * SLOT_TICKS, d * SLOT_TICKS, s, i))
+            bar0 += ln.bars
+        return out
+
+    def to_dict(self) -> dict:
+        num, den = self.time_signature
+        return {"time_signature": f"{num}/{den}", "grid": "eighth", "bars": self.bars,
+                "lines": [{"text": ln.text, "bars": ln.bars,
+                           "syllables": to_lyric_events(list(ln.syllables)),
+                           "stress": "".join(str(s.stress) for s in ln.syllables),
+                           "onsets": list(ln.onsets), "durations": list(ln.durations)}
+                          for ln in self.lines]}
+
+
+def parse_time_signature(ts: object) -> tuple[int, int]:
+    """(4, 4), [3, 4] or "6/8" -> a supported metre; `ParameterError` otherwise."""
+    try:
+        if isinstance(ts, str):
+            num, den = (int(x) for x in ts.strip().split("/"))
+        else:
+            num, den = (int(x) for x in ts)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ParameterError(f"time_signature must be like (4, 4) or '6/8', got {ts!r}") from None
+    if (num, den) not in METRES:
+        known = ", ".join(f"{a}/{b}" for a, b in METRES)
+        raise ParameterError(f"time_signature {num}/{den} is not supported for melodies; use one of {known}")
+    return num, den
+
+
+def _prominence(s: Syllable, func: bool) -> float:
+    """How much a syllable wants a beat: 3 the primary stress of a word of 2+ syllables,
+    2 a stressed content monosyllable, 1 a secondary stress or stressed function word, 0 none."""
+    if s.stress == 0:
+        return 0.0
+    if not (s.is_first and s.is_last):
+        return 3.0 if s.stress == 1 else 1.0
+    return 1.0 if func else 2.0
+
+
+def _place_cost(p: float, func: bool, w: int) -> float:
+    if p > 0:
+        if w == 0:
+            return 1.0 * p
+        return 0.25 * (p - 1) if w == 1 else 0.0  # primary stresses prefer the strong beats
+    if w >= 2:
+        return 0.5 if func else 1.0
+    return (0.1 if func else 0.25) if w == 1 else 0.0
+
+
+def _dur_cost(weights: tuple[int, ...], on: int, d: int, pause: bool) -> float:
+    spb = len(weights)
+    base = {1: 0.0, 2: 0.05, 3: 0.45, 4: 0.7}[d]
+    if weights == METRES[(6, 8)] and d in (2, 3):  # 6/8: quarter-eighth and dotted quarter
+        base = 0.1
+    if pause:
+        base -= 0.2 if d == 1 else 0.5  # a comma likes a longer note
+    if weights[on % spb] == 0 and any(weights[(on + k) % spb] >= 1 for k in range(1, d)):
+        base += 0.6  # syncopation: an offbeat note held over a beat
+    return base
+
+
+def plan_line(line: str | list[tuple[Syllable, bool, bool]], time_signature: object = (4, 4),
+              bars: int | None = None, *, seed: int | None = None, noise: float = 0.5) -> LinePlan:
+    """The best rhythm for one line (see the module doc). `bars` forces the phrase length;
+    `seed` perturbs the costs (a seeded variation: another good plan, not the best one)."""
+    ts = parse_time_signature(time_signature)
+    syls = _line_syllables(line) if isinstance(line, str) else list(line)
+    text = line if isinstance(line, str) else " ".join(s.text for s, _, _ in syls)
+    n = len(syls)
+    if n == 0:
+        raise ParameterError(f"line has no words to sing: {text!r}")
+    if n > MAX_LINE_SYLLABLES:
+        raise ParameterError(f"line has {n} syllables (at most {MAX_LINE_SYLLABLES}): {text[:60]!r}")
+    weights = METRES[ts]
+    options = _PHRASE_BARS[ts]
+    if bars is not None:
+        if not isinstance(bars, int) or not 1 <= bars <= 16:
+            raise ParameterError(f"bars_per_line must be an integer in 1..16, got {bars!r}")
+        options = (bars,)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    best: LinePlan | None = None
+    for b in options:
+        plan = _dp(syls, text, weights, b, rng, noise)
+        if plan is not None and (best is None or plan.cost + _BAR_COST * b < best.cost + _BAR_COST * best.bars):
+            best = plan
+    if best is None:
+        raise ParameterError(f"line of {n} syllables does not fit in {bars} bar(s) of {ts[0]}/{ts[1]}")
+    return best
+
+
+def _dp(syls: list[tuple[Syllable, bool, bool]], text: str, weights: tuple[int, ...], bars: int,
+        rng: np.random.Generator | None, noise: float) -> LinePlan | None:
+    spb = len(weights)
+    n, length = len(syls), bars * spb
+    if n > length - 1:  # every syllable at least an eighth, the last at least a quarter
+        return None
+    inf = float("inf")
+    jitter = rng.uniform(0, noise, (n, length)) if rng is not None else np.zeros((n, length))
+    place = np.array([[_place_cost(_prominence(s, f), f, weights[t % spb]) for t in range(length)]
+                      for s, f, _ in syls]) + jitter
+    cost = np.full((n, length), inf)
+    back = np.zeros((n, length), dtype=np.int64)
+    for t in range(min(spb, length)):  # the line starts within its first bar
+        cost[0, t] = place[0, t] + 0.08 * t
+    for i in range(1, n):
+        pause = syls[i - 1][2]
+        for t in range(i, length):
+            for d in range(1, 5):
+                if t - d < 0 or cost[i - 1, t - d] == inf:
+                    continue
+                c = cost[i - 1, t - d] + _dur_cost(weights, t - d, d, pause)
+                if c < cost[i, t]:
+                    cost[i, t], back[i, t] = c, d
+            cost[i, t] += place[i, t]
+    ends = np.full(length, inf)
+    for t in range(length):
+        hold = length - t
+        if cost[n - 1, t] == inf or hold < 1:
+            continue
+        ends[t] = cost[n - 1, t] + (1.5 if hold < 2 else 0.0) + 0.08 * max(0, hold - spb)
+    last = int(np.argmin(ends))
+    if ends[last] == inf:
+        return None
+    onsets = [last]
+    for i in range(n - 1, 0, -1):
+        onsets.append(onsets[-1] - int(back[i, onsets[-1]]))
+    onsets.reverse()
+    durations = [b - a for a, b in zip(onsets, onsets[1:])] + [_held(length - last)]
+    return LinePlan(text, tuple(s for s, _, _ in syls), bars, tuple(onsets), tuple(durations),
+                    float(ends[last]))
+
+
+def _held(slots: int) -> int:
+    """The longest note of at most `slots` eighths that the token vocabulary holds exactly
+    (a phrase's last note is held to the phrase end, or as near as the vocabulary allows)."""
+    step = SLOT_TICKS // GRID
+    return max(d // step for d in DURATIONS if d % step == 0 and d <= slots * step)
+
+
+def plan_melody(text: str, time_signature: object = (4, 4), bars_per_line: int | None = None,
+                *, seed: int | None = None) -> MelodyPlan:
+    """The rhythm plan of a whole lyric: `split_lines`, then `plan_line` for each line."""
+    ts = parse_time_signature(time_signature)
+    lines = split_lines(text)
+    plans = tuple(plan_line(_line_syllables(ln), ts, bars_per_line,
+                            seed=None if seed is None else seed * 1009 + i)
+                  for i, ln in enumerate(lines))
+    plans = tuple(replace(p, text=ln) for p, ln in zip(plans, lines))
+    plan = MelodyPlan(ts, plans)
+    if plan.bars > MAX_BARS:
+        raise ParameterError(f"the text needs {plan.bars} bars; at most {MAX_BARS} per request")
+    return plan
+
+
+# ------------------------------------------------------------------ plan -> clip
+def rhythm_clip(plan: MelodyPlan, *, tempo: float = DEFAULT_TEMPO, program: int = 0,
+                pitch: int = 67) -> Clip:
+    """The plan as a one-track clip with placeholder pitches and the syllables as lyrics;
+    stressed syllables a little louder."""
+    ts = plan.time_signature
+    notes = []
+    for (start, dur, s, _), ev in zip(plan.notes(), _events(plan)):
+        vel = _VELOCITY_STRESSED if s.stress == 1 else _VELOCITY_PLAIN
+        notes.append(Note(pitch, vel, start, dur, ev))
+    length = plan.bars * plan.slots_per_bar * SLOT_TICKS
+    return Clip(tracks=(Track(tuple(notes), program=program, name="melody"),),
+                tempos=(TempoChange(0, float(tempo)),), time_signatures=(TimeSignature(0, *ts),),
+                length_ticks=length, name="melody_for")
+
+
+def _events(plan: MelodyPlan) -> list[str]:
+    return [e for ln in plan.lines for e in to_lyric_events(list(ln.syllables))]
+
+
+def _with_lyrics(clip: Clip, plan: MelodyPlan) -> Clip:
+    """The generated clip with each planned syllable on the note at its onset (track 0)."""
+    at = {start: ev for (start, _, _, _), ev in zip(plan.notes(), _events(plan))}
+    if not clip.tracks:
+        return clip
+    t0 = clip.tracks[0]
+    used: set[int] = set()
+    notes = []
+    for n in t0.notes:  # sorted by (onset, pitch): the first note at an onset takes its syllable
+        ev = at.get(n.start_tick) if n.start_tick not in used else None
+        if ev is not None:
+            used.add(n.start_tick)
+        notes.append(replace(n, lyric=ev))
+    return replace(clip, tracks=(replace(t0, notes=tuple(notes), name="melody"), *clip.tracks[1:]))
+
+
+# ------------------------------------------------------------------ figures
+def _weight_at(tick: int, weights: tuple[int, ...]) -> int:
+    bar = len(weights) * SLOT_TICKS
+    pos = tick % bar
+    return weights[pos // SLOT_TICKS] if pos % SLOT_TICKS == 0 else 0
+
+
+def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
+    """How well a melody sets its lyric, measured on the clip's notes and their lyric events.
+
+    - `syllables`, `notes`, `melismas` (notes beyond one per syllable), `one_note_per_syllable`
+      (every syllable on exactly one note, in order, at its planned onset; no note left bare);
+    - `stress_on_beat`: share of stressed syllables (dictionary stress 1 or 2) whose note starts
+      on a beat of the bar (4/4, 3/4, 2/4: the quarter beats; 6/8: the two dotted-quarter beats);
+    - `stress_on_strong_beat`: the same on strong beats only (4/4: beats 1 and 3; 3/4 and 2/4:
+      beat 1; 6/8: beats 1 and 2);
+    - `word_stress_on_beat`: share of primary stresses of words of 2+ syllables on a beat;
+    - `unstressed_on_strong_beat`: share of unstressed syllables on a strong beat (lower is better);
+    - `phrase_ends_at_line_ends`: each line's last note is the last of its phrase's bars;
+    - `lowest`, `highest`, `max_leap` (semitones between consecutive notes).
+    """
+    weights = METRES[plan.time_signature]
+    planned = plan.notes()
+    events = _events(plan)
+    notes = sorted((n for t in clip.tracks if not t.is_drum for n in t.notes),
+                   key=lambda n: (n.start_tick, n.pitch))
+    sung = [n for n in notes if n.lyric]
+    ok = (len(sung) == len(planned) == len(notes)
+          and [n.lyric for n in sung] == events
+          and [n.start_tick for n in sung] == [p[0] for p in planned])
+    stressed = [(s, _weight_at(n.start_tick, weights)) for n, (_, _, s, _) in zip(sung, planned)]
+
+    def rate(xs: list[bool]) -> float | None:
+        return round(sum(xs) / len(xs), 4) if xs else None
+
+    ends_ok, bar0 = True, 0
+    bar_ticks = plan.slots_per_bar * SLOT_TICKS
+    for ln in plan.lines:
+        lo, hi = bar0 * bar_ticks, (bar0 + ln.bars) * bar_ticks
+        inside = [n for n in notes if lo <= n.start_tick < hi]
+        ends_ok &= bool(inside) and inside[-1].lyric == to_lyric_events(list(ln.syllables))[-1]
+        bar0 += ln.bars
+    pitches = [n.pitch for n in notes]
+    return {
+        "syllables": plan.n_syllables, "notes": len(notes), "melismas": max(0, len(notes) - len(sung)),
+        "one_note_per_syllable": bool(ok),
+        "stress_on_beat": rate([w >= 1 for s, w in stressed if s.stress >= 1]),
+        "stress_on_strong_beat": rate([w >= 2 for s, w in stressed if s.stress >= 1]),
+        "word_stress_on_beat": rate([w >= 1 for s, w in stressed
+                                     if s.stress == 1 and not (s.is_first and s.is_last)]),
+        "unstressed_on_strong_beat": rate([w >= 2 for s, w in stressed if s.stress == 0]),
+        "phrase_ends_at_line_ends": bool(ends_ok),
+        "lowest": min(pitches, default=None), "highest": max(pitches, default=None),
+        "max_leap": max((abs(a - b) for a, b in zip(pitches, pitches[1:])), default=0),
+    }
+
+
+# ------------------------------------------------------------------ the operation
+_NOT_HERE = ("keep_rhythm", "density", "tracks")
+
+
+def melody_for(studio: object, text: str, style: str | dict[str, float] | None = None,
+               variations: int = 4, **kw: object) -> list:
+    """`variations` melodies for `text` (see the module doc), as `musegen.studio.Take`s.
+
+    Parameters beyond Studio's usual ones (seed, temperature, top_p, style_strength, key,
+    scale, pitch_range, max_copy, slerp, tempo, program, on_progress, cancelled):
+    `time_signature` (4/4 default; 3/4, 6/8, 2/4), `bars_per_line` (force the phrase length),
+    `vary_rhythm` (default True: variation 1 has the best rhythm, later ones seeded
+    alternatives; False: every variation shares the best rhythm). `pitch_range` defaults to
+    `DEFAULT_PITCH_RANGE`, `tempo` to `DEFAULT_TEMPO` quarter notes per minute.
+    """
+    from musegen.studio import Studio
+
+    if not isinstance(studio, Studio):
+        raise ParameterError(f"melody_for needs a Studio, got {type(studio).__name__}")
+    kw = dict(kw)
+    bad = [k for k in _NOT_HERE if kw.get(k) not in (None, False)]
+    if bad:
+        raise ParameterError(f"{', '.join(bad)} does not apply to melody_for")
+    for k in _NOT_HERE:
+        kw.pop(k, None)
+    ts = parse_time_signature(kw.pop("time_signature", None) or (4, 4))
+    bars_per_line = kw.pop("bars_per_line", None)
+    vary = kw.pop("vary_rhythm", True)
+    tempo = kw.pop("tempo", None)
+    tempo = DEFAULT_TEMPO if tempo is None else tempo
+    if isinstance(tempo, bool) or not isinstance(tempo, (int, float)) or not 20 <= float(tempo) <= 400:
+        raise ParameterError(f"tempo must be in 20..400 quarter notes per minute, got {tempo!r}")
+    program = kw.pop("program", None)
+    program = 0 if program is None else program
+    if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
+        raise ParameterError(f"program must be an integer in 0..127, got {program!r}")
+    if kw.get("pitch_range") is None:
+        kw["pitch_range"] = DEFAULT_PITCH_RANGE
+
+    best = plan_melody(text, ts, bars_per_line)
+    params, sp = studio._params(kw, variations, bars=best.bars)
+    request_seed = params["seed"]
+    tok, v = studio.tok, studio.tok.vocab
+    out = []
+    for i in range(variations):
+        plan = best if i == 0 or not vary else plan_melody(text, ts, bars_per_line, seed=request_seed + i)
+        rhythm = rhythm_clip(plan, tempo=float(tempo), program=program)
+        ids = tok.encode(rhythm).astype(np.int64)
+        head = tok.header(ids)
+        body = ids[len(head):-1] if ids[-1] == v.eos else ids[len(head):]
+        n_forced = 1 + sum(1 for t in body[1:3] if v.kind(int(t)) in ("timesig", "tempo"))
+        forced = [int(t) for t in body[:n_forced]]
+        template = [int(t) for t in body[n_forced:]]
+        prompt = head.astype(np.int64)
+        state = tok.grammar.validate(prompt)
+
+        def build(gen: np.ndarray, plan: MelodyPlan = plan, prompt: np.ndarray = prompt) -> Clip:
+            whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]), name="melody_for")
+            return _with_lyrics(whole.slice_bars(0, min(whole.n_bars, plan.bars)), plan)
+
+        p = dict(params, seed=request_seed + i, bars=plan.bars)
+        rows = studio._run(prompt, state, forced, style, p, sp, kw, n=1, bars_n=plan.bars,
+                           earlier=[], build=build, template=template)
+        take = studio._take("melody_for", rows[0], p, None, (0, plan.bars))
+        figures = melody_figures(take.clip, plan)
+        tp = dict(take.params, request_seed=request_seed, variation=i, text=text,
+                  lines=len(plan.lines), time_signature=f"{ts[0]}/{ts[1]}", tempo=float(tempo),
+                  program=program, vary_rhythm=bool(vary), plan=plan.to_dict(), figures=figures)
+        tp.pop("keep_rhythm", None)
+        tp.pop("density", None)
+        tp.pop("tracks", None)
+        tp["variations"] = variations
+        out.append(replace(take, params=tp))
+    return out
