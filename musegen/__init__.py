@@ -18,3 +18,12 @@ __all__ = [
     "TokenizeError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`musegen.Studio` and `musegen.Take`, imported on first use (they pull in torch)."""
+    if name in ("Studio", "Take"):
+        from musegen import studio
+
+        return getattr(studio, name)
+    raise AttributeError(f"module 'musegen' has no attribute {name!r}")

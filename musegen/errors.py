@@ -26,3 +26,7 @@ class TokenizeError(MusegenError, ValueError):
 
 class ParameterError(MusegenError, ValueError):
     """A user-supplied parameter is out of range; the message names it and its value."""
+
+
+class ModelError(MusegenError):
+    """A model folder is missing, incomplete or not a model musegen can load."""

