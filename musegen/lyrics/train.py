@@ -35,7 +35,7 @@ WORDS_FILE = "words.json"
 
 
 # ------------------------------------------------------------------ corpus + tokenizer
-def train_tokenizer(texts: list[str], vocab_size: int):
+def train_tokenizer(texts: list[str], vocab_size: int) -> object:
     """A byte-level BPE `PreTrainedTokenizerFast` with the plan tokens as specials."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -108,7 +108,7 @@ class LyricTrainConfig:
     save_every: int = 250
 
 
-def make_model(cfg: LyricTrainConfig, tok) -> torch.nn.Module:
+def make_model(cfg: LyricTrainConfig, tok: object) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     mc = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.ffn,
@@ -177,7 +177,8 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        info = {"loss": float(loss.detach()), "tokens_per_s": cfg.batch * cfg.seq_len * step / max(1e-9, time.time() - t0)}
+        done = cfg.batch * cfg.seq_len * step
+        info = {"loss": float(loss.detach()), "tokens_per_s": done / max(1e-9, time.time() - t0)}
         if step % cfg.eval_every == 0 or step == cfg.steps:
             info["valid_nll"] = eval_nll(model, valid, cfg)
         history.append({"step": step, **info})
