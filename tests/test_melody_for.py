@@ -209,6 +209,14 @@ def test_same_seed_same_take(studio):
     assert same[0].params["plan"] == same[1].params["plan"]
 
 
+def test_progress_covers_the_whole_request(studio):
+    seen = []
+    takes = studio.melody_for(LYRIC, variations=2, seed=1, on_progress=seen.append)
+    assert seen and seen == sorted(seen) and 0 < seen[0] and seen[-1] <= 1
+    assert any(x > 0.5 for x in seen)  # the second variation reports its half
+    assert takes[0].seconds == takes[1].seconds > 0  # the whole request's time, as elsewhere
+
+
 @pytest.mark.parametrize(("text", "kw", "match"), [
     ("", {}, "no words"),
     ("  ,;  \n / ", {}, "no words"),
@@ -226,6 +234,8 @@ def test_same_seed_same_take(studio):
     ("hello there", {"style": "no-such-style"}, "no-such-style"),
     ("hello there", {"pitch_range": (80, 20)}, "pitch_range"),
     ("hello there", {"colour": "blue"}, "colour"),
+    ("hello there", {"style": ["irish-dance"]}, "style must be"),
+    ("hello there", {"vary_rhythm": "yes"}, "vary_rhythm"),
 ])
 def test_bad_input_is_a_parameter_error(studio, text, kw, match):
     with pytest.raises(ParameterError, match=match):

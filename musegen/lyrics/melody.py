@@ -32,7 +32,10 @@ anyway, as notes beyond one per syllable, so a future change that adds them is m
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +44,9 @@ from musegen.errors import ParameterError
 from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
 from musegen.tokenizer.codec import GRID
 from musegen.tokenizer.vocab import DURATIONS
+
+if TYPE_CHECKING:
+    from musegen.studio import Studio, Take
 
 __all__ = [
     "LinePlan",
@@ -412,8 +418,8 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
 _NOT_HERE = ("keep_rhythm", "density", "tracks")
 
 
-def melody_for(studio: object, text: str, style: str | dict[str, float] | None = None,
-               variations: int = 4, **kw: object) -> list:
+def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None = None,
+               variations: int = 4, **kw: object) -> list[Take]:
     """`variations` melodies for `text` (see the module doc), as `musegen.studio.Take`s.
 
     Parameters beyond Studio's usual ones (seed, temperature, top_p, style_strength, key,
@@ -425,8 +431,11 @@ def melody_for(studio: object, text: str, style: str | dict[str, float] | None =
     """
     from musegen.studio import Studio
 
+    t_start = time.perf_counter()
     if not isinstance(studio, Studio):
         raise ParameterError(f"melody_for needs a Studio, got {type(studio).__name__}")
+    if style is not None and not isinstance(style, (str, dict)):
+        raise ParameterError(f"style must be a style name or a {{name: weight}} blend, got {style!r}")
     kw = dict(kw)
     bad = [k for k in _NOT_HERE if kw.get(k) not in (None, False)]
     if bad:
@@ -436,6 +445,8 @@ def melody_for(studio: object, text: str, style: str | dict[str, float] | None =
     ts = parse_time_signature(kw.pop("time_signature", None) or (4, 4))
     bars_per_line = kw.pop("bars_per_line", None)
     vary = kw.pop("vary_rhythm", True)
+    if not isinstance(vary, bool):
+        raise ParameterError(f"vary_rhythm must be True or False, got {vary!r}")
     tempo = kw.pop("tempo", None)
     tempo = DEFAULT_TEMPO if tempo is None else tempo
     if isinstance(tempo, bool) or not isinstance(tempo, (int, float)) or not 20 <= float(tempo) <= 400:
@@ -451,6 +462,7 @@ def melody_for(studio: object, text: str, style: str | dict[str, float] | None =
     params, sp = studio._params(kw, variations, bars=best.bars)
     request_seed = params["seed"]
     tok, v = studio.tok, studio.tok.vocab
+    progress = kw.get("on_progress")
     out = []
     for i in range(variations):
         plan = best if i == 0 or not vary else plan_melody(text, ts, bars_per_line, seed=request_seed + i)
@@ -469,16 +481,25 @@ def melody_for(studio: object, text: str, style: str | dict[str, float] | None =
             return _with_lyrics(whole.slice_bars(0, min(whole.n_bars, plan.bars)), plan)
 
         p = dict(params, seed=request_seed + i, bars=plan.bars)
-        rows = studio._run(prompt, state, forced, style, p, sp, kw, n=1, bars_n=plan.bars,
+        run_kw = dict(kw, on_progress=_scaled(progress, i, variations))
+        rows = studio._run(prompt, state, forced, style, p, sp, run_kw, n=1, bars_n=plan.bars,
                            earlier=[], build=build, template=template)
         take = studio._take("melody_for", rows[0], p, None, (0, plan.bars))
         figures = melody_figures(take.clip, plan)
         tp = dict(take.params, request_seed=request_seed, variation=i, text=text,
                   lines=len(plan.lines), time_signature=f"{ts[0]}/{ts[1]}", tempo=float(tempo),
-                  program=program, vary_rhythm=bool(vary), plan=plan.to_dict(), figures=figures)
+                  program=program, vary_rhythm=vary, plan=plan.to_dict(), figures=figures)
         tp.pop("keep_rhythm", None)
         tp.pop("density", None)
         tp.pop("tracks", None)
         tp["variations"] = variations
         out.append(replace(take, params=tp))
-    return out
+    total = time.perf_counter() - t_start  # like other operations: the whole request's time
+    return [replace(t, seconds=total, first_bar_s=out[0].first_bar_s) for t in out]
+
+
+def _scaled(progress: object, i: int, n: int) -> Callable[[float], None] | None:
+    """Variation i's progress (0..1) as a share of the whole request's."""
+    if not callable(progress):
+        return None
+    return lambda f: progress((i + f) / n)
