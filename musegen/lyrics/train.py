@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import random
 import time
 from collections import Counter
@@ -203,5 +205,7 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
         "history": [h for h in history if "valid_nll" in h],
         "corpus": json.loads((corpus / "summary.json").read_text()) if (corpus / "summary.json").exists() else {},
         "versions": {"torch": torch.__version__},
+        "train_seconds": round(time.time() - t0, 1),
+        "hardware": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
     })
     return final
