@@ -4,17 +4,73 @@
     musegen melody "Down by the river where the cold wind blows" --style irish-dance --out DIR
     musegen lyrics-corpus --out data/lyrics-corpus          # verse corpus + BPE tokenizer
     musegen lyrics-train --corpus data/lyrics-corpus --run-dir runs/lyrics --steps 1600
+
+`lyrics` and `melody` write their takes like the other generation commands
+(`<out>/<name>-<op>-<n>.mid` + a JSON sidecar, both atomically) and print each take's lines
+and figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import shlex
 import sys
 from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lyrics", help="lyrics for the melody of a MIDI file, written onto its notes",
+                       description="One line per phrase of the melody, with exactly as many syllables "
+                       "as the phrase has notes, in a rhyme scheme; the syllables are written into "
+                       "the MIDI as lyric events.")
+    p.add_argument("input", type=Path, help="MIDI file with a melody")
+    p.add_argument("--theme", default=None, help="words the lyrics are about, e.g. 'the sea'")
+    p.add_argument("--rhyme", default="ABAB",
+                   help="rhyme scheme, repeated over the lines (ABAB, AABB, ABCB...); 'none' for free verse")
+    p.add_argument("--variations", type=int, default=4)
+    p.add_argument("--candidates", type=int, default=3,
+                   help="lines decoded per phrase; the one whose stresses best meet the beats is kept (1..8)")
+    p.add_argument("--track", type=int, default=None,
+                   help="track (0-based) that carries the tune (default: the highest pitched track)")
+    p.add_argument("--seed", type=int, default=None, help="same seed + inputs = same lyrics")
+    p.add_argument("--temperature", type=float, default=0.9)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--lyric-model", default=None,
+                   help="any local Hugging Face causal-LM folder (default: the shipped lyric model)")
+    _model_args(p)
+    p.set_defaults(func=run_lyrics)
+
+    m = sub.add_parser("melody", help="a melody for lyrics: one note per syllable, written into the MIDI",
+                       description="Stressed syllables on the beats, phrase ends at line ends, pitches "
+                       "from the music model. Lines are the text's lines or its '/'-separated parts.")
+    m.add_argument("text", nargs="?", default=None,
+                   help="the lyric; separate lines with '/' or newlines (or use --text-file)")
+    m.add_argument("--text-file", type=Path, default=None, help="read the lyric from a UTF-8 text file")
+    m.add_argument("--style", action="append", default=None, metavar="NAME[=WEIGHT]",
+                   help="style name, or repeat NAME=WEIGHT for a blend (see `musegen styles`)")
+    m.add_argument("--time-signature", default=None, help="4/4 (default), 3/4, 6/8 or 2/4")
+    m.add_argument("--tempo", type=float, default=None, help="quarter notes per minute (default 100)")
+    m.add_argument("--program", type=int, default=None, help="General MIDI program 0..127 (default 0)")
+    m.add_argument("--bars-per-line", type=int, default=None,
+                   help="force each line's phrase length in bars (default: the shortest that sets it well)")
+    m.add_argument("--same-rhythm", action="store_true",
+                   help="every variation keeps the best rhythm (default: later variations vary it)")
+    m.add_argument("--variations", type=int, default=4)
+    m.add_argument("--seed", type=int, default=None, help="same seed + inputs = same takes")
+    m.add_argument("--temperature", type=float, default=None)
+    m.add_argument("--top-p", type=float, default=None)
+    m.add_argument("--style-strength", type=float, default=None,
+                   help="0 = no style, 1 = as trained, >1 = exaggerated")
+    m.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em'")
+    m.add_argument("--scale", default=None, help="major or minor (with --key)")
+    m.add_argument("--pitch-range", default=None, help="LOW-HIGH MIDI pitches (default 55-81)")
+    m.add_argument("--max-copy", type=int, default=None,
+                   help="re-sample takes that copy this many consecutive notes from training data")
+    _model_args(m)
+    m.set_defaults(func=run_melody)
+
     p = sub.add_parser("lyrics-corpus", help="build the lyric model's verse corpus and tokenizer")
     p.add_argument("--out", type=Path, default=Path("data/lyrics-corpus"))
     p.add_argument("--vocab-size", type=int, default=4096)
@@ -85,4 +141,127 @@ def run_train(args: argparse.Namespace) -> int:
 
         final = train_lyric_model(args.corpus, args.run_dir, cfg, command=command, on_step=on_step)
     console.print(f"wrote {final}")
+    return 0
+
+
+# ------------------------------------------------------------------ lyrics and melody
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("takes"), help="folder for the takes")
+    p.add_argument("--model", default=None, help="music model folder (default: the shipped model)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for decoding (default: all cores, at most 4; 1 on a busy machine)")
+
+
+def _studio(args: argparse.Namespace, lyric_model: str | None = None):  # noqa: ANN202
+    import torch
+
+    from musegen.errors import ParameterError
+    from musegen.studio import Studio
+
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        raise ParameterError(f"--threads must be in 1..256, got {args.threads}")
+    studio = Studio(model=args.model, device=args.device, threads=args.threads, lyric_model=lyric_model)
+    if studio.device.type == "cpu":
+        torch.set_num_threads(studio.threads)  # the lyric model decodes outside the Studio's own limit
+    return studio
+
+
+def quiet_hf_loading() -> None:
+    """No 'Loading weights' progress bar from transformers when the lyric model loads."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def _check_number(name: str, value: float | None) -> None:
+    from musegen.errors import ParameterError
+
+    if value is not None and not math.isfinite(value):
+        raise ParameterError(f"{name} must be a finite number, got {value}")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f} %"
+
+
+def run_lyrics(args: argparse.Namespace) -> int:
+    from bridges.commands.generate import _load, _write
+    from musegen.errors import ParameterError
+    from musegen.lyrics.writer import rhyme_scheme
+
+    rhyme = None if args.rhyme.strip().lower() in ("", "none", "free", "-") else args.rhyme
+    rhyme_scheme(rhyme, 1)  # a bad scheme is refused before any model is loaded
+    if args.seed is not None and args.seed < 0:
+        raise ParameterError(f"--seed must be a non-negative integer, got {args.seed}")
+    for name in ("temperature", "top_p"):
+        _check_number(f"--{name.replace('_', '-')}", getattr(args, name))
+    if args.lyric_model is not None and not Path(args.lyric_model).expanduser().is_dir():
+        raise ParameterError(f"--lyric-model {args.lyric_model!r}: no such folder")
+    clip = _load(args.input)
+    studio = _studio(args, lyric_model=args.lyric_model)
+    quiet_hf_loading()
+    takes = studio.lyrics_for(clip, theme=args.theme, rhyme=rhyme, variations=args.variations,
+                              seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                              candidates=args.candidates, track=args.track)
+    _write(takes, args, args.input.stem, "lyrics")
+    for i, t in enumerate(takes, 1):
+        f = t.params["figures"]
+        print(f"\n{args.input.stem}-lyrics-{i}.mid  (track {t.params['track']}, seed {t.seed}): "
+              f"syllable fit {_pct(f['syllable_fit'])}, rhyme fit {_pct(f['rhyme_fit'])}, "
+              f"stress alignment {_pct(f['stress_alignment'])}, "
+              f"stressed syllables on a beat {_pct(f['stressed_on_beat'])}")
+        for n, (line, notes) in enumerate(zip(t.params["lines"], t.params["phrases"]), 1):
+            print(f"  {n:2d}  [{notes:2d}]  {line}")
+    return 0
+
+
+def _slug(text: str) -> str:
+    words = re.findall(r"[a-z0-9']+", text.lower().replace("'", ""))[:4]
+    return "-".join(words) or "melody"
+
+
+def run_melody(args: argparse.Namespace) -> int:
+    from bridges.commands.generate import _kw, _write, parse_style_weights
+    from musegen.errors import ParameterError
+    from musegen.lyrics.melody import plan_melody
+
+    if (args.text is None) == (args.text_file is None):
+        raise ParameterError("melody: give the lyric as an argument or with --text-file (one of them)")
+    if args.text_file is not None:
+        try:
+            text = args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ParameterError(f"--text-file {str(args.text_file)!r}: cannot read it ({e})") from None
+    else:
+        text = args.text
+    for name in ("temperature", "top_p", "style_strength", "tempo"):
+        _check_number(f"--{name.replace('_', '-')}", getattr(args, name))
+    kw = _kw(args)
+    for name in ("time_signature", "tempo", "program", "bars_per_line", "scale"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    if args.same_rhythm:
+        kw["vary_rhythm"] = False
+    style = None
+    if args.style:
+        weights = parse_style_weights(args.style)
+        style = args.style[0] if len(args.style) == 1 and "=" not in args.style[0] else weights
+    plan_melody(text, kw.get("time_signature") or (4, 4), kw.get("bars_per_line"))  # bad text: before loading
+    takes = _studio(args).melody_for(text, style=style, variations=args.variations, **kw)
+    name = _slug(text)
+    _write(takes, args, name, "melody")
+    for i, t in enumerate(takes, 1):
+        f = t.params["figures"]
+        print(f"\n{name}-melody-{i}.mid  ({t.params['time_signature']}, {t.clip.n_bars} bars, seed {t.seed}): "
+              f"{f['syllables']} syllables, {f['notes']} notes, {f['melismas']} melismas, "
+              f"one note per syllable: {'yes' if f['one_note_per_syllable'] else 'NO'}, "
+              f"stress on a beat {_pct(f['stress_on_beat'])} (strong beats {_pct(f['stress_on_strong_beat'])}), "
+              f"phrase ends at line ends: {'yes' if f['phrase_ends_at_line_ends'] else 'no'}")
+        for n, line in enumerate(t.params["plan"]["lines"], 1):
+            sung = " ".join(line["syllables"])
+            print(f"  {n:2d}  [{len(line['syllables']):2d} notes, {line['bars']} bars]  {sung}")
     return 0
