@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session", type=Path, required=True, help="session folder (created if new)")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    p.add_argument("--lyric-model", default=None, metavar="PATH",
+                   help="lyric model for /musegen/lyrics: any local Hugging Face causal-LM folder "
+                   "(default: the shipped lyric model, loaded on the first request)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for decoding (default: all cores, at most 4; 1 on a busy machine)")
     p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
                    help="folder clients may name in paths (repeatable; the session folder is "
                    "always allowed; relative paths start at the first one)")
@@ -48,6 +53,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from musegen.session import Session
     from musegen.studio import Studio
 
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        raise ParameterError(f"--threads must be in 1..256, got {args.threads}")
     for name in ("osc_port", "max_bars", "max_variations", "max_queue", "max_notes"):
         if getattr(args, name) < (0 if name == "osc_port" else 1):
             raise ParameterError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -57,7 +64,18 @@ def run_serve(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host):
         print(f"musegen serve: warning: binding {args.host}: other machines on the network can "
               "send requests and name files in the allowed folders", file=sys.stderr)
-    studio = Studio(model=args.model, device=args.device)
+    studio = Studio(model=args.model, device=args.device, threads=args.threads,
+                    lyric_model=args.lyric_model)
+    if studio.device.type == "cpu" and args.threads:
+        import torch
+
+        torch.set_num_threads(studio.threads)  # the lyric model decodes outside the Studio's limit
+    from bridges.commands.lyrics import quiet_hf_loading
+
+    quiet_hf_loading()
+    lyric_id = None
+    if args.lyric_model is not None:  # a user's lyric model: load it now, so a bad folder fails here
+        lyric_id = studio.lyric_lm.model_id  # type: ignore[attr-defined]
     session = Session.open(args.session)
     if not session.recovery.clean:
         r = session.recovery
@@ -77,6 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host, port = server.address
         print(f"musegen serve: listening on udp://{host}:{port} | session {session.folder} "
               f"({len(session.takes())} takes) | model {studio.model_id}"
+              + (f" | lyric model {lyric_id}" if lyric_id else "")
               + (f" | replies to {reply_to[0]}:{reply_to[1]}" if reply_to else ""), flush=True)
         server.serve_forever()
     except OSError as e:

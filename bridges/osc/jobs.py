@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridges.osc.notes import clip_messages
-from bridges.osc.protocol import GENERATE, Limits, ProtocolError, Request
+from bridges.osc.protocol import GENERATE, LYRIC_OPS, Limits, ProtocolError, Request
 from musegen.clip import Clip
-from musegen.errors import MusegenError
+from musegen.errors import MusegenError, ParameterError
 from musegen.session import Session, TakeRecord
 
 Send = Callable[[str, list], None]
 SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
                  "density", "tracks", "max_copy", "tempo", "program", "time_signature")
+LYRICS_KEYS = ("theme", "rhyme", "seed", "temperature", "top_p", "candidates", "track")
+MELODY_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
+               "max_copy", "tempo", "program", "time_signature", "bars_per_line", "vary_rhythm")
 PROGRESS_EVERY_S = 0.1
 
 
@@ -115,7 +118,21 @@ class Executor:
         kw["cancelled"] = job.cancel.is_set
         variations = p.get("variations", min(4, self.limits.max_variations))
         st = self.studio
-        if req.op == "continue":
+        if req.op == "lyrics":
+            # lyrics_for reports no progress and can't be stopped midway: say it started, and
+            # drop its takes if it was cancelled meanwhile
+            job.send("/musegen/progress", [rid, 0.0])
+            takes = st.lyrics_for(clip, variations=variations,  # type: ignore[attr-defined]
+                                  **{k: p[k] for k in LYRICS_KEYS if k in p})
+            if job.cancel.is_set():
+                raise InterruptedError("generation cancelled")
+        elif req.op == "melody":
+            self._check_melody_bars(p)
+            mkw = {k: p[k] for k in MELODY_KEYS if k in p}
+            takes = st.melody_for(p["text"], style=p.get("styles", p.get("style")),  # type: ignore[attr-defined]
+                                  variations=variations, on_progress=kw["on_progress"],
+                                  cancelled=kw["cancelled"], **mkw)
+        elif req.op == "continue":
             takes = st.continue_(clip, bars=p.get("bars", 4), variations=variations,  # type: ignore[attr-defined]
                                  style=p.get("style"), **kw)
         elif req.op == "regenerate":
@@ -131,6 +148,9 @@ class Executor:
         job.send("/musegen/progress", [rid, 1.0])
         for i, rec in enumerate(records):
             job.send("/musegen/take", [rid, i, rec.id, str(rec.midi_path)])
+            if req.op in LYRIC_OPS:
+                for address, args in lyric_messages(rid, i, takes[i]):
+                    job.send(address, args)
             if p.get("stream"):
                 self._stream(job, rec)
         return [records[0].id, *[str(r.midi_path) for r in records]]
@@ -144,9 +164,19 @@ class Executor:
             path = Path(p["path"])
             rec = self.session.import_clip(path, request_id=str(job.id))
             return rec.id, self.session.clip(rec.id)
-        if job.request.op == "regenerate":
-            raise ProtocolError("regenerate needs a take or a path")
+        if job.request.op in ("regenerate", "lyrics"):
+            raise ProtocolError(f"{job.request.op} needs a take or a path")
         return None, None
+
+    def _check_melody_bars(self, p: dict) -> None:
+        """A melody's length comes from its text: refuse one longer than --max-bars before
+        generating (the plan also refuses text without words, or a line too long to sing)."""
+        from musegen.lyrics.melody import plan_melody
+
+        bars = plan_melody(p["text"], p.get("time_signature") or (4, 4), p.get("bars_per_line")).bars
+        if bars > self.limits.max_bars:
+            raise ParameterError(f"the text needs {bars} bars; this server allows at most "
+                                 f"{self.limits.max_bars} per request (--max-bars)")
 
     def _stream(self, job: Job, rec: TakeRecord) -> None:
         clip = self.session.clip(rec.id)
@@ -156,6 +186,28 @@ class Executor:
             return
         for address, args in clip_messages(job.id, rec.id, clip):
             job.send(address, args)
+
+
+def lyric_messages(rid: int | str, index: int, take: object) -> list[tuple[str, list]]:
+    """The replies that carry a lyrics or melody take's words, after its /musegen/take:
+    `/musegen/lyrics/line id index line syllables text` per line (all 0-based; `syllables`:
+    the notes of its phrase), then `/musegen/lyrics/figures id index key value ...`."""
+    params = getattr(take, "params", {})
+    if take.operation == "melody_for":  # type: ignore[attr-defined]
+        plan = params.get("plan", {}).get("lines", [])
+        lines = [(len(ln["syllables"]), ln["text"]) for ln in plan]
+    else:
+        lines = list(zip(params.get("phrases", []), params.get("lines", [])))
+    out: list[tuple[str, list]] = [("/musegen/lyrics/line", [rid, index, n, int(syl), str(text)])
+                                   for n, (syl, text) in enumerate(lines)]
+    flat: list = [rid, index]
+    for k, v in params.get("figures", {}).items():
+        if isinstance(v, bool):
+            flat += [k, int(v)]
+        elif isinstance(v, (int, float)):  # None (no rhyme pairs, no notes) is left out
+            flat += [k, v]
+    out.append(("/musegen/lyrics/figures", flat))
+    return out
 
 
 def _throttled(send: Callable[[float], None]) -> Callable[[float], None]:

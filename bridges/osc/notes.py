@@ -2,7 +2,7 @@
 
     /musegen/clip/begin id take_id n_notes n_bars tempo time_signature      (server -> client)
     /musegen/clip/begin id [name N] [tempo T] [time_signature 3/4]            (client -> server)
-    /musegen/note id pitch velocity start_beats duration_beats track           (both ways)
+    /musegen/note id pitch velocity start_beats duration_beats track [syllable]   (both ways)
     /musegen/clip/end id [take_id]
 
 `clip_messages` turns a clip into that sequence; `ClipAssembler` collects incoming notes per
@@ -28,9 +28,9 @@ def clip_messages(rid: int | str, take_id: str, clip: Clip) -> list[tuple[str, l
     out: list[tuple[str, list]] = [("/musegen/clip/begin", [rid, take_id, len(notes), clip.n_bars,
                                                             float(clip.tempos[0].qpm),
                                                             f"{ts.numerator}/{ts.denominator}"])]
-    for ti, n in notes:
+    for ti, n in notes:  # a sung syllable (a lyric event on the note) comes as a 7th argument
         out.append(("/musegen/note", [rid, n.pitch, n.velocity, n.start_beats, n.duration_beats,
-                                      ti]))
+                                      ti, *([n.lyric] if n.lyric else [])]))
     out.append(("/musegen/clip/end", [rid, take_id]))
     return out
 
@@ -90,7 +90,8 @@ def build_clip(notes: list[dict], params: dict) -> Clip:
     for n in notes:
         start = int(round(n["start_beats"] * PPQ))
         dur = max(1, int(round(n["duration_beats"] * PPQ)))
-        by_track.setdefault(n["track"], []).append(Note(n["pitch"], n["velocity"], start, dur))
+        by_track.setdefault(n["track"], []).append(Note(n["pitch"], n["velocity"], start, dur,
+                                                        n.get("lyric")))
     tracks = tuple(Track(tuple(sorted(v, key=lambda x: (x.start_tick, x.pitch))))
                    for _, v in sorted(by_track.items()))
     num, den = params.get("time_signature", (4, 4))

@@ -166,6 +166,26 @@ def _request_ref(key: str, v: object, lim: Limits) -> int | str:
     return check_id(v)
 
 
+def _rhyme(key: str, v: object, lim: Limits) -> str | None:
+    """A rhyme scheme of letters ('ABAB', 'AABB'), repeated over the lines; 'none' (or '-')
+    for free verse."""
+    text = _str(key, v, lim).strip()
+    if text.lower() in ("none", "free", "-"):
+        return None
+    if not text.isalpha() or not text.isascii() or len(text) > 16:
+        raise ProtocolError(f"{key} must be letters like ABAB or AABB (at most 16), or none; "
+                            f"got {text[:60]!r}")
+    return text.upper()
+
+
+def _melody_time_signature(key: str, v: object, lim: Limits) -> tuple[int, int]:
+    num, den = _time_signature(key, v, lim)
+    if (num, den) not in MELODY_METRES:
+        raise ProtocolError(f"{key} {num}/{den} is not supported for melodies; use one of "
+                            f"{', '.join(f'{a}/{b}' for a, b in MELODY_METRES)}")
+    return num, den
+
+
 SAMPLING: dict[str, Check] = {
     "temperature": _float(0.05, 5.0), "top_p": _float(0.01, 1.0), "seed": _int(0, 2**31 - 1),
     "style_strength": _float(0.0, 10.0), "key": _str, "scale": _str,
@@ -176,6 +196,18 @@ SAMPLING: dict[str, Check] = {
 }
 _BARS = _int(1, lambda lim: lim.max_bars)
 _VARIATIONS = _int(1, lambda lim: lim.max_variations)
+MELODY_METRES = ((4, 4), (3, 4), (6, 8), (2, 4))  # musegen.lyrics.melody.METRES
+LYRICS: dict[str, Check] = {
+    "take": _str, "path": _str, "theme": _str, "rhyme": _rhyme, "variations": _VARIATIONS,
+    "seed": _int(0, 2**31 - 1), "temperature": _float(0.05, 3.0), "top_p": _float(0.05, 1.0),
+    "candidates": _int(1, 8), "track": _int(0, 63), "stream": _flag,
+}
+MELODY: dict[str, Check] = {
+    **{k: SAMPLING[k] for k in ("temperature", "top_p", "seed", "style_strength", "key", "scale",
+                                "pitch_range", "max_copy", "tempo", "program", "stream")},
+    "text": _str, "variations": _VARIATIONS, "style": _str, "styles": _styles,
+    "time_signature": _melody_time_signature, "bars_per_line": _int(1, 16), "vary_rhythm": _flag,
+}
 
 # address -> (accepted keys, required keys)
 ADDRESSES: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
@@ -186,6 +218,8 @@ ADDRESSES: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
                "slerp": _flag}, ("styles",)),
     "morph": ({**SAMPLING, "bars": _BARS, "from": _str, "to": _str,
                "steps": _int(2, lambda lim: max(2, lim.max_variations))}, ("from", "to")),
+    "lyrics": (LYRICS, ("take|path",)),
+    "melody": (MELODY, ("text",)),
     "accept": ({"take": _str}, ("take",)),
     "reject": ({"take": _str}, ("take",)),
     "edit": ({"take": _str, "path": _str}, ("take", "path")),
@@ -197,8 +231,9 @@ ADDRESSES: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
                     "time_signature": _time_signature}, ()),
     "clip/end": ({}, ()),
 }
-GENERATE = frozenset({"continue", "regenerate", "blend", "morph"})
-NOTE = "note"  # /musegen/note id pitch velocity start_beats duration_beats track (positional)
+GENERATE = frozenset({"continue", "regenerate", "blend", "morph", "lyrics", "melody"})
+LYRIC_OPS = frozenset({"lyrics", "melody"})  # their takes get /musegen/lyrics/line replies
+NOTE = "note"  # /musegen/note id pitch velocity start_beats duration_beats track [syllable] (positional)
 
 
 def check_id(v: object) -> int | str:
@@ -247,22 +282,31 @@ def parse_request(address: str, args: Sequence[object], limits: Limits) -> Reque
             raise ProtocolError(f"{address}: missing parameter {need.replace('|', ' or ')!r}")
     if "take" in params and "path" in params and op != "edit":
         raise ProtocolError(f"{address}: give either take or path, not both")
+    if "style" in params and "styles" in params:
+        raise ProtocolError(f"{address}: give either style or styles, not both")
     return Request(op, rid, params)
 
 
 def parse_note(values: Sequence[object]) -> dict:
-    """`pitch velocity start_beats duration_beats track` -> a checked note dict."""
-    if len(values) != 5:
+    """`pitch velocity start_beats duration_beats track [syllable]` -> a checked note dict
+    (with `lyric`, the sung syllable, when one is given)."""
+    if len(values) not in (5, 6):
         raise ProtocolError("/musegen/note takes id pitch velocity start_beats duration_beats "
-                            f"track; got {len(values)} values after the id")
+                            f"track [syllable]; got {len(values)} values after the id")
     lim = Limits()
     pitch = _int(0, 127)("pitch", values[0], lim)
     velocity = _int(1, 127)("velocity", values[1], lim)
     start = _float(0.0, 4.0 * 20_000)("start_beats", values[2], lim)
     dur = _float(1e-3, 4.0 * 1_000)("duration_beats", values[3], lim)
     track = _int(0, 63)("track", values[4], lim)
-    return {"pitch": pitch, "velocity": velocity, "start_beats": start, "duration_beats": dur,
+    note = {"pitch": pitch, "velocity": velocity, "start_beats": start, "duration_beats": dur,
             "track": track}
+    if len(values) == 6:
+        lyric = _str("syllable", values[5], lim)
+        if len(lyric) > 64:
+            raise ProtocolError(f"syllable must be at most 64 characters, got {len(lyric)}")
+        note["lyric"] = lyric
+    return note
 
 
 def resolve_path(text: str, limits: Limits) -> Path:

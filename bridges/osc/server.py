@@ -4,7 +4,8 @@ Threads:
 - the **listener** receives datagrams, decodes them with python-osc's parser, checks them
   (`protocol.parse_request`), answers `status` and `cancel` itself, and enqueues the rest. It never
   generates, loads MIDI or writes a take, so it never blocks on the model.
-- the **generation worker** runs continue / regenerate / blend / morph one at a time.
+- the **generation worker** runs continue / regenerate / blend / morph / lyrics / melody one
+  at a time.
 - the **session worker** runs accept / reject / edit / undo / styles and streamed-clip imports,
   so deciding on a take never waits for the next generation.
 
