@@ -244,3 +244,14 @@ def test_serve_refuses_a_lyric_model_folder_that_is_not_one(tmp_path, capsys):
     assert rc == 1
     err = capsys.readouterr().err
     assert "no Hugging Face model folder at" in err and str(tmp_path / "lm") in err
+
+
+def test_a_cancelled_lyrics_request_leaves_no_takes(served):
+    c, server, session, inbox = served
+    Clip.load(DATA / "drums.mid").slice_bars(0, 4).save(inbox / "groove.mid")
+    c.send("/musegen/lyrics", 40, "path", "groove.mid", "variations", 1, "candidates", 1)
+    c.send("/musegen/cancel", 41, "request", 40)
+    assert done_of(c.wait(41)) == [41, 40]
+    assert "cancelled" in error_of(c.wait(40, timeout=60))
+    assert not [t for t in session.takes() if t.operation == "lyrics"]
+    assert c.status()["cancelled"] == 1
