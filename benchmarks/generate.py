@@ -31,15 +31,15 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run_ours(model: str, case: str, runs: int, device: str) -> dict:
+def run_ours(model: str, case: str, runs: int, device: str, threads: int) -> dict:
     import torch
 
     from musegen import Clip
     from musegen.examples import example_path
     from musegen.studio import Studio
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    studio = Studio(model=model, device=device)
+    torch.set_num_threads(threads)
+    studio = Studio(model=model, device=device, threads=threads)
     clip = Clip.load(example_path(CASES[case]))
     studio.continue_(clip, bars=8, variations=4, seed=0)  # warm-up
     times, first, tokens = [], [], []
@@ -54,7 +54,8 @@ def run_ours(model: str, case: str, runs: int, device: str) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int) -> dict:
+def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int, threads: int
+              ) -> dict:
     import numpy as np
     import torch
     from transformers import AutoModelForCausalLM
@@ -64,7 +65,7 @@ def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int) ->
     from musegen.studio import resolve_model_dir
     from musegen.tokenizer import Tokenizer
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     path = resolve_model_dir(model)
     hf = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).to(device).eval()
     tok = Tokenizer.load(path)
@@ -86,16 +87,16 @@ def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int) ->
 
 def _child(args: argparse.Namespace) -> None:
     if args.engine == "ours":
-        out = run_ours(args.model, args.case, args.runs, args.device)
+        out = run_ours(args.model, args.case, args.runs, args.device, args.threads)
     else:
-        out = run_stock(args.model, args.case, args.runs, args.device, args.new_tokens)
+        out = run_stock(args.model, args.case, args.runs, args.device, args.new_tokens, args.threads)
     print("RESULT " + json.dumps(out))
 
 
 def _spawn(engine: str, case: str, args: argparse.Namespace, new_tokens: int = 0) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.generate", "--child", "--engine", engine, "--case", case,
            "--model", args.model, "--runs", str(args.runs), "--device", args.device,
-           "--new-tokens", str(new_tokens)]
+           "--new-tokens", str(new_tokens), "--threads", str(args.threads)]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
@@ -111,7 +112,11 @@ def main() -> None:
     ap.add_argument("--engine", default="ours")
     ap.add_argument("--case", default="a-folk")
     ap.add_argument("--new-tokens", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch CPU threads for both engines (default: all cores, at most 4)")
     args = ap.parse_args()
+    if args.threads <= 0:
+        args.threads = max(1, min(4, os.cpu_count() or 1))
     if args.child:
         _child(args)
         return
@@ -143,8 +148,9 @@ def main() -> None:
         "# Generation speed: 8 bars x 4 variations", "",
         f"Device: {args.device} ({cpu}, {os.cpu_count()} cores); torch {torch.__version__}, "
         f"transformers {transformers.__version__}, Python {platform.python_version()}; "
-        f"model `{args.model}`; {args.runs} runs after one warm-up; "
-        f"`python -m benchmarks.generate --model {args.model} --device {args.device}`.", "",
+        f"model `{args.model}`; {args.threads} torch thread(s); {args.runs} runs after one warm-up; "
+        f"`python -m benchmarks.generate --model {args.model} --device {args.device} "
+        f"--threads {args.threads}`.", "",
         "| case | new tokens per take | musegen median s | p95 s | tokens/s | first bar s | peak RSS MB "
         "| stock generate() median s | p95 s | tokens/s | peak RSS MB | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

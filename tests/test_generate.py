@@ -64,6 +64,51 @@ def test_density_bias_and_avoid_tokens():
     assert av[0, 3] == -2.0 and av[1].abs().sum() == 0
 
 
+def test_draw_samples_the_top_p_nucleus_by_inverse_cdf():
+    from musegen.generate.sampler import _draw
+
+    # probabilities 0.644, 0.237, 0.087, 0.032; the 0.7 nucleus is tokens 0 and 1: 0.731 / 0.269
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]]).repeat(5, 1)
+    u = torch.tensor([0.0, 0.72, 0.74, 0.999999, 1.0])
+    assert _draw(logits, 1.0, 0.7, u).tolist() == [0, 0, 1, 1, 1]
+    assert _draw(logits, 1.0, 1.0, u).tolist() == [0, 1, 1, 3, 3]  # never the -inf token
+    # the empirical distribution is softmax(logits / t) cut to the nucleus
+    g = torch.Generator().manual_seed(0)
+    many = _draw(logits[:1].expand(20000, -1), 2.0, 0.9, torch.rand(20000, generator=g))
+    p = torch.softmax(logits[0] / 2.0, -1)
+    keep = (p.cumsum(-1) - p) < 0.9
+    want = p * keep / (p * keep).sum()
+    got = torch.bincount(many, minlength=5).float() / 20000
+    assert (got - want).abs().max() < 0.015
+
+
+def test_cached_masks_equal_fresh_ones(studio, folk):
+    """The sampler memoises `_row_masks` on a state key: walk real takes under constraints and
+    compare every state's cached mask with a freshly built one."""
+    from musegen.generate.sampler import SampleParams, _MaskCache, _row_masks
+
+    tok = studio.tok
+    takes = studio.continue_(folk, bars=3, variations=3, seed=5)
+    prompt = tok.encode(folk, eos=False)
+    params = SampleParams(pitch_range=(55, 80), tracks=frozenset({0}), max_tokens_per_bar=6,
+                          free_first_bar=True)
+    static = filters.pitch_range_mask(tok.vocab, 55, 80)
+    masks = _MaskCache(tok, params, [0], static)
+    n = 0
+    for t in takes:
+        s = tok.validate(prompt)
+        s.bars_left = 3
+        n_bar = 0
+        for x in t.tokens:
+            for state in (s, s.copy()):  # the second look-up is a cache hit
+                assert torch.equal(masks([state], [n_bar])[0],
+                                   _row_masks(tok, [state], params, [0], [n_bar], static)[0])
+            tok.grammar.step(s, int(x))
+            n_bar = 0 if x == tok.vocab.bar else n_bar + 1
+            n += 1
+    assert n > 30 and 0 < len(masks.cache) < n
+
+
 # ------------------------------------------------------------------ the engine
 def test_continue_exact_bars_valid_and_seeded(studio, folk, tmp_path):
     takes = studio.continue_(folk, bars=4, variations=3, style="alpha", seed=11)
@@ -199,3 +244,18 @@ def test_planted_copy_is_reported(studio):
     clip = Clip.load(example_path("chorale")).slice_bars(0, 8)
     nov = studio.novelty_index.check(clip)
     assert nov.longest_run >= 12 and nov.piece == "chorale"
+
+
+def test_guidance_and_a_sliding_window_stay_valid_and_seeded(studio, folk):
+    """style_strength != 1 decodes conditional and unconditional rows side by side; takes
+    longer than half the context slide the cache window. Both keep the grammar, the bar
+    count and the seed's take."""
+    kw = dict(bars=6, variations=3, style="alpha", seed=21, style_strength=2.5)
+    takes = studio.continue_(folk, **kw)
+    assert [t.tokens for t in takes] == [t.tokens for t in studio.continue_(folk, **kw)]
+    tok = studio.tok
+    prompt = tok.encode(folk, eos=False).tolist()
+    for t in takes:
+        assert t.clip.n_bars == 6
+        tok.validate(prompt + list(t.tokens) + [tok.vocab.eos])
+    assert max(len(t.tokens) for t in takes) > studio.model.cfg.context // 2  # it slid

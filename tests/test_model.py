@@ -154,3 +154,42 @@ def test_fused_decoding_weights_give_the_same_logits(tok):
         plain = m(ids, st)
         fused = m.fuse()(ids, st)
     assert torch.allclose(plain, fused, atol=1e-5)
+
+
+@pytest.mark.parametrize("row_prefix", [[0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1], [2, 0, 1, 2]])
+def test_lean_decoder_matches_the_cached_forward(tok, row_prefix):
+    """The sampler's decode path (shared prompt cache, folded norms, interleaved rotary, rows
+    leaving the batch) gives the logits of the plain forward with a KVCache."""
+    from musegen.generate.decode import Decoder, DecodeWeights
+
+    m = tiny(tok).eval()
+    rp = torch.tensor(row_prefix)
+    U, B, P = int(rp.max()) + 1, len(row_prefix), 12
+    pids = torch.randint(3, tok.vocab_size, (U, P))
+    pst = m.style_vectors(torch.arange(U) % 3)
+    rst = pst[rp] + 0.01 * torch.randn(len(rp), m.cfg.d_model)
+    dec = Decoder(DecodeWeights.of(m), capacity=16)
+    cache = KVCache.empty(m.cfg, U, P + 16, torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        errs = [(dec.start(pids, pst, rp, rst) - m(pids, pst, cache)[:, -1][rp]).abs().max()]
+        cache = cache.select(rp)
+        for t in range(12):
+            if t == 6:  # rows 0 and 2 go on alone
+                keep = torch.tensor([0, 2])
+                dec.keep(keep)
+                cache, rst, B = cache.select(keep), rst[keep], 2
+            ids = torch.randint(3, tok.vocab_size, (B,))
+            errs.append((dec.step(ids) - m(ids[:, None], rst, cache)[:, -1]).abs().max())
+    assert max(errs) < 1e-4
+    assert dec.length == P + 12
+
+
+def test_decode_weights_follow_the_parameters(tok):
+    from musegen.generate.decode import DecodeWeights
+
+    m = tiny(tok).eval()
+    w = DecodeWeights.of(m)
+    assert DecodeWeights.of(m) is w
+    with torch.no_grad():
+        m.model.layers[0].mlp.down_proj.weight.mul_(2)
+    assert DecodeWeights.of(m) is not w

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from musegen.generate import filters
-from musegen.model import KVCache, MusegenLM, guided_logits
+from musegen.generate.decode import Decoder, DecodeWeights
+from musegen.model import MusegenLM, guided_logits
 from musegen.tokenizer import Tokenizer
 from musegen.tokenizer.grammar import (
     AFTER_DURATION,
@@ -92,6 +93,56 @@ def _row_masks(tok: Tokenizer, states: Sequence[GrammarState], params: SamplePar
     return torch.stack(rows)
 
 
+class _MaskCache:
+    """`_row_masks` memoised on everything it reads from a row's state.
+
+    A request visits a few hundred distinct (phase, position, track, velocity...) states, so
+    after the first bars every step's masks are dictionary look-ups. The key holds each
+    `GrammarState` field that `Grammar.allowed`, `Grammar.end_tokens` or `_row_masks` reads,
+    with `bars`/`bars_left` reduced to the flags they read (a test walks takes and compares
+    every cached mask with a fresh `_row_masks`)."""
+
+    def __init__(self, tok: Tokenizer, params: SampleParams, programs: Sequence[int],
+                 static: torch.Tensor) -> None:
+        self.tok, self.params, self.programs, self.static = tok, params, programs, static
+        self.cache: dict[tuple, torch.Tensor] = {}
+
+    def key(self, s: GrammarState, n_bar: int) -> tuple:
+        p = self.params
+        return (s.phase, s.segment, s.n_tracks, s.track, s.velocity_bin, s.position,
+                s.bar_positions, s.prefix_bar_positions, s.fim, s.bars_left is None,
+                s.bars_left == 0, p.free_first_bar and s.bars <= 1,
+                n_bar >= p.max_tokens_per_bar)
+
+    def __call__(self, states: Sequence[GrammarState], bar_tokens: Sequence[int]) -> torch.Tensor:
+        rows = []
+        for s, n in zip(states, bar_tokens):
+            k = self.key(s, n)
+            m = self.cache.get(k)
+            if m is None:
+                m = _row_masks(self.tok, [s], self.params, self.programs, [n], self.static)[0]
+                self.cache[k] = m
+            rows.append(m)
+        return torch.stack(rows)
+
+
+def _draw(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+    """One token per row from softmax(logits / temperature) cut to its top-p nucleus, by
+    inverse CDF with the row's uniform `u` (R,): the distribution of `filters.top_p` +
+    softmax + multinomial in one sort and two cumulative sums. Returns (R,) token ids."""
+    lg = filters.temperature(logits, temperature) if temperature != 1.0 else logits
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    srt, order = lg.sort(dim=-1, descending=True)
+    p = srt.softmax(-1)
+    if top_p < 1:
+        p = p.masked_fill((p.cumsum(-1) - p) >= top_p, 0.0)  # mass strictly before >= p: out
+    cdf = p.cumsum(-1)
+    idx = torch.searchsorted(cdf, (u.to(cdf.dtype) * cdf[:, -1])[:, None], right=True)
+    idx = torch.minimum(idx, (p > 0).sum(-1, keepdim=True) - 1)  # rounding at the very top
+    return order.gather(1, idx)[:, 0]
+
+
 @torch.no_grad()
 def sample(
     model: MusegenLM,
@@ -122,11 +173,12 @@ def sample(
     B = styles.shape[0]
     if len(seeds) != B:
         raise ValueError(f"{len(seeds)} seeds for {B} rows")
+    filters.temperature(torch.zeros(1), params.temperature)  # validate before any work
+    filters.top_p(torch.zeros(1, 1), params.top_p)
     t0 = time.perf_counter()
     guided = params.style_strength != 1.0
     null = model.styles.null.expand(B, -1)
-    style_in = torch.cat([styles, null]) if guided else styles
-    n_rows = style_in.shape[0]
+    style_all = torch.cat([styles, null]) if guided else styles
 
     states = [state.copy() for _ in range(B)]
     for s in states:
@@ -142,6 +194,7 @@ def sample(
         static &= filters.pitch_class_mask(v, set(params.pitch_classes))
     if params.pitch_range is not None:
         static &= filters.pitch_range_mask(v, *params.pitch_range)
+    row_masks = _MaskCache(tok, params, programs, static)
 
     context = model.cfg.context
     budget = bars * params.max_tokens_per_bar + 8
@@ -154,59 +207,64 @@ def sample(
         tail = full_rows[:, -(keep - len(head)):]
         return np.concatenate([np.broadcast_to(head, (full_rows.shape[0], len(head))), tail], 1)
 
-    # prefill the shared prompt once per distinct style row, then give each row its copy
+    weights = DecodeWeights.of(model)
+
+    def decoder(n_prompt: int) -> Decoder:  # a cache of at most `context` tokens, as trained
+        return Decoder(weights, min(context, n_prompt + budget) + 1 - n_prompt)
+
+    # prefill the shared prompt once per distinct style row; every row attends to that copy
     first = window(seq[None, :])
-    uniq, inverse = torch.unique(style_in, dim=0, return_inverse=True)
-    cache = KVCache.empty(model.cfg, uniq.shape[0], min(context, first.shape[1] + budget) + 1,
-                          dev, model.model.embed_tokens.weight.dtype)
-    ids = torch.from_numpy(first).to(dev).expand(uniq.shape[0], -1)
-    logits = model(ids, uniq, cache)[:, -1][inverse]
-    cache = cache.select(inverse.to(dev))
+    uniq, inverse = torch.unique(style_all, dim=0, return_inverse=True)
+    dec = decoder(first.shape[1])
+    logits = dec.start(torch.from_numpy(first).to(dev).expand(uniq.shape[0], -1), uniq,
+                       inverse.to(dev), style_all)
 
     pitch_ids = v.ranges["pitch"]
     start_bars = states[0].bars  # the forced BAR (if any) opened the first new bar
-    gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds]
+    rngs = [np.random.Generator(np.random.PCG64(int(sd))) for sd in seeds]
     out: list[list[int]] = [list(forced) for _ in range(B)]
-    rows_tokens = np.repeat(first, B, axis=0)  # what the cache holds, per row (for re-windowing)
+    active = list(range(B))  # rows still generating; finished rows leave the batch
+    # what each row's cache holds (for re-windowing): the prompt window, then its tokens
+    held = np.zeros((B, first.shape[1] + budget + 1), dtype=np.int64)
+    held[:, :first.shape[1]] = first
+    n_held = first.shape[1]
     bar_tokens = [0] * B  # tokens since the row's last BAR (runaway guard)
     bar_notes = [0] * B  # notes since the row's last BAR (density control)
     follow = [[list(e) for e in earlier] for _ in range(B)]  # earlier takes still being followed
     first_bar_s = 0.0
     steps = 0
     for _ in range(budget):
-        if all(s.phase == DONE for s in states):
+        if not active:
             break
-        lg = guided_logits(logits[:B], logits[B:], params.style_strength) if guided \
-            else logits[:B]
+        A = len(active)
+        lg = guided_logits(logits[:A], logits[A:], params.style_strength) if guided else logits
         lg = lg.float().cpu()
-        masks = _row_masks(tok, states, params, programs, bar_tokens, static)
+        act_states = [states[r] for r in active]
+        masks = row_masks(act_states, [bar_tokens[r] for r in active])
         if template is not None:
-            masks = _template_masks(tok, masks, states, out, len(forced), template)
+            masks = _template_masks(tok, masks, act_states, [out[r] for r in active],
+                                    len(forced), template)
         lg = filters.apply_mask(lg, masks)
         if params.density is not None:
-            lg = filters.density_bias(lg, v, torch.tensor(bar_notes), params.density)
+            lg = filters.density_bias(lg, v, torch.tensor([bar_notes[r] for r in active]),
+                                      params.density)
             lg = filters.apply_mask(lg, masks)
         if earlier:
-            n = [len(o) for o in out]
-            lg = filters.avoid_tokens(lg, [[e[n[r]] for e in follow[r] if len(e) > n[r]]
-                                           for r in range(B)], params.avoid_penalty)
-        lg = filters.top_p(filters.temperature(lg, params.temperature), params.top_p)
-        probs = lg.softmax(-1)
-        nxt = []
-        for r in range(B):
-            if states[r].phase == DONE:
-                nxt.append(v.pad)
-                continue
-            t = int(torch.multinomial(probs[r], 1, generator=gens[r]))
+            lg = filters.avoid_tokens(lg, [[e[len(out[r])] for e in follow[r] if len(e) > len(out[r])]
+                                           for r in active], params.avoid_penalty)
+        u = torch.tensor([rngs[r].random() for r in active], dtype=torch.float64)
+        nxt = _draw(lg, params.temperature, params.top_p, u).tolist()
+        still = []
+        for i, (r, t) in enumerate(zip(active, nxt)):
             tok.grammar.step(states[r], t)
             if states[r].phase != DONE:
                 out[r].append(t)
                 bar_tokens[r] = 0 if t == v.bar else bar_tokens[r] + 1
                 bar_notes[r] = 0 if t == v.bar else bar_notes[r] + (t in pitch_ids)
+                still.append(i)
             if follow[r]:
                 k = len(out[r]) - 1
                 follow[r] = [e for e in follow[r] if len(e) > k and e[k] == t]
-            nxt.append(t)
         steps += 1
         if not first_bar_s and all(s.bars - start_bars >= 1 or s.phase == DONE for s in states):
             first_bar_s = time.perf_counter() - t0
@@ -215,18 +273,28 @@ def sample(
             on_progress(done_bars / (B * bars))
         if cancelled and cancelled():
             raise InterruptedError("generation cancelled")
-        col = np.asarray(nxt, dtype=np.int64)[:, None]
-        step_ids = np.concatenate([col, col]) if guided else col
-        rows_tokens = np.concatenate([rows_tokens, col], 1)
-        if cache.length + 1 >= cache.layers[0][0].shape[2]:  # the window is full: slide it
-            win = window(rows_tokens)
-            rows_tokens = win
+        if len(still) < A:  # some rows are done: the batch goes on without them
+            if not still:
+                break
+            idx = torch.tensor(still, device=dev)
+            dec.keep(torch.cat([idx, idx + A]) if guided else idx)
+            active = [active[i] for i in still]
+            nxt = [nxt[i] for i in still]
+        held[active, n_held] = nxt
+        n_held += 1
+        col = torch.tensor(nxt, dtype=torch.long, device=dev)
+        if dec.S + 1 >= dec.capacity:  # the window is full: slide it
+            win = window(held[active, :n_held])
+            held[active, :win.shape[1]] = win
+            n_held = win.shape[1]
             full = np.concatenate([win, win]) if guided else win
-            cache = KVCache.empty(model.cfg, n_rows, min(context, win.shape[1] + budget) + 1,
-                                  dev, model.model.embed_tokens.weight.dtype)
-            logits = model(torch.from_numpy(full).to(dev), style_in, cache)[:, -1]
+            rows_style = torch.cat([styles[active], null[:len(active)]]) if guided \
+                else styles[active]
+            dec = decoder(win.shape[1])
+            logits = dec.start(torch.from_numpy(full).to(dev), rows_style,
+                               torch.arange(full.shape[0], device=dev), rows_style)
         else:
-            logits = model(torch.from_numpy(step_ids).to(dev), style_in, cache)[:, -1]
+            logits = dec.step(torch.cat([col, col]) if guided else col)
     seconds = time.perf_counter() - t0
     return SampleResult([np.asarray(o, dtype=np.int64) for o in out], steps, seconds,
                         first_bar_s or seconds)

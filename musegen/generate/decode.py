@@ -1,0 +1,215 @@
+"""A lean decode step for the sampler: the same model, fewer and cheaper operations per token.
+
+`MusegenLM.forward` is the reference (training, scoring, the HF-equality test); this module
+reads the same weights, rearranged once per model by `DecodeWeights`, and runs one request's
+decoding with them:
+
+* RMSNorm gains (and its 1/sqrt(d)) are folded into the matrices that follow each norm, so a
+  norm is four small operations, and q/k/v and gate/up are one matmul each;
+* q and k come out of the projection with each head's two rotary halves interleaved, so the
+  rotary embedding is one complex multiply (attention only sees q.k, which the same
+  permutation of q and k leaves unchanged);
+* the prompt is cached once per distinct style row and shared by every variation: a step
+  attends to the shared prompt with all rows' queries in one call and to each row's own
+  generated tokens in a second, and merges the two with their log-sum-exps. Variations
+  therefore read the prompt's keys and values once per step instead of once per row;
+* the matrices are stored transposed, (in, out): MKL's small-batch matmul reads that layout
+  ~20 % faster than `F.linear`'s (out, in) on the 2-core Xeon;
+* rows that are done can be dropped from the batch (`keep`).
+
+A step works on a (rows,) tensor of token ids and returns (rows, vocab) float32 logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from musegen.model import MusegenLM
+
+_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+class DecodeWeights:
+    """The model's weights rearranged for decoding (built once per model, see `of`)."""
+
+    def __init__(self, model: MusegenLM) -> None:
+        cfg = model.cfg
+        self.cfg = cfg
+        self.nh, self.hd, self.d = cfg.n_heads, cfg.head_dim, cfg.d_model
+        d, hd, half = cfg.d_model, cfg.head_dim, cfg.head_dim // 2
+        self.eps = d * cfg.norm_eps  # norm(x) = x * rsqrt(sum(x^2) + d*eps) * sqrt(d) * gain
+        # per head: (0, half, 1, half + 1, ...): rotary pairs side by side, for view_as_complex
+        inter = torch.stack([torch.arange(half), torch.arange(half) + half], 1).reshape(-1)
+        perm = torch.cat([h * hd + inter for h in range(cfg.n_heads)])
+
+        def t(w: torch.Tensor) -> torch.Tensor:  # (out, in) -> (in, out), contiguous
+            return w.detach().t().contiguous()
+
+        with torch.no_grad():
+            bb = model.model
+            self.emb = bb.embed_tokens.weight.detach()
+            self.layers = []
+            for blk in bb.layers:
+                a, m = blk.self_attn, blk.mlp
+                g1 = blk.input_layernorm.weight[None, :] * d ** 0.5
+                g2 = blk.post_attention_layernorm.weight[None, :] * d ** 0.5
+                q, k, v = a.q_proj.weight, a.k_proj.weight, a.v_proj.weight
+                self.layers.append((t(torch.cat([q[perm], k[perm], v]) * g1), t(a.o_proj.weight),
+                                    t(torch.cat([m.gate_proj.weight, m.up_proj.weight]) * g2),
+                                    t(m.down_proj.weight)))
+            self.head = t(self.emb * bb.norm.weight[None, :] * d ** 0.5)
+        inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        self._inv = inv.to(self.emb.device)
+        self._cis = torch.empty(0, half, dtype=torch.complex64, device=self.emb.device)
+
+    def cis(self, start: int, n: int) -> torch.Tensor:
+        """(n, head_dim/2) complex rotations for positions start..start+n-1."""
+        if self._cis.shape[0] < start + n:
+            size = max(start + n, 2 * self.cfg.context)
+            ang = torch.arange(size, dtype=torch.float32, device=self._inv.device)[:, None] * self._inv
+            self._cis = torch.polar(torch.ones_like(ang), ang)
+        return self._cis[start:start + n]
+
+    def norm(self, x: torch.Tensor) -> torch.Tensor:
+        """RMSNorm without its gain and sqrt(d) (both folded into the next matrix)."""
+        return x * (x * x).sum(-1, keepdim=True).add_(self.eps).rsqrt_()
+
+    @classmethod
+    def of(cls, model: MusegenLM) -> DecodeWeights:
+        """Cached on the model; rebuilt if its parameters were replaced or changed in place."""
+        key = tuple((id(p), p._version) for p in model.parameters())
+        hit = model.__dict__.get("_decode_weights")
+        if hit is None or hit[0] != key:
+            hit = (key, cls(model))
+            model.__dict__["_decode_weights"] = hit
+        return hit[1]
+
+
+def _rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
+    """x (..., T, nh, hd) with interleaved pairs, cis (T, hd/2) -> rotated copy."""
+    shape = x.shape
+    xc = torch.view_as_complex(x.reshape(*shape[:-1], -1, 2))
+    return torch.view_as_real(xc * cis[:, None, :]).reshape(shape)
+
+
+class Decoder:
+    """One request's decoding state: a shared prompt cache, per-row caches, the active rows.
+
+    `prefix_ids` (U, P) are the prompt windows of U distinct prefixes (one when every row
+    starts from the same prompt under the same style) with style vectors `prefix_styles`
+    (U, d); row r of the batch starts from prefix `row_prefix[r]` and adds `row_styles[r]`.
+    `capacity` is how many tokens each row may add before the caller must `restart`.
+    """
+
+    def __init__(self, w: DecodeWeights, capacity: int) -> None:
+        self.w = w
+        self.capacity = capacity
+        self.prefix: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.suffix: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.P = 0  # prompt length
+        self.S = 0  # tokens added after the prompt
+        self.group = 1  # rows per prefix row: row r uses prefix row r // group
+
+    @property
+    def length(self) -> int:
+        return self.P + self.S
+
+    @torch.no_grad()
+    def start(self, prefix_ids: torch.Tensor, prefix_styles: torch.Tensor, row_prefix: torch.Tensor,
+              row_styles: torch.Tensor) -> torch.Tensor:
+        """Prefill the prompt(s); returns the logits (B, V) of each row's next token."""
+        w = self.w
+        U, P = prefix_ids.shape
+        B = row_prefix.shape[0]
+        x = F.embedding(prefix_ids, w.emb) + prefix_styles[:, None, :].to(w.emb.dtype)
+        cis = w.cis(0, P)
+        self.prefix = []
+        for wqkv, wo, wgu, wdown in w.layers:
+            qkv = (w.norm(x) @ wqkv).view(U, P, 3, w.nh, w.hd)
+            q = _rope(qkv[:, :, 0], cis).transpose(1, 2)
+            k = _rope(qkv[:, :, 1], cis).transpose(1, 2).contiguous()
+            v = qkv[:, :, 2].transpose(1, 2).contiguous()
+            self.prefix.append((k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + y.transpose(1, 2).reshape(U, P, w.d) @ wo
+            g, u = (w.norm(x) @ wgu).chunk(2, -1)
+            x = x + (F.silu(g) * u) @ wdown
+        last = w.norm(x[:, -1]) @ w.head  # (U, V)
+        self.P, self.S = P, 0
+        # rows in equal consecutive blocks per prefix row: a block's queries share one call
+        group = B // U if B % U == 0 else 0
+        blocks = row_prefix.view(U, group)[:, 0] if group else None
+        if blocks is not None and torch.equal(row_prefix, blocks.repeat_interleave(group)):
+            if not torch.equal(blocks, torch.arange(U, device=blocks.device)):
+                self.prefix = [(k[blocks], v[blocks]) for k, v in self.prefix]
+            self.group = group
+        else:  # no sharing: one prefix copy per row
+            self.prefix = [(k[row_prefix], v[row_prefix]) for k, v in self.prefix]
+            self.group = 1
+        shape = (B, w.nh, self.capacity, w.hd)
+        dev, dt = w.emb.device, w.emb.dtype
+        self.suffix = [(torch.empty(shape, device=dev, dtype=dt), torch.empty(shape, device=dev, dtype=dt))
+                       for _ in w.layers]
+        self.styles = row_styles.to(dt)
+        return last[row_prefix]
+
+    @torch.no_grad()
+    def keep(self, rows: torch.Tensor) -> None:
+        """Go on with only these rows (indices into the current batch, ascending)."""
+        B = self.styles.shape[0]
+        if rows.numel() == B:
+            return
+        Up = self.prefix[0][0].shape[0]
+        if Up > 1:  # blocks or per-row prefixes: give every kept row its own prefix copy
+            src = rows // self.group
+            self.prefix = [(k[src], v[src]) for k, v in self.prefix]
+            self.group = 1
+        else:
+            self.group = rows.numel()
+        self.suffix = [(k[rows], v[rows]) for k, v in self.suffix]
+        self.styles = self.styles[rows]
+
+    @torch.no_grad()
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row (B,); returns the next-token logits (B, V)."""
+        w = self.w
+        B = ids.shape[0]
+        s = self.S
+        if s >= self.capacity:
+            raise RuntimeError("decode cache full: restart with a shorter window")
+        Up, G = self.prefix[0][0].shape[0], self.group
+        x = F.embedding(ids, w.emb) + self.styles  # (B, d)
+        cis = w.cis(self.P + s, 1)
+        for (wqkv, wo, wgu, wdown), (kp, vp), (ks, vs) in zip(w.layers, self.prefix, self.suffix):
+            qkv = (w.norm(x) @ wqkv).view(B, 3, w.nh, w.hd)
+            qk = _rope(qkv[:, :2], cis)  # (B, 2, nh, hd)
+            ks[:, :, s] = qk[:, 1]
+            vs[:, :, s] = qkv[:, 2]
+            q = qk[:, 0]  # (B, nh, hd)
+            y = _attend(q, kp, vp, ks[:, :, :s + 1], vs[:, :, :s + 1], Up, G)  # (B, nh, hd)
+            x = x + y.reshape(B, w.d) @ wo
+            g, u = (w.norm(x) @ wgu).chunk(2, -1)
+            x = x + (F.silu(g) * u) @ wdown
+        self.S = s + 1
+        return w.norm(x) @ w.head
+
+
+def _attend(q: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
+            Up: int, G: int) -> torch.Tensor:
+    """One query per row (B, nh, hd) over its prefix (shared by groups of G rows) and its suffix."""
+    B, nh, hd = q.shape
+    qs = q[:, :, None, :]  # (B, nh, 1, hd)
+    if _flash is None or q.device.type != "cpu":  # no log-sum-exp available: attend to the concatenation
+        k = torch.cat([kp.repeat_interleave(G, 0), ks], 2)
+        v = torch.cat([vp.repeat_interleave(G, 0), vs], 2)
+        return F.scaled_dot_product_attention(qs, k, v)[:, :, 0]
+    qp = q.reshape(Up, G, nh, hd).transpose(1, 2)  # (Up, nh, G, hd): a block's queries together
+    o1, l1 = _flash(qp, kp, vp, scale=1.0 / math.sqrt(hd))
+    o2, l2 = _flash(qs, ks, vs, scale=1.0 / math.sqrt(hd))
+    o1 = o1.transpose(1, 2).reshape(B, nh, hd)
+    l1 = l1.transpose(1, 2).reshape(B, nh, 1)
+    wt = torch.sigmoid(l1 - l2.view(B, nh, 1))  # the prefix's share of the softmax mass
+    return torch.lerp(o2.view(B, nh, hd), o1, wt)
