@@ -119,13 +119,9 @@ class Executor:
         variations = p.get("variations", min(4, self.limits.max_variations))
         st = self.studio
         if req.op == "lyrics":
-            # lyrics_for reports no progress and can't be stopped midway: say it started, and
-            # drop its takes if it was cancelled meanwhile
-            job.send("/musegen/progress", [rid, 0.0])
             takes = st.lyrics_for(clip, variations=variations,  # type: ignore[attr-defined]
+                                  on_progress=kw["on_progress"], cancelled=kw["cancelled"],
                                   **{k: p[k] for k in LYRICS_KEYS if k in p})
-            if job.cancel.is_set():
-                raise InterruptedError("generation cancelled")
         elif req.op == "melody":
             self._check_melody_bars(p)
             mkw = {k: p[k] for k in MELODY_KEYS if k in p}

@@ -91,9 +91,17 @@ class LyricLM:
         if not (folder / "config.json").exists():
             hint = " (the shipped lyric model is missing from this install)" if path is None else ""
             raise ModelError(f"no Hugging Face model folder at {folder}{hint}")
+        from transformers.utils import logging as hf_logging
+
         try:
             tok = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
+            bar = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # the library draws nothing; callers show progress
+            try:
+                model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
+            finally:
+                if bar:
+                    hf_logging.enable_progress_bar()
         except (OSError, ValueError) as e:
             raise ModelError(f"cannot load a causal LM from {folder}: {e}") from e
         texts = _token_texts(tok)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -382,8 +382,11 @@ class LyricResult:
 
 def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[bool]], *,
                 theme: str | None, rhyme: str | None, variations: int, candidates: int, seed: int,
-                temperature: float, top_p: float, idx: RhymeIndex) -> list[LyricResult]:
-    """`variations` sets of lines, line i with exactly `targets[i]` syllables."""
+                temperature: float, top_p: float, idx: RhymeIndex,
+                on_progress: Callable[[float], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> list[LyricResult]:
+    """`variations` sets of lines, line i with exactly `targets[i]` syllables. `on_progress`
+    gets the share of lines done after each line; `cancelled()` true stops with InterruptedError."""
     gen = torch.Generator().manual_seed(seed)
     groups = rhyme_scheme(rhyme, len(targets))
     header = lm.encode(lm.prompt_header(_theme_words(theme)))
@@ -392,6 +395,8 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[b
     done: list[list[tuple[str, str, int]]] = [[] for _ in range(variations)]  # (text, end, syl)
     group_word: list[dict] = [{} for _ in range(variations)]
     for li, T in enumerate(targets):
+        if cancelled is not None and cancelled():
+            raise InterruptedError("generation cancelled")
         prompts, rows, owners = [], [], []
         for v in range(variations):
             ctx = header + [i for text, end, n in done[v][-CONTEXT_LINES:]
@@ -429,6 +434,8 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[b
             if g is not None:
                 group_word[v].setdefault(g, [])
                 group_word[v][g].append(end)
+        if on_progress is not None:
+            on_progress((li + 1) / len(targets))
     results = []
     for v in range(variations):
         lines = [t for t, _, _ in done[v]]
@@ -444,9 +451,11 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[b
 
 def lyrics_for(studio: object, clip: object, *, theme: str | None = None, rhyme: str | None = "ABAB",
                variations: int = 4, seed: int | None = None, temperature: float = 0.9, top_p: float = 0.95,
-               candidates: int = 3, track: int | None = None) -> list:
+               candidates: int = 3, track: int | None = None,
+               on_progress: Callable[[float], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> list:
     """Lyrics for the melody of `clip` (a Clip or Take); see `Studio.lyrics_for`."""
-    from musegen.studio import MAX_VARIATIONS, Take
+    from musegen.studio import MAX_VARIATIONS, Take, _torch_threads
 
     t0 = time.perf_counter()
     parent = clip.id if isinstance(clip, Take) else None
@@ -465,6 +474,8 @@ def lyrics_for(studio: object, clip: object, *, theme: str | None = None, rhyme:
         track = melody_track(base)
     elif not 0 <= track < len(base.tracks):
         raise ParameterError(f"track must be in 0..{len(base.tracks) - 1}, got {track}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
     ons = onsets_of(base, track)
     groups = phrases(base, track)
@@ -475,9 +486,11 @@ def lyrics_for(studio: object, clip: object, *, theme: str | None = None, rhyme:
     strong = [[flags[i] for i in g] for g in groups]
     lm: LyricLM = studio.lyric_lm  # type: ignore[attr-defined]
     idx = _rhyme_index(lm)
-    results = write_lines(lm, targets, strong, theme=theme, rhyme=rhyme, variations=int(variations),
-                          candidates=int(candidates), seed=seed, temperature=float(temperature),
-                          top_p=float(top_p), idx=idx)
+    cpu = getattr(getattr(studio, "device", None), "type", "cpu") == "cpu"
+    with _torch_threads(getattr(studio, "threads", None) if cpu else None):
+        results = write_lines(lm, targets, strong, theme=theme, rhyme=rhyme, variations=int(variations),
+                              candidates=int(candidates), seed=seed, temperature=float(temperature),
+                              top_p=float(top_p), idx=idx, on_progress=on_progress, cancelled=cancelled)
     seconds = time.perf_counter() - t0
     takes = []
     for v, res in enumerate(results):
