@@ -82,6 +82,16 @@ class LyricLM:
     word_freq: dict[str, int] = field(default_factory=dict, repr=False)
     model_id: str = ""
 
+    @property
+    def kinds_tensor(self) -> object:
+        """`kinds` as a torch tensor (cached)."""
+        t = self.__dict__.get("_kinds_t")
+        if t is None:
+            import torch
+
+            t = self.__dict__["_kinds_t"] = torch.from_numpy(self.kinds.astype(np.int64))
+        return t
+
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "cpu") -> LyricLM:
         import torch

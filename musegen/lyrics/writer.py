@@ -16,8 +16,9 @@ How a line is written (constrained decoding, not filtering afterwards):
   line break) exactly when the budget is used up. The invariant "used + current word <=
   budget" holds after every token, so a line can always be finished: every line has exactly
   the phrase's syllable count.
-- Several candidates are decoded per line in one batch and the one whose stressed syllables
-  best meet the melody's beats (stress on a beat, unstressed off it) is kept.
+- Stress: word starts whose stressed syllables would land on beats get a soft bonus while
+  sampling (`_stress_bonus`), and of several candidates decoded per line in one batch the one
+  whose stresses best meet the beats (stressed on a beat, unstressed off it) is kept.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from musegen.clip import PPQ, Clip
 from musegen.errors import ParameterError
 from musegen.lyrics import data as D
 from musegen.lyrics.lm import BANNED, CONT, NEWLINE, PUNCT, START, LyricLM, n_syllables
-from musegen.lyrics.syllables import attach_lyrics, line_syllables, words
+from musegen.lyrics.syllables import _analyse, attach_lyrics, line_syllables, words
 
 MAX_PHRASE = 16
 MIN_PHRASE = 3
@@ -193,6 +194,48 @@ class _Row:
     done: bool = False
     logprob: float = 0.0
     n_tokens: int = 0
+    strong: tuple[bool, ...] = ()  # per syllable of the line: does its note fall on a beat
+
+
+STRESS_WEIGHT = 1.5  # nats added to a word start whose stresses all meet the beats (see _stress_bonus)
+
+
+def _stress_table(lm: LyricLM) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per token: the stresses of the word its letters spell (1 stressed, 0 not, -1 past the
+    word; first 4 syllables) and a mask of word-start tokens."""
+    cached = lm.__dict__.get("_stress_table")
+    if cached is None:
+        table = torch.full((len(lm.kinds), 4), -1, dtype=torch.int8)
+        starts = torch.zeros(len(lm.kinds), dtype=torch.bool)
+        for t, (k, letters) in enumerate(zip(lm.kinds, lm.letters)):
+            if k in (START, CONT) and letters.strip("'"):
+                st = [min(1, s.stress) for s in _analyse(letters.strip("'"))][:4]
+                table[t, : len(st)] = torch.tensor(st, dtype=torch.int8)
+                starts[t] = True
+        cached = lm.__dict__["_stress_table"] = (table, starts)
+    return cached
+
+
+def _stress_bonus(lm: LyricLM, rows: Sequence[_Row]) -> torch.Tensor:
+    """A soft push toward words whose stressed syllables land on beats: for each row at a word
+    boundary, STRESS_WEIGHT x (share of the word's syllables where stressed <=> on a beat - 1/2)
+    on every word-start token (the count and rhyme constraints stay hard; this only reorders)."""
+    table, starts = _stress_table(lm)
+    bonus = torch.zeros((len(rows), len(lm.kinds)))
+    for i, r in enumerate(rows):
+        if r.done or r.forced or not r.strong:
+            continue
+        pos = r.used + (n_syllables(r.word) if r.word else 0)  # where a new word's first syllable falls
+        beats = torch.full((4,), -2, dtype=torch.int8)
+        ahead = r.strong[pos: pos + 4]
+        if not ahead:
+            continue
+        beats[: len(ahead)] = torch.tensor([1 if b else 0 for b in ahead], dtype=torch.int8)
+        valid = (table >= 0) & (beats >= 0)
+        agree = ((table == beats) & valid).sum(-1).float() / valid.sum(-1).clamp(min=1).float()
+        mask = starts & (lm.kinds_tensor == START if r.word or r.text.strip() else starts)
+        bonus[i] = torch.where(mask, STRESS_WEIGHT * (agree - 0.5), torch.zeros(()))
+    return bonus
 
 
 def _allowed(lm: LyricLM, r: _Row, t: int) -> str | None:
@@ -273,11 +316,11 @@ def decode_lines(lm: LyricLM, prompts: Sequence[list[int]], rows: Sequence[_Row]
         if all(r.done for r in rows):
             break
         lp = torch.log_softmax(logits.float() / max(temperature, 1e-4), dim=-1).cpu()
-        scores = lp.clone()
+        scores = lp + _stress_bonus(lm, rows)
         if top_p < 1.0:
             sp, si = torch.sort(lp, dim=-1, descending=True)
             outside = (sp.exp().cumsum(-1) - sp.exp()) > top_p
-            scores.scatter_(1, si, torch.where(outside, sp - 1e4, sp))
+            scores = scores - torch.zeros_like(scores).scatter_(1, si, outside.float() * 1e4)
         u = torch.rand(scores.shape, generator=gen).clamp_(1e-12, 1 - 1e-12)
         scores = scores - torch.log(-torch.log(u))
         top = torch.topk(scores, 64, dim=-1).indices.numpy()
@@ -421,7 +464,7 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[b
                 else:
                     budget, end_ids = T - n_syllables(end), lm.encode(" " + end) + [lm.newline_id]
                 prompts.append(ctx + lm.encode(lm.plan(T, end)))
-                rows.append(_Row(budget=budget, end_ids=end_ids))
+                rows.append(_Row(budget=budget, end_ids=end_ids, strong=tuple(strong[li])))
                 owners.append(v)
         rows = decode_lines(lm, prompts, rows, gen, temperature, top_p)
         for v in range(variations):
