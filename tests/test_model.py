@@ -157,10 +157,16 @@ def test_fused_decoding_weights_give_the_same_logits(tok):
 
 
 @pytest.mark.parametrize("row_prefix", [[0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1], [2, 0, 1, 2]])
-def test_lean_decoder_matches_the_cached_forward(tok, row_prefix):
+@pytest.mark.parametrize("lse_kernel", [True, False])
+def test_lean_decoder_matches_the_cached_forward(tok, row_prefix, lse_kernel, monkeypatch):
     """The sampler's decode path (shared prompt cache, folded norms, interleaved rotary, rows
-    leaving the batch) gives the logits of the plain forward with a KVCache."""
+    leaving the batch) gives the logits of the plain forward with a KVCache, with the CPU
+    flash kernel's log-sum-exp merge and with the plain-SDPA fallback other devices use."""
+    from musegen.generate import decode
     from musegen.generate.decode import Decoder, DecodeWeights
+
+    if not lse_kernel:
+        monkeypatch.setattr(decode, "_flash", None)
 
     m = tiny(tok).eval()
     rp = torch.tensor(row_prefix)

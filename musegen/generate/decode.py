@@ -41,6 +41,7 @@ class DecodeWeights:
         self.nh, self.hd, self.d = cfg.n_heads, cfg.head_dim, cfg.d_model
         d, hd, half = cfg.d_model, cfg.head_dim, cfg.head_dim // 2
         self.eps = d * cfg.norm_eps  # norm(x) = x * rsqrt(sum(x^2) + d*eps) * sqrt(d) * gain
+        self.eps_t = torch.tensor(self.eps)  # adding a 0-dim tensor skips wrapping a scalar
         # per head: (0, half, 1, half + 1, ...): rotary pairs side by side, for view_as_complex
         inter = torch.stack([torch.arange(half), torch.arange(half) + half], 1).reshape(-1)
         perm = torch.cat([h * hd + inter for h in range(cfg.n_heads)])
@@ -174,42 +175,47 @@ class Decoder:
 
     @torch.no_grad()
     def step(self, ids: torch.Tensor) -> torch.Tensor:
-        """Feed one token per row (B,); returns the next-token logits (B, V)."""
+        """Feed one token per row (B,); returns the next-token logits (B, V).
+
+        Written out in one function: at batch 4 a layer is ~30 tiny kernels, so Python calls
+        between them are a visible share of a step."""
         w = self.w
         B = ids.shape[0]
         s = self.S
         if s >= self.capacity:
             raise RuntimeError("decode cache full: restart with a shorter window")
-        Up, G = self.prefix[0][0].shape[0], self.group
+        Up, G, nh, hd, eps = self.prefix[0][0].shape[0], self.group, w.nh, w.hd, w.eps_t
+        fast = _flash is not None and ids.device.type == "cpu"
+        scale = 1.0 / math.sqrt(hd)
         x = F.embedding(ids, w.emb) + self.styles  # (B, d)
         cis = w.cis(self.P + s, 1)
         for (wqkv, wo, wgu, wdown), (kp, vp), (ks, vs) in zip(w.layers, self.prefix, self.suffix):
-            qkv = (w.norm(x) @ wqkv).view(B, 3, w.nh, w.hd)
-            qk = _rope(qkv[:, :2], cis)  # (B, 2, nh, hd)
+            h = x * (x * x).sum(-1, keepdim=True).add_(eps).rsqrt_()
+            qkv = (h @ wqkv).view(B, 3, nh, hd)
+            qk = torch.view_as_complex(qkv[:, :2].reshape(B, 2, nh, hd // 2, 2)) * cis
+            qk = torch.view_as_real(qk).view(B, 2, nh, hd)  # rotated q, k
             ks[:, :, s] = qk[:, 1]
             vs[:, :, s] = qkv[:, 2]
             q = qk[:, 0]  # (B, nh, hd)
-            y = _attend(q, kp, vp, ks[:, :, :s + 1], vs[:, :, :s + 1], Up, G)  # (B, nh, hd)
-            x = x + y.reshape(B, w.d) @ wo
-            g, u = (w.norm(x) @ wgu).chunk(2, -1)
-            x = x + (F.silu(g) * u) @ wdown
+            if fast:  # prompt (a block's queries in one call) and own tokens, merged by lse
+                o1, l1 = _flash(q.reshape(Up, G, nh, hd).transpose(1, 2), kp, vp, scale=scale)
+                o2, l2 = _flash(q[:, :, None], ks[:, :, :s + 1], vs[:, :, :s + 1], scale=scale)
+                wt = torch.sigmoid(l1.transpose(1, 2).reshape(B, nh, 1) - l2.view(B, nh, 1))
+                y = torch.lerp(o2.view(B, nh, hd), o1.transpose(1, 2).reshape(B, nh, hd), wt)
+            else:
+                y = _attend(q, kp, vp, ks[:, :, :s + 1], vs[:, :, :s + 1], Up, G)
+            x = torch.addmm(x, y.reshape(B, w.d), wo)
+            h = x * (x * x).sum(-1, keepdim=True).add_(eps).rsqrt_()
+            g, u = (h @ wgu).chunk(2, -1)
+            x = torch.addmm(x, F.silu(g).mul_(u), wdown)
         self.S = s + 1
         return w.norm(x) @ w.head
 
 
 def _attend(q: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
             Up: int, G: int) -> torch.Tensor:
-    """One query per row (B, nh, hd) over its prefix (shared by groups of G rows) and its suffix."""
-    B, nh, hd = q.shape
-    qs = q[:, :, None, :]  # (B, nh, 1, hd)
-    if _flash is None or q.device.type != "cpu":  # no log-sum-exp available: attend to the concatenation
-        k = torch.cat([kp.repeat_interleave(G, 0), ks], 2)
-        v = torch.cat([vp.repeat_interleave(G, 0), vs], 2)
-        return F.scaled_dot_product_attention(qs, k, v)[:, :, 0]
-    qp = q.reshape(Up, G, nh, hd).transpose(1, 2)  # (Up, nh, G, hd): a block's queries together
-    o1, l1 = _flash(qp, kp, vp, scale=1.0 / math.sqrt(hd))
-    o2, l2 = _flash(qs, ks, vs, scale=1.0 / math.sqrt(hd))
-    o1 = o1.transpose(1, 2).reshape(B, nh, hd)
-    l1 = l1.transpose(1, 2).reshape(B, nh, 1)
-    wt = torch.sigmoid(l1 - l2.view(B, nh, 1))  # the prefix's share of the softmax mass
-    return torch.lerp(o2.view(B, nh, hd), o1, wt)
+    """Without the CPU flash kernel's log-sum-exp (other devices): one query per row (B, nh, hd)
+    over its prefix (shared by groups of G rows) and its own tokens, concatenated."""
+    k = torch.cat([kp.repeat_interleave(G, 0), ks], 2)
+    v = torch.cat([vp.repeat_interleave(G, 0), vs], 2)
+    return F.scaled_dot_product_attention(q[:, :, None], k, v)[:, :, 0]

@@ -10,6 +10,7 @@ same length, so the KV cache needs no padding).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,11 @@ def sample(
     if params.pitch_range is not None:
         static &= filters.pitch_range_mask(v, *params.pitch_range)
     row_masks = _MaskCache(tok, params, programs, static)
+    # every token is drawn from inside its row's mask, which lies inside the grammar (checked
+    # per step below), so stepping the states can skip the grammar's own per-token check
+    grammar = copy.copy(tok.grammar)
+    everything = np.ones(v.size, dtype=bool)
+    grammar.allowed = lambda _s: everything
 
     context = model.cfg.context
     budget = bars * params.max_tokens_per_bar + 8
@@ -244,7 +250,7 @@ def sample(
         if template is not None:
             masks = _template_masks(tok, masks, act_states, [out[r] for r in active],
                                     len(forced), template)
-        lg = filters.apply_mask(lg, masks)
+        lg = lg.masked_fill(~masks, filters.NEG_INF)  # no row's mask is empty
         if params.density is not None:
             lg = filters.density_bias(lg, v, torch.tensor([bar_notes[r] for r in active]),
                                       params.density)
@@ -253,10 +259,13 @@ def sample(
             lg = filters.avoid_tokens(lg, [[e[len(out[r])] for e in follow[r] if len(e) > len(out[r])]
                                            for r in active], params.avoid_penalty)
         u = torch.tensor([rngs[r].random() for r in active], dtype=torch.float64)
-        nxt = _draw(lg, params.temperature, params.top_p, u).tolist()
+        drawn = _draw(lg, params.temperature, params.top_p, u)
+        if not bool(masks.gather(1, drawn[:, None]).all()):
+            raise RuntimeError("a drawn token lies outside its mask")  # cannot happen
+        nxt = drawn.tolist()
         still = []
         for i, (r, t) in enumerate(zip(active, nxt)):
-            tok.grammar.step(states[r], t)
+            grammar.step(states[r], t)
             if states[r].phase != DONE:
                 out[r].append(t)
                 bar_tokens[r] = 0 if t == v.bar else bar_tokens[r] + 1
