@@ -5,18 +5,22 @@ mask, the position as a tensor) compiled with inductor vs the same step in eager
 Measured 2026-11-22 on the 2-core Xeon while another process was running: eager (full masked
 cache) 4.80 ms/step, compiled 2.07 ms/step after a 25.7 s first call; musegen's own eager step
 with its growing cache measured 2.77 ms/step alongside. Not adopted: ~25 % per step does not
-pay for a 26 s compile in a one-shot CLI run.
+pay for a 26 s compile in a one-shot CLI run. The sampler has since moved to the lean eager
+step of `musegen.generate.decode` (shared prompt cache, folded norms, one-function step), which
+this script times too ("lean", same batch, a 256-token prompt, 300 steps).
 
-    python -m benchmarks.compile_decode
+    python -m benchmarks.compile_decode [--threads N] [--no-compile]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
 import torch.nn.functional as F
 
+from musegen.generate.decode import Decoder, DecodeWeights
 from musegen.model import apply_rotary, rotary
 from musegen.studio import Studio
 
@@ -54,13 +58,37 @@ def make_step(m):
     return step
 
 
+def time_lean(m, steps: int = 300) -> float:
+    """ms per step of the sampler's own decode path after a 256-token shared prompt."""
+    style = m.styles.weight[1:2].detach()
+    dec = Decoder(DecodeWeights.of(m), capacity=steps + 1)
+    dec.start(torch.randint(3, 400, (1, 256)), style, torch.zeros(B, dtype=torch.long),
+              style.expand(B, -1))
+    ids = torch.randint(3, 400, (B,))
+    for _ in range(10):
+        dec.step(ids)
+    dec.S = 0
+    t0 = time.perf_counter()
+    for _ in range(steps - 10):
+        dec.step(ids)
+    return (time.perf_counter() - t0) / (steps - 10) * 1000
+
+
 def main() -> None:
-    torch.set_num_threads(2)
-    m = Studio().model
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-compile", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    m = Studio(threads=args.threads).model
     ids = torch.randint(3, 400, (B, 1))
     style = m.styles.weight[1:5].detach()
     with torch.no_grad():
-        for name, fn in [("eager", make_step(m)), ("compiled", torch.compile(make_step(m), dynamic=False))]:
+        print(f"lean (musegen.generate.decode): {time_lean(m):.2f} ms/step")
+        steps = [("eager", make_step(m))]
+        if not args.no_compile:
+            steps.append(("compiled", torch.compile(make_step(m), dynamic=False)))
+        for name, fn in steps:
             t0 = time.perf_counter()
             fn(ids, style, torch.tensor([5]))
             first = time.perf_counter() - t0

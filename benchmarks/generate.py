@@ -8,6 +8,9 @@ variation (the median our takes used) with `num_return_sequences=4` and no const
 does strictly less work. Each engine runs in its own process so peak memory is its own.
 
     python -m benchmarks.generate --model musegen/models/default --out benchmarks/results/generate.md
+
+`--threads N` gives both engines N torch threads (default: each its own, as a user gets it);
+on a machine shared with other work, compare both at `--threads 1` under `taskset -c 0`.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ def run_ours(model: str, case: str, runs: int, device: str, threads: int) -> dic
     from musegen.examples import example_path
     from musegen.studio import Studio
 
-    torch.set_num_threads(threads)
-    studio = Studio(model=model, device=device, threads=threads)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    studio = Studio(model=model, device=device, threads=threads or None)
     clip = Clip.load(example_path(CASES[case]))
     studio.continue_(clip, bars=8, variations=4, seed=0)  # warm-up
     times, first, tokens = [], [], []
@@ -65,7 +68,7 @@ def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int, th
     from musegen.studio import resolve_model_dir
     from musegen.tokenizer import Tokenizer
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     path = resolve_model_dir(model)
     hf = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).to(device).eval()
     tok = Tokenizer.load(path)
@@ -113,10 +116,9 @@ def main() -> None:
     ap.add_argument("--case", default="a-folk")
     ap.add_argument("--new-tokens", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch CPU threads for both engines (default: all cores, at most 4)")
+                    help="torch CPU threads for both engines (default: each engine's own: "
+                         "stock all cores, musegen all cores up to 4)")
     args = ap.parse_args()
-    if args.threads <= 0:
-        args.threads = max(1, min(4, os.cpu_count() or 1))
     if args.child:
         _child(args)
         return
@@ -148,9 +150,9 @@ def main() -> None:
         "# Generation speed: 8 bars x 4 variations", "",
         f"Device: {args.device} ({cpu}, {os.cpu_count()} cores); torch {torch.__version__}, "
         f"transformers {transformers.__version__}, Python {platform.python_version()}; "
-        f"model `{args.model}`; {args.threads} torch thread(s); {args.runs} runs after one warm-up; "
-        f"`python -m benchmarks.generate --model {args.model} --device {args.device} "
-        f"--threads {args.threads}`.", "",
+        f"model `{args.model}`; torch threads: {args.threads or 'default'}; {args.runs} runs after "
+        f"one warm-up; `python -m benchmarks.generate --model {args.model} --device {args.device}"
+        + (f" --threads {args.threads}" if args.threads else "") + "`.", "",
         "| case | new tokens per take | musegen median s | p95 s | tokens/s | first bar s | peak RSS MB "
         "| stock generate() median s | p95 s | tokens/s | peak RSS MB | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
