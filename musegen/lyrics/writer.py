@@ -253,7 +253,7 @@ def _allowed(lm: LyricLM, r: _Row, t: int) -> str | None:
     if starts_word:
         return "tok" if r.used + cur + n_syllables(lm.letters[t]) <= r.budget else None
     if k == PUNCT:
-        ok = r.text.strip() and r.punct_run < 2 and r.used + cur <= r.budget
+        ok = r.text.strip() and r.punct_run < 1 and r.used + cur <= r.budget
         return "tok" if ok else None
     if k == NEWLINE:
         return "tok" if r.end_ids is None and r.text.strip() and r.used + cur == r.budget else None
