@@ -102,7 +102,8 @@ class Decoder:
     `prefix_ids` (U, P) are the prompt windows of U distinct prefixes (one when every row
     starts from the same prompt under the same style) with style vectors `prefix_styles`
     (U, d); row r of the batch starts from prefix `row_prefix[r]` and adds `row_styles[r]`.
-    `capacity` is how many tokens each row may add before the caller must `restart`.
+    `capacity` is how many tokens each row may add; past that the caller slides its window
+    and starts a new Decoder.
     """
 
     def __init__(self, w: DecodeWeights, capacity: int) -> None:
@@ -113,6 +114,7 @@ class Decoder:
         self.P = 0  # prompt length
         self.S = 0  # tokens added after the prompt
         self.group = 1  # rows per prefix row: row r uses prefix row r // group
+        self.styles = torch.empty(0)  # (B, d) style vector of each row
 
     @property
     def length(self) -> int:
@@ -183,7 +185,7 @@ class Decoder:
         B = ids.shape[0]
         s = self.S
         if s >= self.capacity:
-            raise RuntimeError("decode cache full: restart with a shorter window")
+            raise RuntimeError("decode cache full: start a new Decoder on a shorter window")
         Up, G, nh, hd, eps = self.prefix[0][0].shape[0], self.group, w.nh, w.hd, w.eps_t
         fast = _flash is not None and ids.device.type == "cpu"
         scale = 1.0 / math.sqrt(hd)
