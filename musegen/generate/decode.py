@@ -114,6 +114,7 @@ class Decoder:
         self.P = 0  # prompt length
         self.S = 0  # tokens added after the prompt
         self.group = 1  # rows per prefix row: row r uses prefix row r // group
+        self.base = 0  # 0: shared prompt in `prefix`; P: each row's own cache in `suffix`
         self.styles = torch.empty(0)  # (B, d) style vector of each row
 
     @property
@@ -141,23 +142,39 @@ class Decoder:
             g, u = (w.norm(x) @ wgu).chunk(2, -1)
             x = x + (F.silu(g) * u) @ wdown
         last = w.norm(x[:, -1]) @ w.head  # (U, V)
-        self.P, self.S = P, 0
+        self.P, self.S, self.base, self.suffix = P, 0, 0, []
+        self.styles = row_styles.to(w.emb.dtype)
         # rows in equal consecutive blocks per prefix row: a block's queries share one call
         group = B // U if B % U == 0 else 0
         blocks = row_prefix.view(U, group)[:, 0] if group else None
-        if blocks is not None and torch.equal(row_prefix, blocks.repeat_interleave(group)):
+        if group > 1 and torch.equal(row_prefix, blocks.repeat_interleave(group)):
             if not torch.equal(blocks, torch.arange(U, device=blocks.device)):
                 self.prefix = [(k[blocks], v[blocks]) for k, v in self.prefix]
             self.group = group
-        else:  # no sharing: one prefix copy per row
-            self.prefix = [(k[row_prefix], v[row_prefix]) for k, v in self.prefix]
-            self.group = 1
-        shape = (B, w.nh, self.capacity, w.hd)
-        dev, dt = w.emb.device, w.emb.dtype
-        self.suffix = [(torch.empty(shape, device=dev, dtype=dt), torch.empty(shape, device=dev, dtype=dt))
-                       for _ in w.layers]
-        self.styles = row_styles.to(dt)
+            self.suffix = [(self._empty(B, self.capacity), self._empty(B, self.capacity))
+                           for _ in w.layers]
+        else:  # nothing shared: each row's own cache, its prompt first
+            self._own_caches(row_prefix, torch.arange(B, device=row_prefix.device))
         return last[row_prefix]
+
+    def _empty(self, rows: int, slots: int) -> torch.Tensor:
+        return torch.empty((rows, self.w.nh, slots, self.w.hd), device=self.w.emb.device,
+                           dtype=self.w.emb.dtype)
+
+    def _own_caches(self, src: torch.Tensor, rows: torch.Tensor) -> None:
+        """Switch to one contiguous cache per row (prompt, then the row's own tokens): one
+        attention call per layer, no merge. Row i takes prefix row src[i] and the own tokens
+        of current row rows[i]."""
+        P, S, n = self.P, self.S, rows.numel()
+        caches = []
+        for (kp, vp), (ks, vs) in zip(self.prefix, self.suffix or [(None, None)] * len(self.prefix)):
+            k, v = self._empty(n, P + self.capacity), self._empty(n, P + self.capacity)
+            k[:, :, :P], v[:, :, :P] = kp[src], vp[src]
+            if S:
+                k[:, :, P:P + S], v[:, :, P:P + S] = ks[rows, :, :S], vs[rows, :, :S]
+            caches.append((k, v))
+        self.suffix, self.group, self.base = caches, 1, P
+        self.prefix = [(k[:, :, :0], v[:, :, :0]) for k, v in caches]  # unused, kept for zip
 
     @torch.no_grad()
     def keep(self, rows: torch.Tensor) -> None:
@@ -166,13 +183,13 @@ class Decoder:
         if rows.numel() == B:
             return
         Up = self.prefix[0][0].shape[0]
-        if Up > 1:  # blocks or per-row prefixes: give every kept row its own prefix copy
-            src = rows // self.group
-            self.prefix = [(k[src], v[src]) for k, v in self.prefix]
-            self.group = 1
-        else:
+        if self.base:  # own caches already
+            self.suffix = [(k[rows], v[rows]) for k, v in self.suffix]
+        elif Up == 1 and rows.numel() > 1:  # still one prompt for all
+            self.suffix = [(k[rows], v[rows]) for k, v in self.suffix]
             self.group = rows.numel()
-        self.suffix = [(k[rows], v[rows]) for k, v in self.suffix]
+        else:  # a lone row, or blocks broken up: own caches
+            self._own_caches(rows // self.group, rows)
         self.styles = self.styles[rows]
 
     @torch.no_grad()
@@ -187,8 +204,10 @@ class Decoder:
         if s >= self.capacity:
             raise RuntimeError("decode cache full: start a new Decoder on a shorter window")
         Up, G, nh, hd, eps = self.prefix[0][0].shape[0], self.group, w.nh, w.hd, w.eps_t
+        own = self.base > 0  # each row's own cache (prompt included) or a shared prompt
         fast = _flash is not None and ids.device.type == "cpu"
         scale = 1.0 / math.sqrt(hd)
+        at, end = self.base + s, self.base + s + 1  # where this token goes; cache length after
         x = F.embedding(ids, w.emb) + self.styles  # (B, d)
         cis = w.cis(self.P + s, 1)
         for (wqkv, wo, wgu, wdown), (kp, vp), (ks, vs) in zip(w.layers, self.prefix, self.suffix):
@@ -196,16 +215,19 @@ class Decoder:
             qkv = (h @ wqkv).view(B, 3, nh, hd)
             qk = torch.view_as_complex(qkv[:, :2].reshape(B, 2, nh, hd // 2, 2)) * cis
             qk = torch.view_as_real(qk).view(B, 2, nh, hd)  # rotated q, k
-            ks[:, :, s] = qk[:, 1]
-            vs[:, :, s] = qkv[:, 2]
+            ks[:, :, at] = qk[:, 1]
+            vs[:, :, at] = qkv[:, 2]
             q = qk[:, 0]  # (B, nh, hd)
-            if fast:  # prompt (a block's queries in one call) and own tokens, merged by lse
+            if own:
+                y = F.scaled_dot_product_attention(q[:, :, None], ks[:, :, :end], vs[:, :, :end],
+                                                   scale=scale)[:, :, 0]
+            elif fast:  # prompt (a block's queries in one call) and own tokens, merged by lse
                 o1, l1 = _flash(q.reshape(Up, G, nh, hd).transpose(1, 2), kp, vp, scale=scale)
-                o2, l2 = _flash(q[:, :, None], ks[:, :, :s + 1], vs[:, :, :s + 1], scale=scale)
+                o2, l2 = _flash(q[:, :, None], ks[:, :, :end], vs[:, :, :end], scale=scale)
                 wt = torch.sigmoid(l1.transpose(1, 2).reshape(B, nh, 1) - l2.view(B, nh, 1))
                 y = torch.lerp(o2.view(B, nh, hd), o1.transpose(1, 2).reshape(B, nh, hd), wt)
             else:
-                y = _attend(q, kp, vp, ks[:, :, :s + 1], vs[:, :, :s + 1], Up, G)
+                y = _attend(q, kp, vp, ks[:, :, :end], vs[:, :, :end], Up, G)
             x = torch.addmm(x, y.reshape(B, w.d), wo)
             h = x * (x * x).sum(-1, keepdim=True).add_(eps).rsqrt_()
             g, u = (h @ wgu).chunk(2, -1)
