@@ -222,10 +222,17 @@ class Decoder:
                 y = F.scaled_dot_product_attention(q[:, :, None], ks[:, :, :end], vs[:, :, :end],
                                                    scale=scale)[:, :, 0]
             elif fast:  # prompt (a block's queries in one call) and own tokens, merged by lse
-                o1, l1 = _flash(q.reshape(Up, G, nh, hd).transpose(1, 2), kp, vp, scale=scale)
-                o2, l2 = _flash(q[:, :, None], ks[:, :, :end], vs[:, :, :end], scale=scale)
-                wt = torch.sigmoid(l1.transpose(1, 2).reshape(B, nh, 1) - l2.view(B, nh, 1))
-                y = torch.lerp(o2.view(B, nh, hd), o1.transpose(1, 2).reshape(B, nh, hd), wt)
+                q1 = q[:, :, None]  # (B, nh, 1, hd)
+                o1, l1 = _flash(q1.transpose(0, 2) if Up == 1 else
+                                q.reshape(Up, G, nh, hd).transpose(1, 2), kp, vp, scale=scale)
+                o2, l2 = _flash(q1, ks[:, :, :end], vs[:, :, :end], scale=scale)
+                if Up == 1:  # (1, nh, B, .) -> (B, nh, 1, .): views
+                    o1, l1 = o1.transpose(0, 2), l1.transpose(0, 2)
+                else:
+                    o1 = o1.transpose(1, 2).reshape(B, nh, 1, hd)
+                    l1 = l1.transpose(1, 2).reshape(B, nh, 1)
+                # the prompt's share of each row's softmax mass, from the two log-sum-exps
+                y = torch.lerp(o2, o1, torch.sub(l1, l2).sigmoid_()[..., None])
             else:
                 y = _attend(q, kp, vp, ks[:, :, :end], vs[:, :, :end], Up, G)
             x = torch.addmm(x, y.reshape(B, w.d), wo)
