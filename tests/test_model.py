@@ -199,4 +199,7 @@ def test_decode_weights_follow_the_parameters(tok):
     assert DecodeWeights.of(m) is w
     with torch.no_grad():
         m.model.layers[0].mlp.down_proj.weight.mul_(2)
-    assert DecodeWeights.of(m) is not w
+    w2 = DecodeWeights.of(m)
+    assert w2 is not w
+    m.model.layers[0].mlp.down_proj.weight.data = torch.zeros_like(m.model.layers[0].mlp.down_proj.weight)
+    assert DecodeWeights.of(m) is not w2

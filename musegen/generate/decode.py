@@ -80,8 +80,8 @@ class DecodeWeights:
 
     @classmethod
     def of(cls, model: MusegenLM) -> DecodeWeights:
-        """Cached on the model; rebuilt if its parameters were replaced or changed in place."""
-        key = tuple((id(p), p._version) for p in model.parameters())
+        """Cached on the model; rebuilt if its parameters were replaced, moved or changed in place."""
+        key = tuple((id(p), p.data_ptr(), p._version) for p in model.parameters())
         hit = model.__dict__.get("_decode_weights")
         if hit is None or hit[0] != key:
             hit = (key, cls(model))
