@@ -29,7 +29,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "models" / "lyrics"
 # token kinds
 CONT, START, PUNCT, NEWLINE, BANNED = 0, 1, 2, 3, 4
 _LETTERS = re.compile(r"[A-Za-z']+")
-_PUNCT = re.compile(r"[,.;:!?\-()]+")
+_PUNCT = re.compile(r"[,.;:!?\-]+")  # no brackets or quotes: a lone one would dangle
 
 
 @lru_cache(maxsize=200_000)

@@ -140,6 +140,7 @@ class RhymeIndex:
     def __init__(self, freq: dict[str, int], top: int = 20_000) -> None:
         import pronouncing
 
+        self.freq = {w: c for w, c in freq.items() if c >= 8}
         self.part: dict[str, str] = {}
         self.classes: dict[str, list[tuple[str, int]]] = {}
         self._opening: list[tuple[str, int]] | None = None
@@ -238,25 +239,62 @@ def _stress_bonus(lm: LyricLM, rows: Sequence[_Row]) -> torch.Tensor:
     return bonus
 
 
-def _allowed(lm: LyricLM, r: _Row, t: int) -> str | None:
-    """'tok' (an ordinary token), 'finish' (start the forced end word), or None."""
+def _lexicon(lm: LyricLM) -> tuple[frozenset[str], frozenset[str]]:
+    """(known words, every prefix of a known word), lower case: the words of the model's
+    training verse seen at least 8 times (`words.json`; the shipped list for foreign models).
+    Empty when there is no word list, which turns the known-word rule off."""
+    cached = lm.__dict__.get("_lexicon")
+    if cached is None:
+        known = frozenset(w for w in _rhyme_index(lm).freq if w.replace("'", "").isalpha())
+        prefixes = frozenset(w[:i] for w in known for i in range(1, len(w) + 1))
+        cached = lm.__dict__["_lexicon"] = (known, prefixes)
+    return cached
+
+
+def _known(lm: LyricLM, word: str) -> bool:
+    known, _ = _lexicon(lm)
+    w = word.lower().strip("'")
+    if not known or w in known:
+        return True
+    base, _, tail = w.rpartition("'")  # star's, o'er-like forms, call'd
+    return bool(base) and base in known and tail in ("s", "d", "ll", "st", "t", "re", "ve")
+
+
+def _allowed(lm: LyricLM, r: _Row, t: int, strict: bool = True) -> str | None:
+    """'tok' (an ordinary token), 'finish' (start the forced end word), or None.
+
+    The syllable budget is always enforced. `strict` adds that words are spelled toward a
+    known word and closed only when they are one; the fallback drops it if nothing else fits."""
     k = lm.kinds[t]
     if k == BANNED:
         return None
     cur = n_syllables(r.word) if r.word else 0
+    closes_ok = not strict or not r.word or _known(lm, r.word)
     if r.end_ids is not None and t == r.end_ids[0] and r.used + cur == r.budget:
-        return "finish"
-    starts_word = k == START or (k == CONT and not r.word and not r.text.strip())
+        return "finish" if closes_ok else None
+    # a word piece without a space starts a word at the line's start, or right after a hyphen
+    # ("water-scented": `words()` counts the two halves as two words, and so does the budget)
+    starts_word = k == START or (k == CONT and not r.word and (not r.text.strip() or r.text.endswith("-")))
+    letters = lm.letters[t]
     if k == CONT and r.word and not starts_word:
-        new = r.word + lm.letters[t]
+        new = r.word + letters
+        if strict and _lexicon(lm)[1] and new.lower() not in _lexicon(lm)[1] and not (
+                letters.startswith("'") and _known(lm, new)):
+            return None
         return "tok" if len(new) <= MAX_WORD_CHARS and r.used + n_syllables(new) <= r.budget else None
     if starts_word:
-        return "tok" if r.used + cur + n_syllables(lm.letters[t]) <= r.budget else None
+        if strict and (not closes_ok or (_lexicon(lm)[1] and letters.lower() not in _lexicon(lm)[1])):
+            return None
+        return "tok" if r.used + cur + n_syllables(letters) <= r.budget else None
     if k == PUNCT:
-        ok = r.text.strip() and r.punct_run < 1 and r.used + cur <= r.budget
-        return "tok" if ok else None
+        if not (closes_ok and r.text.strip() and r.punct_run < 1 and r.used + cur <= r.budget):
+            return None
+        # a hyphen or dash must be followed by a word: only while a syllable is left
+        hyphen = "-" in lm.texts[t]
+        return "tok" if not hyphen or r.used + cur < r.budget else None
     if k == NEWLINE:
-        return "tok" if r.end_ids is None and r.text.strip() and r.used + cur == r.budget else None
+        ok = closes_ok and r.end_ids is None and r.text.strip() and r.used + cur == r.budget
+        return "tok" if ok else None
     return None
 
 
@@ -286,10 +324,11 @@ def _fallback(lm: LyricLM, r: _Row, order: np.ndarray) -> tuple[int, str]:
         if r.end_ids is not None:
             return r.end_ids[0], "finish"
         return lm.newline_id, "tok"
-    for t in order:
-        a = _allowed(lm, r, int(t))
-        if a:
-            return int(t), a
+    for strict in (True, False):
+        for t in order:
+            a = _allowed(lm, r, int(t), strict)
+            if a:
+                return int(t), a
     raise RuntimeError("no token keeps the line within its syllable budget")  # unreachable
 
 
@@ -382,11 +421,15 @@ def _theme_words(theme: str | None) -> list[str]:
     return ws[:4] or [w.lower() for w in words(theme)][:4]
 
 
-def _first_token(lm: LyricLM, word: str) -> int:
-    cache = lm.__dict__.setdefault("_first_tokens", {})
+def _word_tokens(lm: LyricLM, word: str) -> list[int]:
+    cache = lm.__dict__.setdefault("_word_tokens", {})
     if word not in cache:
-        cache[word] = lm.encode(" " + word)[0]
+        cache[word] = lm.encode(" " + word)
     return cache[word]
+
+
+def _first_token(lm: LyricLM, word: str) -> int:
+    return _word_tokens(lm, word)[0]
 
 
 @torch.no_grad()
@@ -404,6 +447,9 @@ def _choose_end(lm: LyricLM, lp: torch.Tensor | None, cands: list[tuple[str, int
     the word), else by the words' frequencies."""
     if not cands:
         return None
+    if lp is not None:  # the plan's first token stands for the whole word only for one-token words
+        single = [(w, c) for w, c in cands if len(_word_tokens(lm, w)) == 1]
+        cands = single or cands
     freq = torch.log(torch.tensor([float(c) for _, c in cands]))
     if lp is not None:
         score = lp[[_first_token(lm, w) for w, _ in cands]] + 0.1 * freq
