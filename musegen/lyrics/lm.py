@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musegen.errors import ModelError, ParameterError
+from musegen.errors import ModelError
 from musegen.lyrics import data as D
 from musegen.lyrics.syllables import _analyse
 
@@ -132,12 +132,6 @@ class LyricLM:
     # -------------------------------------------------------------- text <-> ids
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=False))
-
-    def token_id(self, text: str) -> int:
-        i = self.tok.convert_tokens_to_ids(text)
-        if i is None or i == self.tok.unk_token_id:
-            raise ParameterError(f"the lyric tokenizer has no token {text!r}")
-        return int(i)
 
     @property
     def newline_id(self) -> int:
