@@ -127,6 +127,38 @@ def test_continue_exact_bars_valid_and_seeded(studio, folk, tmp_path):
     assert Clip.load(p).n_bars == 4
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_decode_step_layouts_agree(studio, threads):
+    """The decode step reads down_proj (out, in) with 2+ threads and 2+ rows, (in, out)
+    otherwise; both give the same logits, and a given thread count the same bits each time."""
+    from musegen.generate.decode import Decoder, DecodeWeights
+
+    w = DecodeWeights.of(studio.model)
+    before = torch.get_num_threads()
+    torch.manual_seed(0)
+    P, B = 10, 4
+    ids = torch.randint(3, studio.tok.vocab.size, (1, P))
+    sty = torch.randn(1, w.d) * 0.01
+    steps = torch.randint(3, studio.tok.vocab.size, (6, B))
+
+    def run(n: int) -> list[torch.Tensor]:
+        torch.set_num_threads(n)
+        dec = Decoder(w, 16)
+        outs = [dec.start(ids, sty, torch.zeros(B, dtype=torch.long), sty.expand(B, -1))]
+        for t, col in enumerate(steps):
+            if t == 4:
+                dec.keep(torch.tensor([1]))  # one row: the (in, out) layout again
+            outs.append(dec.step(col[1:2] if t >= 4 else col))
+        return outs
+
+    try:
+        ref, got, again = run(1), run(threads), run(threads)
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(got, again))
+    assert max((a - b).abs().max() for a, b in zip(ref, got)) < 1e-4
+
+
 def test_constraints_are_respected(studio, folk):
     takes = studio.continue_(folk, bars=4, variations=4, seed=3, key="F major",
                              pitch_range=(60, 76), temperature=1.5)
