@@ -23,6 +23,7 @@ How a line is written (constrained decoding, not filtering afterwards):
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -81,7 +82,8 @@ def strong_flags(clip: Clip, ticks: Sequence[int]) -> list[bool]:
     starts = clip.bar_starts
     for t in ticks:
         ts = clip.time_signature_at(t)
-        bar = max(s for s in starts if s <= t) if starts and starts[0] <= t else 0
+        i = bisect.bisect_right(starts, t) - 1
+        bar = starts[i] if i >= 0 else 0
         out.append((t - bar) % beat_ticks(ts.numerator, ts.denominator) == 0)
     return out
 
@@ -104,9 +106,9 @@ def phrases(clip: Clip, track: int) -> list[list[int]]:
             groups.append([])
     groups = [g for g in groups if g]
     out: list[list[int]] = []
+    starts = set(clip.bar_starts)
     for g in groups:  # cut long phrases at the bar line nearest their middle
         while len(g) > MAX_PHRASE:
-            starts = set(clip.bar_starts)
             mid = len(g) // 2
             cuts = [k for k in range(MIN_PHRASE, len(g) - MIN_PHRASE + 1) if ons[g[k]][0] in starts
                     and k <= MAX_PHRASE] or [min(mid, MAX_PHRASE)]
@@ -374,15 +376,9 @@ def decode_lines(lm: LyricLM, prompts: Sequence[list[int]], rows: Sequence[_Row]
                 t, a = next(((int(c), a) for c in top[i] if (a := _allowed(lm, r, int(c)))), (None, None))
                 if t is None:
                     t, a = _fallback(lm, r, torch.argsort(scores[i], descending=True).numpy())
-            if a == "finish":
-                r.used += n_syllables(r.word) if r.word else 0
-                r.word = ""
+            if a == "finish":  # the end word's first token starts a word like any other
                 r.forced.extend(r.end_ids[1:])
-                r.text += texts[t]
-                r.word = lm.letters[t]
-                r.punct_run = 0
-            else:
-                _apply(lm, r, t, texts[t])
+            _apply(lm, r, t, texts[t])
             r.logprob += float(lp[i, t])
             r.n_tokens += 1
             nxt.append(t)
