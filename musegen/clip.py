@@ -32,6 +32,7 @@ _PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 # Krumhansl-Kessler key profiles (major, minor), C as tonic.
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+_KK_PROFILES = np.stack([np.roll(p, tonic) for tonic in range(12) for p in (_KK_MAJOR, _KK_MINOR)])
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # natural minor; key locks add 11 (harmonic) for minor
 
@@ -390,16 +391,14 @@ def estimate_key(notes: Sequence[Note]) -> str | None:
     """
     if not notes:
         return None
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += n.duration_ticks
-    best, best_r = None, -2.0
-    for tonic in range(12):
-        for mode, prof in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-            r = float(np.corrcoef(hist, np.roll(prof, tonic))[0, 1]) if hist.std() > 0 else 0.0
-            if r > best_r:
-                best, best_r = f"{_PITCH_NAMES[tonic]} {mode}", r
-    return best
+    hist = np.bincount([n.pitch % 12 for n in notes], [n.duration_ticks for n in notes],
+                       minlength=12).astype(float)
+    if not hist.std() > 0:
+        return f"{_PITCH_NAMES[0]} major"  # every profile correlates 0: the first one
+    # all 24 correlations in one call (rows: C major, C minor, C# major, ...)
+    r = np.corrcoef(np.vstack([hist, _KK_PROFILES]))[0, 1:]
+    tonic, minor = divmod(int(np.argmax(r)), 2)
+    return f"{_PITCH_NAMES[tonic]} {'minor' if minor else 'major'}"
 
 
 def parse_key(key: str) -> tuple[int, str]:

@@ -92,6 +92,12 @@ def test_key_estimation():
     assert estimate_key(c_major) == "C major"
     a_minor = [Note(p, 90, i * PPQ, PPQ) for i, p in enumerate([57, 60, 64, 57, 59, 60, 62, 64, 57, 56, 57])]
     assert estimate_key(a_minor) == "A minor"
+    # every one of the 24 keys is found from its own scale (tonic weighted), E minor and Bb major too
+    for tonic in range(12):
+        for mode, steps in (("major", (0, 2, 4, 5, 7, 9, 11)), ("minor", (0, 2, 3, 5, 7, 8, 11))):
+            notes = [Note(48 + tonic + s, 90, i * PPQ, (4 if s == 0 else 1) * PPQ) for i, s in enumerate(steps)]
+            assert parse_key(estimate_key(notes)) == (tonic, mode)
+    assert estimate_key([Note(60 + i, 90, 0, PPQ) for i in range(12)]) == "C major"  # flat: the first
     assert parse_key("Ebm") == (3, "minor") and parse_key("F# major") == (6, "major")
     with pytest.raises(ValueError, match="H major"):
         parse_key("H major")

@@ -162,3 +162,10 @@ def test_vocab_ranges_are_contiguous_and_named():
     assert ranges[0].start == 0 and all(a.stop == b.start for a, b in zip(ranges, ranges[1:]))
     assert v.describe(v.id("pitch", 60)) == "PITCH_60"
     assert v.kind(v.bar) == "special" and v.pad == 0
+    # the per-token look-up table agrees with the ranges, at every id and just outside them
+    assert [v.kind(t) for t in range(v.size)] == [k for k, r in v.ranges.items() for _ in r]
+    for bad in (-1, v.size):
+        with pytest.raises(ValueError, match=str(bad)):
+            v.kind(bad)
+    with pytest.raises(ValueError, match="NOPE"):
+        v.special("NOPE")

@@ -142,35 +142,40 @@ def parse(ids: np.ndarray | list[int], v: Vocab) -> Quantized:
     pitch = None
     r = v.ranges
     in_head = True
+    # one kind look-up per token and the named ids as locals: this loop runs for every
+    # token of every take (prompt included), so attribute and range look-ups add up
+    skip, stop, bar = (v.bos, v.pad), (v.eos, v.fill_end), v.bar
+    kinds, start = v.token_kinds, {k: rg.start for k, rg in r.items()}
     for t in (int(x) for x in ids):
-        if t == v.bos or t == v.pad:
+        if t in skip:
             continue
-        if t in (v.eos, v.fill_end):
+        if t in stop:
             break
-        if t == v.bar:
+        kind = kinds[t] if 0 <= t < len(kinds) else None
+        if t == bar:
             in_head = False
             bar_sigs.append(sig)
             bar_tempos.append(tempo)
             track, pos, vel = 0, 0, v.default_velocity_bin
-        elif t in r["track"]:
-            track = t - r["track"].start
-        elif t in r["program"]:
+        elif kind == "track":
+            track = t - start["track"]
+        elif kind == "program":
             if in_head:
-                programs.append(t - r["program"].start)
-        elif t in r["timesig"] and bar_sigs:
-            sig = bar_sigs[-1] = t - r["timesig"].start
-        elif t in r["tempo"] and bar_sigs:
-            tempo = bar_tempos[-1] = t - r["tempo"].start
-        elif t in r["position"]:
-            pos = t - r["position"].start
-        elif t in r["velocity"]:
-            vel = t - r["velocity"].start
-        elif t in r["pitch"]:
-            pitch = t - r["pitch"].start
-        elif t in r["duration"] and pitch is not None and bar_sigs:
+                programs.append(t - start["program"])
+        elif kind == "timesig" and bar_sigs:
+            sig = bar_sigs[-1] = t - start["timesig"]
+        elif kind == "tempo" and bar_sigs:
+            tempo = bar_tempos[-1] = t - start["tempo"]
+        elif kind == "position":
+            pos = t - start["position"]
+        elif kind == "velocity":
+            vel = t - start["velocity"]
+        elif kind == "pitch":
+            pitch = t - start["pitch"]
+        elif kind == "duration" and pitch is not None and bar_sigs:
             if track < len(programs):
                 notes.append(_QNote(len(bar_sigs) - 1, pos, track, pitch, vel,
-                                    t - r["duration"].start))
+                                    t - start["duration"]))
             pitch = None
         else:
             raise TokenizeError(f"unexpected token {v.describe(t)} while decoding")

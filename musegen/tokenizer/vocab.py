@@ -86,6 +86,10 @@ class Vocab:
             ranges[name] = range(start, start + size)
             start += size
         object.__setattr__(self, "ranges", ranges)
+        # hot lookups (the grammar and the codec ask per token): computed once, not per call
+        object.__setattr__(self, "_special_ids", {n: i for i, n in enumerate(self.specials)})
+        object.__setattr__(self, "_size", start)
+        object.__setattr__(self, "token_kinds", tuple(n for n, r in ranges.items() for _ in r))
         assert list(self.durations) == sorted(set(self.durations)), "durations sorted, unique"
         assert all(d > 0 for d in self.durations)
         assert self.specials[0] == "PAD", "PAD must be id 0"
@@ -93,7 +97,10 @@ class Vocab:
 
     # named ids ---------------------------------------------------------------
     def special(self, name: str) -> int:
-        return self.specials.index(name)
+        try:
+            return self._special_ids[name]
+        except KeyError:
+            raise ValueError(f"no special token {name!r} in {self.specials}") from None
 
     @property
     def pad(self) -> int:
@@ -134,7 +141,7 @@ class Vocab:
 
     @property
     def size(self) -> int:
-        return sum(len(r) for r in self.ranges.values())
+        return self._size
 
     def id(self, kind: str, index: int) -> int:
         r = self.ranges[kind]
@@ -143,9 +150,8 @@ class Vocab:
         return r.start + index
 
     def kind(self, token: int) -> str:
-        for name, r in self.ranges.items():
-            if token in r:
-                return name
+        if 0 <= token < self._size:
+            return self.token_kinds[token]
         raise ValueError(f"token id {token} outside the vocabulary of {self.size}")
 
     def index(self, token: int) -> int:
