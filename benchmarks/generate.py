@@ -3,9 +3,16 @@ weights and prompt.
 
 Cases: (a) an 8-bar continuation x 4 variations of a folk melody, (b) the same for a 4-voice
 Bach chorale. Our engine runs the full request (grammar, filters, exact bar count, decoding to
-a Clip, novelty check); stock `generate()` samples the same number of new tokens per
-variation (the median our takes used) with `num_return_sequences=4` and no constraints, so it
-does strictly less work. Each engine runs in its own process so peak memory is its own.
+a Clip, novelty check). Stock `generate()` (`num_return_sequences=4`, no constraints) is timed
+on two requests:
+
+* "8 bars": the same request, each row until its 8 bars are complete (a `StoppingCriteria`
+  that counts BAR tokens, or EOS). Like ours, the batch lasts as long as its longest row.
+* "fixed length": exactly as many new tokens per row as the median of our takes; a shortcut
+  no user of stock `generate()` has (the lengths are only known after our run), kept as the
+  per-token comparison.
+
+Each engine runs in its own process so peak memory is its own.
 
     python -m benchmarks.generate --model musegen/models/default --out benchmarks/results/generate.md
 
@@ -57,11 +64,15 @@ def run_ours(model: str, case: str, runs: int, device: str, threads: int) -> dic
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int, threads: int
-              ) -> dict:
+def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int, threads: int,
+              until_bars: bool = False) -> dict:
+    """Stock `generate()` on the same weights and prompt. Fixed length: `new_tokens` per row.
+    `until_bars`: the equivalent request, every row until it has 8 whole bars (its 9th BAR,
+    the one that would open bar 9, or EOS) by a `StoppingCriteria`, as a user of stock
+    `generate()` would ask for 8 bars; the batch runs until its last row is done."""
     import numpy as np
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, StoppingCriteria, StoppingCriteriaList
 
     from musegen import Clip
     from musegen.examples import example_path
@@ -77,22 +88,33 @@ def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int, th
     x = torch.from_numpy(ids)[None].to(device)
     kw = {"do_sample": True, "top_p": 0.95, "temperature": 1.0, "max_new_tokens": new_tokens,
           "min_new_tokens": new_tokens, "num_return_sequences": 4, "pad_token_id": 0}
+    if until_bars:
+        class EightBars(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **_) -> torch.Tensor:
+                new = input_ids[:, x.shape[1]:]
+                return ((new == tok.vocab.bar).sum(1) >= 9) | (new == tok.vocab.eos).any(1)
+
+        kw = {**kw, "max_new_tokens": 8 * 320 + 8, "min_new_tokens": 0,
+              "stopping_criteria": StoppingCriteriaList([EightBars()])}
     with torch.no_grad():
         hf.generate(x, **{**kw, "max_new_tokens": 8, "min_new_tokens": 8})  # warm-up
-        times = []
+        times, lengths = [], []
         for r in range(runs):
             torch.manual_seed(r)
             t0 = time.perf_counter()
-            hf.generate(x, **kw)
+            y = hf.generate(x, **kw)
             times.append(time.perf_counter() - t0)
-    return {"times": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            lengths.append(y.shape[1] - x.shape[1])
+    return {"times": times, "steps": lengths,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _child(args: argparse.Namespace) -> None:
     if args.engine == "ours":
         out = run_ours(args.model, args.case, args.runs, args.device, args.threads)
     else:
-        out = run_stock(args.model, args.case, args.runs, args.device, args.new_tokens, args.threads)
+        out = run_stock(args.model, args.case, args.runs, args.device, args.new_tokens, args.threads,
+                        until_bars=args.engine == "stock-bars")
     print("RESULT " + json.dumps(out))
 
 
@@ -131,10 +153,13 @@ def main() -> None:
         per_take = [t for run in ours["tokens"] for t in run]
         n_new = int(statistics.median(per_take))
         stock = _spawn("stock", case, args, n_new)
+        bars = _spawn("stock-bars", case, args)
         total_tokens = statistics.median([sum(r) for r in ours["tokens"]])
         med_o, med_s = statistics.median(ours["times"]), statistics.median(stock["times"])
+        med_b = statistics.median(bars["times"])
         rows.append({
             "case": case, "tokens_per_take": n_new,
+            "ours_longest": statistics.median([max(r) for r in ours["tokens"]]),
             "ours_median_s": med_o, "ours_p95_s": _pct(ours["times"], 0.95),
             "ours_tok_s": total_tokens / med_o,
             "ours_first_bar_s": statistics.median(ours["first_bar"]),
@@ -142,6 +167,9 @@ def main() -> None:
             "stock_median_s": med_s, "stock_p95_s": _pct(stock["times"], 0.95),
             "stock_tok_s": 4 * n_new / med_s, "stock_peak_rss_mb": stock["peak_rss_mb"],
             "speedup": med_s / med_o,
+            "bars_steps": statistics.median(bars["steps"]),
+            "bars_median_s": med_b, "bars_p95_s": _pct(bars["times"], 0.95),
+            "bars_speedup": med_b / med_o,
         })
     cpu = platform.processor() or platform.machine()
     if args.device.startswith("cuda"):
@@ -153,14 +181,22 @@ def main() -> None:
         f"model `{args.model}`; torch threads: {args.threads or 'default'}; {args.runs} runs after "
         f"one warm-up; `python -m benchmarks.generate --model {args.model} --device {args.device}"
         + (f" --threads {args.threads}" if args.threads else "") + "`.", "",
-        "| case | new tokens per take | musegen median s | p95 s | tokens/s | first bar s | peak RSS MB "
-        "| stock generate() median s | p95 s | tokens/s | peak RSS MB | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Stock `generate()` is timed on two requests: the same 8 bars x 4 (each row until its "
+        "8 bars are complete, by a `StoppingCriteria`; the batch lasts as long as its longest "
+        "row, as ours does: its steps column), and a fixed number of new tokens per row, the median our takes "
+        "used (a shortcut only possible with our takes' lengths known in advance).", "",
+        "| case | new tokens per take | longest take | musegen median s | p95 s | tokens/s "
+        "| first bar s | peak RSS MB | stock, 8 bars: median s | p95 s | steps | speed-up "
+        "| stock, fixed length: median s | p95 s | tokens/s | peak RSS MB | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['case']} | {r['tokens_per_take']} | {r['ours_median_s']:.3f} | {r['ours_p95_s']:.3f} | "
+            f"| {r['case']} | {r['tokens_per_take']} | {r['ours_longest']:.0f} | "
+            f"{r['ours_median_s']:.3f} | {r['ours_p95_s']:.3f} | "
             f"{r['ours_tok_s']:.0f} | {r['ours_first_bar_s']:.3f} | {r['ours_peak_rss_mb']:.0f} | "
+            f"{r['bars_median_s']:.3f} | {r['bars_p95_s']:.3f} | {r['bars_steps']:.0f} | "
+            f"**{r['bars_speedup']:.2f}x** | "
             f"{r['stock_median_s']:.3f} | {r['stock_p95_s']:.3f} | {r['stock_tok_s']:.0f} | "
             f"{r['stock_peak_rss_mb']:.0f} | {r['speedup']:.2f}x |")
     text = "\n".join(lines) + "\n"
