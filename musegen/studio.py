@@ -333,7 +333,7 @@ class Studio:
 
     def _params(self, kw: dict, variations: object, bars: int) -> tuple[dict, SampleParams]:
         known = {"temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
-                 "density", "keep_rhythm", "tracks", "max_copy", "slerp", "time_signature",
+                 "density", "keep_rhythm", "tracks", "max_copy", "slerp", "time_signature", "max_leap",
                  "tempo", "program", "on_progress", "cancelled"}
         unknown = set(kw) - known
         if unknown:
@@ -369,6 +369,9 @@ class Studio:
         dens = kw.get("density")
         if dens is not None:
             dens = _num(kw, "density", 4.0, 0.0, 64.0)
+        leap = kw.get("max_leap")
+        if leap is not None and (isinstance(leap, bool) or not isinstance(leap, int) or not 0 <= leap <= 127):
+            raise ParameterError(f"max_leap must be an integer in 0..127 semitones, got {leap!r}")
         tracks = kw.get("tracks")
         if tracks is not None:
             tracks = frozenset(int(x) for x in tracks)  # type: ignore[union-attr]
@@ -381,9 +384,10 @@ class Studio:
                   "style_strength": g, "key": kw.get("key"), "scale": kw.get("scale"),
                   "pitch_range": list(pr) if pr else None, "density": dens,
                   "tracks": sorted(tracks) if tracks else None, "seed": seed,
-                  "max_copy": kw.get("max_copy"), "keep_rhythm": bool(kw.get("keep_rhythm", False))}
+                  "max_copy": kw.get("max_copy"), "keep_rhythm": bool(kw.get("keep_rhythm", False)),
+                  "max_leap": leap}
         sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
-                          pitch_range=pr, density=dens, tracks=tracks)
+                          pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)
         return params, sp
 
     def _run(self, prompt: np.ndarray, state: object, forced: list[int], style: object,

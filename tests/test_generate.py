@@ -47,6 +47,31 @@ def test_masks_key_and_range():
     assert [p for p in range(128) if r[v.id("pitch", p)]] == list(range(60, 73))
 
 
+def test_leap_mask():
+    v = Vocab()
+    m = filters.leap_mask(v, [60, None, 1], max_leap=2)
+    assert [p for p in range(128) if m[0, v.id("pitch", p)]] == [58, 59, 60, 61, 62]
+    assert m[1].all()  # no previous note: nothing cut
+    assert [p for p in range(128) if m[2, v.id("pitch", p)]] == [0, 1, 2, 3]
+    assert m[:, v.bar].all() and m[:, v.id("duration", 3)].all()  # other kinds untouched
+    with pytest.raises(ValueError, match="-1"):
+        filters.leap_mask(v, [60], -1)
+
+
+def test_last_pitches_follow_tracks_and_skip_a_fill_suffix(studio):
+    from musegen.generate.sampler import _last_pitches
+
+    tok = studio.tok
+    v = tok.vocab
+    tr, pi = (lambda i: v.id("track", i)), (lambda p: v.id("pitch", p))
+    head = [v.bos, tr(0), v.id("program", 0), tr(1), v.id("program", 40)]
+    ids = head + [v.bar, v.id("position", 0), pi(60), v.id("duration", 3), tr(1), pi(72),
+                  v.id("duration", 3), v.bar, v.id("position", 0), pi(62), v.id("duration", 3)]
+    assert _last_pitches(tok, ids) == {0: 62, 1: 72}
+    fim = ids + [v.fill, v.bar, v.id("position", 0), pi(40), v.id("duration", 3), v.fill_start]
+    assert _last_pitches(tok, fim) == {0: 62, 1: 72}  # the suffix's 40 does not count
+
+
 def test_apply_mask_never_empties_a_row():
     logits = torch.zeros(2, 4)
     allowed = torch.tensor([[True, False, False, False], [False, False, False, False]])
@@ -167,6 +192,29 @@ def test_constraints_are_respected(studio, folk):
     assert {p % 12 for p in ps} <= {5, 7, 9, 10, 0, 2, 4}
 
 
+def _largest_leap(studio, prompt, takes):
+    """Largest step between consecutive notes of a one-track clip's takes, in the order they
+    were drawn (a clip sorts a chord's notes by pitch), from the prompt's last note on."""
+    pitch = studio.tok.vocab.ranges["pitch"]
+    out = 0
+    for t in takes:
+        ps = [prompt.tracks[0].notes[-1].pitch] + [x - pitch.start for x in t.tokens if x in pitch]
+        out = max([out] + [abs(a - b) for a, b in zip(ps, ps[1:])])
+    return out
+
+
+def test_max_leap_bounds_every_step_of_a_track(studio, folk):
+    free = studio.continue_(folk, bars=4, variations=4, seed=5, temperature=1.5)
+    tight = studio.continue_(folk, bars=4, variations=4, seed=5, temperature=1.5, max_leap=3)
+    assert _largest_leap(studio, folk, free) > 3  # the tiny model leaps freely...
+    assert _largest_leap(studio, folk, tight) <= 3  # ...and not at all past the bound, from the prompt on
+    assert all(t.params["max_leap"] == 3 and t.clip.n_bars == 4 for t in tight)
+    # with a key lock and range that leave no pitch within reach, the lock wins, not a crash
+    odd = studio.continue_(folk, bars=2, variations=2, seed=1, max_leap=0, key="C major",
+                           pitch_range=(60, 72))
+    assert all(60 <= p <= 72 and p % 12 in (0, 2, 4, 5, 7, 9, 11) for p in _pitches(odd))
+
+
 def test_density_moves_note_counts(studio, folk):
     sparse = studio.continue_(folk, bars=4, variations=4, seed=5, density=1)
     dense = studio.continue_(folk, bars=4, variations=4, seed=5, density=12)
@@ -204,6 +252,7 @@ def test_blend_morph_and_flags(studio):
     ({"temperature": -1}, "temperature"), ({"temperature": float("nan")}, "temperature"),
     ({"style": "nope"}, "unknown style"), ({"key": "H major"}, "key"),
     ({"pitch_range": (80, 60)}, "pitch_range"), ({"colour": 3}, "unknown parameter"),
+    ({"max_leap": -2}, "max_leap.*-2"), ({"max_leap": 2.5}, "max_leap.*2.5"),
 ])
 def test_absurd_parameters_name_the_value(studio, folk, kw, match):
     args = {"bars": 2, "variations": 1, **kw}

@@ -116,12 +116,13 @@ def test_melody_from_a_text_file_with_a_style_blend(tmp_path, shared_studio):
     out = tmp_path / "takes"
     assert main(["melody", "--text-file", str(lyric), "--style", "irish-dance=0.7",
                  "--style", "bach-chorale=0.3", "--variations", "1", "--seed", "1",
-                 "--key", "D major", "--pitch-range", "60-79", "--out", str(out)]) == 0
+                 "--key", "D major", "--pitch-range", "60-79", "--max-leap", "5", "--out", str(out)]) == 0
     [mid] = sorted(out.glob("*.mid"))
     assert mid.name == "oh-the-summer-time-melody-1.mid"
     meta = json.loads(mid.with_suffix(".json").read_text())
     assert meta["params"]["styles"] == {"irish-dance": 0.7, "bach-chorale": 0.3}
     assert meta["params"]["lines"] == 2
+    assert meta["params"]["max_leap"] == 5 and meta["params"]["figures"]["max_leap"] <= 5
     back = Clip.load(mid)
     assert all(60 <= n.pitch <= 79 for n in back.all_notes())
     assert len(back.lyrics) == back.n_notes == meta["params"]["figures"]["syllables"]

@@ -133,6 +133,7 @@ def test_one_note_per_syllable(studio):
         assert f["word_stress_on_beat"] == 1.0
         assert f["stress_on_beat"] >= 0.8
         assert 55 <= f["lowest"] <= f["highest"] <= 81  # the default singable range
+        assert f["max_leap"] <= 12 and t.params["max_leap"] == 12  # no leap past an octave
         plan = t.params["plan"]
         assert plan["time_signature"] == "4/4" and len(plan["lines"]) == 3
         assert t.clip.n_bars == plan["bars"] == t.params["bars"]
@@ -144,6 +145,12 @@ def test_one_note_per_syllable(studio):
             assert first == bar0 * 8 * SLOT_TICKS + line["onsets"][0] * SLOT_TICKS
             bar0 += line["bars"]
     assert takes[0].params["plan"] == plan_melody(LYRIC).to_dict()  # variation 1: the best plan
+
+
+def test_max_leap_is_a_parameter(studio):
+    takes = studio.melody_for(LYRIC, variations=2, seed=11, max_leap=2)
+    assert all(t.params["figures"]["max_leap"] <= 2 and t.params["max_leap"] == 2 for t in takes)
+    assert all(t.params["figures"]["one_note_per_syllable"] for t in takes)
 
 
 @pytest.mark.parametrize("ts", ["3/4", "6/8"])

@@ -201,6 +201,7 @@ LIM = Limits(max_bars=64, max_variations=8, allowed_dirs=(Path("/tmp/allowed"),)
     ("/musegen/continue", [1, "bars", 2, "bars", 3], "given twice", "bad_arguments"),
     ("/musegen/continue", [1, "take", "t1", "path", "a.mid"], "either take or path", "bad_arguments"),
     ("/musegen/continue", [1, "pitch_range", "200-300"], "within 0..127", "bad_arguments"),
+    ("/musegen/continue", [1, "max_leap", 200], "max_leap must be in 0..127", "bad_arguments"),
     ("/musegen/regenerate", [1, "take", "t0001"], "missing parameter 'bars'", "bad_arguments"),
     ("/musegen/regenerate", [1, "take", "t0001", "bars", "5-2"], "first <= last", "bad_arguments"),
     ("/musegen/blend", [1, "styles", "alpha=lots"], "must be a number", "bad_arguments"),
@@ -218,10 +219,11 @@ def test_protocol_refuses_bad_requests_naming_the_value(address, args, fragment,
 
 def test_protocol_accepts_and_converts():
     r = parse_request("/musegen/continue", [7, "bars", 4.0, "temperature", 1, "pitch_range", "55-84",
-                                            "tracks", "0,2", "stream", 1, "style", "alpha"], LIM)
+                                            "tracks", "0,2", "stream", 1, "style", "alpha",
+                                            "max_leap", 5.0], LIM)
     assert r.op == "continue" and r.id == 7
     assert r.params == {"bars": 4, "temperature": 1.0, "pitch_range": (55, 84), "tracks": [0, 2],
-                        "stream": True, "style": "alpha"}
+                        "stream": True, "style": "alpha", "max_leap": 5}
     r = parse_request("/musegen/regenerate", ["abc", "take", "t0002", "bars", "3-4"], LIM)
     assert r.id == "abc" and r.params["bars"] == (3, 4)
     r = parse_request("/musegen/blend", [1, "styles", "alpha=0.7, beta=0.3"], LIM)

@@ -28,6 +28,8 @@ def _common(p: argparse.ArgumentParser, *, variations: bool = True) -> None:
     p.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em'")
     p.add_argument("--pitch-range", default=None, help="LOW-HIGH MIDI pitches, e.g. 55-84")
     p.add_argument("--density", type=float, default=None, help="target notes per bar")
+    p.add_argument("--max-leap", type=int, default=None,
+                   help="largest step in semitones between a track's consecutive notes")
     p.add_argument("--max-copy", type=int, default=None,
                    help="re-sample takes that copy this many consecutive notes from training data")
 
@@ -89,7 +91,8 @@ def _kw(args: argparse.Namespace) -> dict:
     from musegen.errors import ParameterError
 
     kw: dict = {}
-    for name in ("seed", "temperature", "top_p", "style_strength", "key", "density", "max_copy"):
+    for name in ("seed", "temperature", "top_p", "style_strength", "key", "density", "max_copy",
+                 "max_leap"):
         val = getattr(args, name, None)
         if val is not None:
             kw[name] = val

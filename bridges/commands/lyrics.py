@@ -66,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em'")
     m.add_argument("--scale", default=None, help="major or minor (with --key)")
     m.add_argument("--pitch-range", default=None, help="LOW-HIGH MIDI pitches (default 55-81)")
+    m.add_argument("--max-leap", type=int, default=None,
+                   help="largest step in semitones between consecutive notes (default 12)")
     m.add_argument("--max-copy", type=int, default=None,
                    help="re-sample takes that copy this many consecutive notes from training data")
     _model_args(m)

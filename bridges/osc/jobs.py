@@ -18,10 +18,11 @@ from musegen.session import Session, TakeRecord
 
 Send = Callable[[str, list], None]
 SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
-                 "density", "tracks", "max_copy", "tempo", "program", "time_signature")
+                 "density", "tracks", "max_copy", "tempo", "program", "time_signature", "max_leap")
 LYRICS_KEYS = ("theme", "rhyme", "seed", "temperature", "top_p", "candidates", "track")
 MELODY_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
-               "max_copy", "tempo", "program", "time_signature", "bars_per_line", "vary_rhythm")
+               "max_copy", "tempo", "program", "time_signature", "bars_per_line", "vary_rhythm",
+               "max_leap")
 PROGRESS_EVERY_S = 0.1
 
 

@@ -191,7 +191,7 @@ SAMPLING: dict[str, Check] = {
     "style_strength": _float(0.0, 10.0), "key": _str, "scale": _str,
     "pitch_range": _pitch_range, "density": _float(0.0, 64.0), "tracks": _tracks,
     "max_copy": _int(1, 10_000), "tempo": _float(20.0, 400.0), "program": _int(0, 127),
-    "time_signature": _time_signature, "stream": _flag,
+    "time_signature": _time_signature, "stream": _flag, "max_leap": _int(0, 127),
     "take": _str, "path": _str,
 }
 _BARS = _int(1, lambda lim: lim.max_bars)
@@ -204,7 +204,8 @@ LYRICS: dict[str, Check] = {
 }
 MELODY: dict[str, Check] = {
     **{k: SAMPLING[k] for k in ("temperature", "top_p", "seed", "style_strength", "key", "scale",
-                                "pitch_range", "max_copy", "tempo", "program", "stream")},
+                                "pitch_range", "max_copy", "tempo", "program", "stream",
+                                "max_leap")},
     "text": _str, "variations": _VARIATIONS, "style": _str, "styles": _styles,
     "time_signature": _melody_time_signature, "bars_per_line": _int(1, 16), "vary_rhythm": _flag,
 }

@@ -61,6 +61,20 @@ def pitch_range_mask(vocab: Vocab, low: int, high: int) -> torch.Tensor:
     return m
 
 
+def leap_mask(vocab: Vocab, last_pitches: list[int | None], max_leap: int) -> torch.Tensor:
+    """(B, V) allowed: every token except PITCH tokens more than `max_leap` semitones from
+    row r's previous pitch `last_pitches[r]` (None: no previous note, nothing is cut)."""
+    if max_leap < 0:
+        raise ValueError(f"max_leap must be >= 0, got {max_leap}")
+    m = torch.ones(len(last_pitches), vocab.size, dtype=torch.bool)
+    r = vocab.ranges["pitch"]
+    for row, last in enumerate(last_pitches):
+        if last is not None:
+            m[row, r.start:r.start + max(0, last - max_leap)] = False
+            m[row, r.start + min(vocab.n_pitches, last + max_leap + 1):r.stop] = False
+    return m
+
+
 def scale_pitch_classes(tonic: int, mode: str) -> set[int]:
     """Pitch classes of a key: major, or minor with both the 6th/7th forms (melodic)."""
     steps = (0, 2, 4, 5, 7, 9, 11) if mode == "major" else (0, 2, 3, 5, 7, 8, 9, 10, 11)

@@ -29,7 +29,7 @@ from musegen.tokenizer.grammar import (
     DONE,
     GrammarState,
 )
-from musegen.tokenizer.vocab import DRUM_PROGRAM
+from musegen.tokenizer.vocab import DRUM_PROGRAM, Vocab
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class SampleParams:
     lock_meter: bool = True  # generated bars keep the prompt's time signature and tempo
     free_first_bar: bool = False  # ...except the first bar (starting from nothing)
     tracks: frozenset[int] | None = None  # only these tracks may receive notes
+    max_leap: int | None = None  # semitones from the track's previous note (drums exempt)
     max_tokens_per_bar: int = 320
     avoid_penalty: float = 4.0
 
@@ -127,6 +128,50 @@ class _MaskCache:
         return torch.stack(rows)
 
 
+def _last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
+    """The last pitch of each track in a token sequence (the track resets to 0 at every BAR).
+    In a fill-in-the-middle prompt the bars after FILL (the suffix) are skipped: the middle
+    follows the prefix."""
+    v = tok.vocab
+    pitch, track = v.ranges["pitch"], v.ranges["track"]
+    last: dict[int, int] = {}
+    cur, in_head, suffix = 0, True, False
+    for t in (int(x) for x in ids):
+        if t == v.fill or t == v.fill_start:
+            suffix = t == v.fill
+        elif suffix:
+            continue
+        elif t == v.bar:
+            cur, in_head = 0, False
+        elif t in track and not in_head:
+            cur = t - track.start
+        elif t in pitch:
+            last[cur] = t - pitch.start
+    return last
+
+
+class _LeapMasks:
+    """`filters.leap_mask` for one row, memoised on the previous pitch."""
+
+    def __init__(self, vocab: Vocab, max_leap: int) -> None:
+        self.vocab, self.max_leap = vocab, max_leap
+        self.cache: dict[int | None, torch.Tensor] = {}
+        self.pitches = slice(vocab.ranges["pitch"].start, vocab.ranges["pitch"].stop)
+
+    def __call__(self, masks: torch.Tensor, last: Sequence[int | None]) -> torch.Tensor:
+        rows = []
+        for p in last:
+            m = self.cache.get(p)
+            if m is None:
+                m = self.cache[p] = filters.leap_mask(self.vocab, [p], self.max_leap)[0]
+            rows.append(m)
+        cut = masks & torch.stack(rows)
+        # a row whose leap window holds no allowed pitch keeps its pitches (key lock and range
+        # come first); it is not pushed into a track or velocity change instead
+        lost = masks[:, self.pitches].any(1) & ~cut[:, self.pitches].any(1)
+        return torch.where(lost[:, None], masks, cut)
+
+
 def _draw(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
     """One token per row from softmax(logits / temperature) cut to its top-p nucleus, by
     inverse CDF with the row's uniform `u` (R,): the distribution of `filters.top_p` +
@@ -196,6 +241,10 @@ def sample(
     if params.pitch_range is not None:
         static &= filters.pitch_range_mask(v, *params.pitch_range)
     row_masks = _MaskCache(tok, params, programs, static)
+    leaps = _LeapMasks(v, params.max_leap) if params.max_leap is not None else None
+    prompt_last = _last_pitches(tok, [*prompt, *forced]) if leaps else {}
+    last_pitch = [dict(prompt_last) for _ in range(B)]  # per row: track -> previous pitch
+    drums = {i for i, p in enumerate(programs) if p == DRUM_PROGRAM}
     # every token is drawn from inside its row's mask, which lies inside the grammar (checked
     # per step below), so stepping the states can skip the grammar's own per-token check
     grammar = copy.copy(tok.grammar)
@@ -250,6 +299,9 @@ def sample(
         if template is not None:
             masks = _template_masks(tok, masks, act_states, [out[r] for r in active],
                                     len(forced), template)
+        if leaps is not None:
+            masks = leaps(masks, [None if states[r].track in drums else
+                                  last_pitch[r].get(states[r].track) for r in active])
         lg = lg.masked_fill(~masks, filters.NEG_INF)  # no row's mask is empty
         if params.density is not None:
             lg = filters.density_bias(lg, v, torch.tensor([bar_notes[r] for r in active]),
@@ -266,6 +318,8 @@ def sample(
         still = []
         for i, (r, t) in enumerate(zip(active, nxt)):
             grammar.step(states[r], t)
+            if leaps is not None and t in pitch_ids:
+                last_pitch[r][states[r].track] = t - pitch_ids.start
             if states[r].phase != DONE:
                 out[r].append(t)
                 bar_tokens[r] = 0 if t == v.bar else bar_tokens[r] + 1

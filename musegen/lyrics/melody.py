@@ -67,6 +67,7 @@ SLOT_TICKS = PPQ // 2  # the plan's grid: eighth notes
 MAX_BARS = 256  # Studio's limit on one request
 DEFAULT_TEMPO = 100.0
 DEFAULT_PITCH_RANGE = (55, 81)  # G3..A5: a singable range for the model's melody
+DEFAULT_MAX_LEAP = 12  # semitones: no leap past an octave between sung notes
 
 # Metrical weight of each eighth of the bar: 3 downbeat, 2 other strong beat, 1 beat, 0 off.
 METRES: dict[tuple[int, int], tuple[int, ...]] = {
@@ -427,7 +428,8 @@ def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None =
     `time_signature` (4/4 default; 3/4, 6/8, 2/4), `bars_per_line` (force the phrase length),
     `vary_rhythm` (default True: variation 1 has the best rhythm, later ones seeded
     alternatives; False: every variation shares the best rhythm). `pitch_range` defaults to
-    `DEFAULT_PITCH_RANGE`, `tempo` to `DEFAULT_TEMPO` quarter notes per minute.
+    `DEFAULT_PITCH_RANGE`, `max_leap` to `DEFAULT_MAX_LEAP` semitones, `tempo` to
+    `DEFAULT_TEMPO` quarter notes per minute.
     """
     from musegen.studio import Studio
 
@@ -457,6 +459,8 @@ def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None =
         raise ParameterError(f"program must be an integer in 0..127, got {program!r}")
     if kw.get("pitch_range") is None:
         kw["pitch_range"] = DEFAULT_PITCH_RANGE
+    if kw.get("max_leap") is None:
+        kw["max_leap"] = DEFAULT_MAX_LEAP
 
     best = plan_melody(text, ts, bars_per_line)
     params, sp = studio._params(kw, variations, bars=best.bars)
