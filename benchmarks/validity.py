@@ -19,7 +19,7 @@ from musegen import Clip
 from musegen.clip import parse_key
 from musegen.examples import example_path
 from musegen.generate.filters import scale_pitch_classes
-from musegen.generate.sampler import _last_pitches
+from musegen.generate.sampler import last_pitches
 from musegen.studio import Studio
 from musegen.tokenizer.vocab import DRUM_PROGRAM
 
@@ -36,7 +36,7 @@ def leap_ok(studio: Studio, before: Clip | None, gen: tuple[int, ...], max_leap:
     programs: list[int] = []
     if before is not None:
         ids = tok.encode(before, eos=False)
-        last = _last_pitches(tok, ids)
+        last = last_pitches(tok, ids)
         programs = [int(t) - v.ranges["program"].start for t in tok.header(ids)
                     if int(t) in v.ranges["program"]]
     track = 0

@@ -59,7 +59,7 @@ def test_leap_mask():
 
 
 def test_last_pitches_follow_tracks_and_skip_a_fill_suffix(studio):
-    from musegen.generate.sampler import _last_pitches
+    from musegen.generate.sampler import last_pitches
 
     tok = studio.tok
     v = tok.vocab
@@ -67,9 +67,9 @@ def test_last_pitches_follow_tracks_and_skip_a_fill_suffix(studio):
     head = [v.bos, tr(0), v.id("program", 0), tr(1), v.id("program", 40)]
     ids = head + [v.bar, v.id("position", 0), pi(60), v.id("duration", 3), tr(1), pi(72),
                   v.id("duration", 3), v.bar, v.id("position", 0), pi(62), v.id("duration", 3)]
-    assert _last_pitches(tok, ids) == {0: 62, 1: 72}
+    assert last_pitches(tok, ids) == {0: 62, 1: 72}
     fim = ids + [v.fill, v.bar, v.id("position", 0), pi(40), v.id("duration", 3), v.fill_start]
-    assert _last_pitches(tok, fim) == {0: 62, 1: 72}  # the suffix's 40 does not count
+    assert last_pitches(tok, fim) == {0: 62, 1: 72}  # the suffix's 40 does not count
 
 
 def test_apply_mask_never_empties_a_row():

@@ -128,7 +128,7 @@ class _MaskCache:
         return torch.stack(rows)
 
 
-def _last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
+def last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
     """The last pitch of each track in a token sequence (the track resets to 0 at every BAR).
     In a fill-in-the-middle prompt the bars after FILL (the suffix) are skipped: the middle
     follows the prefix."""
@@ -242,7 +242,7 @@ def sample(
         static &= filters.pitch_range_mask(v, *params.pitch_range)
     row_masks = _MaskCache(tok, params, programs, static)
     leaps = _LeapMasks(v, params.max_leap) if params.max_leap is not None else None
-    prompt_last = _last_pitches(tok, [*prompt, *forced]) if leaps else {}
+    prompt_last = last_pitches(tok, [*prompt, *forced]) if leaps else {}
     last_pitch = [dict(prompt_last) for _ in range(B)]  # per row: track -> previous pitch
     drums = {i for i, p in enumerate(programs) if p == DRUM_PROGRAM}
     # every token is drawn from inside its row's mask, which lies inside the grammar (checked
