@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musegen.carry import carry, splice
 from musegen.clip import Clip, atomic_write_bytes, parse_key
 from musegen.errors import ParameterError
 from musegen.generate.filters import scale_pitch_classes
@@ -245,10 +246,14 @@ class Studio:
             template = _middle_tokens(tok, body, starts, a - 1, b)[len(forced):]
             sp = replace(sp, lock_meter=True)
 
+        lo_tick, hi_tick = base.bar_starts[a - 1], base.bar_starts[b]
+
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
-            # a note held past the clip's last bar line is cut there: same length as before
-            return whole.slice_bars(0, min(whole.n_bars, base.n_bars))
+            # only the regenerated bars come from tokens; every other note and event is the
+            # musician's own, exactly (no re-quantized velocities, no binned tempo)
+            spliced = splice(base, whole, lo_tick, hi_tick)
+            return carry(spliced, base, at_tick=0, key=kw.get("key"), lock_first=False)  # type: ignore[arg-type]
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=b - a + 1, earlier=earlier, build=build, template=template)
@@ -295,10 +300,14 @@ class Studio:
         prompt = prompt.astype(np.int64)
         state = tok.grammar.validate(prompt)
 
+        at_tick = base.bar_starts[-1] if base is not None else 0
+        tempo = kw.get("tempo") if base is None else None
+
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
                                name=base.name if base else "musegen")
-            return whole.slice_bars(n_before, n_before + bars)
+            take = whole.slice_bars(n_before, n_before + bars)
+            return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=bars, earlier=[], build=build)
