@@ -113,8 +113,19 @@ def _studio(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _load(path: Path):  # noqa: ANN202
-    from musegen.clip import Clip
+    """A take musegen wrote (MIDI + sidecar: building on it inherits its style and parameters),
+    or any MIDI file."""
+    import sys
 
+    from musegen.clip import Clip
+    from musegen.errors import ParameterError
+    from musegen.studio import Take
+
+    if Path(path).with_suffix(".json").is_file():
+        try:
+            return Take.load(path)
+        except ParameterError as e:
+            print(f"note: {e}; using the MIDI file alone", file=sys.stderr)
     return Clip.load(path)
 
 
