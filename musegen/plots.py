@@ -60,21 +60,27 @@ def style_map(styles: Sequence[object], path: Path,
 
 
 # Pitch classes labelled on the pitch axis, by how many semitones the notes span: every
-# natural note for a narrow range, C E G for a few octaves, only the Cs for a wide one.
-_PITCH_LABELS = ((13, (0, 2, 4, 5, 7, 9, 11)), (37, (0, 4, 7)), (10**9, (0,)))
+# natural note for an octave, C E G up to three octaves, C G up to five, then only the Cs.
+_PITCH_LABELS = ((13, (0, 2, 4, 5, 7, 9, 11)), (37, (0, 4, 7)), (61, (0, 7)), (10**9, (0,)))
 _BLACK_KEYS = (1, 3, 6, 8, 10)
 _ROW_BEATS = 40  # about ten 4/4 bars per row, so syllables and bar numbers stay legible
 _MAX_ROWS = 40
 
 
-def track_label(track: Track, index: int) -> str:
-    """A track's name in a legend: its own name, else "Track N (GM program or drums)"."""
-    if track.name.strip():
-        return track.name.strip()
+def track_labels(tracks: Sequence[Track]) -> list[str]:
+    """Each track's name for a legend: its own name ("Viola (track 2)" where two share one),
+    else "Track N (GM program name)" or "Track N (drums)"."""
     import pretty_midi
 
-    kind = "drums" if track.is_drum else pretty_midi.program_to_instrument_name(track.program)
-    return f"Track {index + 1} ({kind})"
+    names = [t.name.strip() for t in tracks]
+    out = []
+    for i, (t, name) in enumerate(zip(tracks, names)):
+        if name:
+            out.append(name if names.count(name) == 1 else f"{name} (track {i + 1})")
+        else:
+            kind = "drums" if t.is_drum else pretty_midi.program_to_instrument_name(t.program)
+            out.append(f"Track {i + 1} ({kind})")
+    return out
 
 
 def pitch_ticks(lo: int, hi: int) -> list[int]:
@@ -119,7 +125,7 @@ def piano_roll_figure(clip: Clip, title: str | None = None,
                           row_h * len(rows) + 0.9), layout="constrained")
     axes = fig.subplots(len(rows), 1, squeeze=False, sharey=True)[:, 0]
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    labels = [track_label(t, i) for i, t in enumerate(clip.tracks)]
+    labels = track_labels(clip.tracks)
     for ax, (b0, b1) in zip(axes, rows):
         x0, x1 = grid[b0], grid[b1]
         for p in range(lo - 1, top + 1):  # black-key rows shaded, as on a keyboard

@@ -10,7 +10,7 @@ import pytest
 
 from musegen import Clip, Note, Track
 from musegen.clip import PPQ
-from musegen.plots import piano_roll, piano_roll_figure, pitch_ticks, track_label
+from musegen.plots import piano_roll, piano_roll_figure, pitch_ticks, track_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 CHORALE = ROOT / "musegen" / "data" / "examples" / "chorale.mid"
@@ -84,9 +84,12 @@ def test_long_clips_wrap_into_rows_that_share_one_pitch_axis_and_scale():
 def test_pitch_ticks_and_track_labels():
     assert pitch_ticks(60, 72) == [60, 62, 64, 65, 67, 69, 71, 72]
     assert pitch_ticks(40, 76) == [40, 43, 48, 52, 55, 60, 64, 67, 72, 76]
+    assert pitch_ticks(36, 96) == [36, 43, 48, 55, 60, 67, 72, 79, 84, 91, 96]
     assert pitch_ticks(21, 108) == [24, 36, 48, 60, 72, 84, 96, 108]
-    assert track_label(Track((), is_drum=True), 2) == "Track 3 (drums)"
-    assert track_label(Track((), name=" Lead "), 0) == "Lead"
+    tracks = [Track(name=" Lead "), Track(name="Viola"), Track(name="Viola"), Track(program=40),
+              Track(is_drum=True)]
+    assert track_labels(tracks) == ["Lead", "Viola (track 2)", "Viola (track 3)", "Track 4 (Violin)",
+                                    "Track 5 (drums)"]
 
 
 def test_render_command_writes_a_png(tmp_path):
