@@ -1,6 +1,7 @@
 """Generation from the command line: continue, regenerate, blend, morph, styles, map, render.
 
-Every take is written atomically as `<out>/<name>-<op>-<n>.mid` with a JSON sidecar.
+Every take is written atomically as `<out>/<name>-<op>-<n>.mid` with a JSON sidecar; `n` counts
+on from the takes already in `<out>`, so nothing there is ever overwritten.
 """
 
 from __future__ import annotations
@@ -129,27 +130,41 @@ def _load(path: Path):  # noqa: ANN202
     return Clip.load(path)
 
 
-def _write(takes: list, args: argparse.Namespace, name: str, op: str) -> int:
+def _write(takes: list, args: argparse.Namespace, name: str, op: str) -> list[Path]:
+    """Write the takes into `--out` under free numbered names, print where; the MIDI paths."""
     from rich.console import Console
     from rich.table import Table
 
+    from musegen.session.files import write_numbered_takes
+
+    paths = write_numbered_takes(takes, args.out, f"{name}-{op}")
     table = Table(title=f"{len(takes)} takes -> {args.out}")
-    for col in ("file", "bars", "notes", "seed", "longest copied run", "from piece"):
+    table.add_column("file", overflow="fold")
+    for col in ("bars", "notes", "seed", "longest copied run", "from piece"):
         table.add_column(col)
-    for i, t in enumerate(takes, 1):
-        path = t.save(Path(args.out) / f"{name}-{op}-{i}.mid")
+    for path, t in zip(paths, takes):
         nov = t.novelty
         table.add_row(path.name, str(t.clip.n_bars), str(t.clip.n_notes), str(t.seed),
                       str(nov.longest_run) if nov else "-", (nov.piece or "-") if nov else "-")
-    Console().print(table)
-    return 0
+    console = Console()
+    console.print(table)
+    console.print(written_line(paths, args.out), soft_wrap=True, highlight=False)
+    return paths
+
+
+def written_line(paths: list[Path], out: Path) -> str:
+    """`wrote a-3.mid, a-4.mid (+ .json sidecars) in DIR`, saying when earlier takes were kept."""
+    kept = "" if not paths or paths[0].stem.endswith("-1") else \
+        " (numbered on: the takes already there are kept)"
+    return f"wrote {', '.join(p.name for p in paths)} (+ .json sidecars) in {out}{kept}"
 
 
 def run_continue(args: argparse.Namespace) -> int:
     clip = _load(args.input)
     takes = _studio(args).continue_(clip, bars=args.bars, variations=args.variations,
                                     style=args.style, **_kw(args))
-    return _write(takes, args, args.input.stem, "continue")
+    _write(takes, args, args.input.stem, "continue")
+    return 0
 
 
 def run_regenerate(args: argparse.Namespace) -> int:
@@ -163,7 +178,8 @@ def run_regenerate(args: argparse.Namespace) -> int:
     clip = _load(args.input)
     takes = _studio(args).regenerate(clip, bars=bars, variations=args.variations,
                                      style=args.style, **_kw(args))
-    return _write(takes, args, args.input.stem, "regenerate")
+    _write(takes, args, args.input.stem, "regenerate")
+    return 0
 
 
 def parse_style_weights(items: list[str]) -> dict[str, float]:
@@ -183,14 +199,16 @@ def run_blend(args: argparse.Namespace) -> int:
     clip = _load(args.input) if args.input else None
     takes = _studio(args).blend(clip, styles=parse_style_weights(args.style), bars=args.bars,
                                 variations=args.variations, slerp=args.slerp, **_kw(args))
-    return _write(takes, args, args.input.stem if args.input else "blend", "blend")
+    _write(takes, args, args.input.stem if args.input else "blend", "blend")
+    return 0
 
 
 def run_morph(args: argparse.Namespace) -> int:
     clip = _load(args.input) if args.input else None
     takes = _studio(args).morph(clip, from_style=args.from_style, to_style=args.to_style,
                                 steps=args.steps, bars=args.bars, **_kw(args))
-    return _write(takes, args, args.input.stem if args.input else "morph", "morph")
+    _write(takes, args, args.input.stem if args.input else "morph", "morph")
+    return 0
 
 
 def run_styles(args: argparse.Namespace) -> int:
