@@ -58,3 +58,11 @@ def test_drum_tracks_are_flagged_as_untrained(studio):
     assert DRUMS_UNTRAINED in take.params["warnings"]
     plain = studio.continue_(Clip.load(FOLK), bars=1, variations=1, seed=1)[0]
     assert DRUMS_UNTRAINED not in plain.params.get("warnings", [])
+
+
+def test_the_cli_says_when_drums_are_untrained(tiny_model_dir, tmp_path):
+    drums = ROOT / "tests" / "data" / "realworld" / "drums.mid"
+    out = subprocess.run([sys.executable, "-m", "musegen", "continue", str(drums), "--model", str(tiny_model_dir),
+                          "--bars", "1", "--variations", "1", "--threads", "1", "--out", str(tmp_path)],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    assert "trained without drums" in out.stdout + out.stderr

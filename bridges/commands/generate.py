@@ -149,7 +149,27 @@ def _write(takes: list, args: argparse.Namespace, name: str, op: str) -> list[Pa
     console = Console()
     console.print(table)
     console.print(written_line(paths, args.out), soft_wrap=True, highlight=False)
+    for line in take_warnings(takes):
+        console.print(line, soft_wrap=True, highlight=False, style="yellow")
     return paths
+
+
+WARNING_TEXT = {
+    "drums_untrained": "the model was trained without drums: drum tracks come back as toms, ride or "
+                       "cowbell (mute them, or leave the drum track out of the input)",
+    "copies_more_than_max_copy": "still copies more than --max-copy notes from a training piece "
+                                 "after every re-draw",
+    "near_duplicate_of_earlier": "nearly repeats an earlier take of the same bars",
+}
+
+
+def take_warnings(takes: list) -> list[str]:
+    """One line per kind of warning the takes carry, naming how many takes it concerns."""
+    seen: dict[str, int] = {}
+    for t in takes:
+        for w in t.params.get("warnings", []):
+            seen[w] = seen.get(w, 0) + 1
+    return [f"warning ({n} of {len(takes)} takes): {WARNING_TEXT.get(w, w)}" for w, n in seen.items()]
 
 
 def written_line(paths: list[Path], out: Path) -> str:
