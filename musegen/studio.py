@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musegen.clip import Clip, atomic_write_bytes, parse_key
+from musegen.clip import Clip, Note, atomic_write_bytes, parse_key
 from musegen.errors import ParameterError
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
@@ -252,9 +252,10 @@ class Studio:
 
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
+            if lo or hi < base.n_bars:  # a window of a longer clip: the rest is the clip's own
+                return _splice(base, whole, lo, lo + a - 1, lo + b)
             # a note held past the clip's last bar line is cut there: same length as before
-            whole = whole.slice_bars(0, min(whole.n_bars, hi - lo))
-            return _splice(base, lo, whole, hi) if lo or hi < base.n_bars else whole
+            return whole.slice_bars(0, min(whole.n_bars, base.n_bars))
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=b - a + 1, earlier=earlier, build=build, template=template)
@@ -542,13 +543,28 @@ def _poll(kw: dict) -> Callable[[], bool] | None:
     return poll
 
 
-def _splice(base: Clip, lo: int, window: Clip, hi: int) -> Clip:
-    """`base` with bars lo..hi-1 replaced by `window` (its tracks: those of `base` with notes,
-    in order, as the tokenizer numbers them)."""
-    tracks = tuple(t for t in base.tracks if t.notes) or base.tracks[:1]
-    kept = replace(base, tracks=tracks)
-    out = kept.slice_bars(0, lo).concat(window) if lo else window
-    return out.concat(kept.slice_bars(hi, base.n_bars)) if hi < base.n_bars else out
+def _splice(base: Clip, window: Clip, lo: int, first: int, end: int) -> Clip:
+    """`base` with the notes starting in bars first..end-1 taken from `window` (bars lo..
+    decoded, numbered from 0; its tracks are those of `base` with notes, in order, as the
+    tokenizer numbers them). Everything else, tempo map and time signatures included, stays
+    as `base` has it, and the notes kept are `base`'s own objects (cheap for a huge clip)."""
+    t0, t1 = base.bar_starts[first], base.bar_starts[end]
+    w0, w1 = window.bar_starts[first - lo], window.bar_starts[min(window.n_bars, end - lo)]
+    tracks = [t for t in base.tracks if t.notes] or list(base.tracks[:1])
+    out = []
+    for i, t in enumerate(tracks):
+        new = window.tracks[i].notes if i < len(window.tracks) else ()
+        mid = tuple(replace(n, start_tick=n.start_tick - w0 + t0) for n in new
+                    if w0 <= n.start_tick < w1)
+        cut = (bisect.bisect_left(t.notes, t0, key=_onset),
+               bisect.bisect_left(t.notes, t1, key=_onset))
+        out.append(replace(t, notes=t.notes[:cut[0]] + mid + t.notes[cut[1]:]))
+    return Clip(tracks=tuple(out), tempos=base.tempos, time_signatures=base.time_signatures,
+                key=base.key, length_ticks=base.length_ticks, name=base.name)
+
+
+def _onset(n: Note) -> int:
+    return n.start_tick
 
 
 def _bar_range(bars: object, n_bars: int) -> tuple[int, int]:
