@@ -64,6 +64,7 @@ class Executor:
         self.limits = limits
         self._imports = threading.Lock()
         self._digests: dict[str, str] = {}  # import take id -> sha256 of its MIDI file
+        self._background: threading.Thread | None = None  # a parse a cancel walked away from
 
     def run(self, job: Job) -> Outcome:
         rid, op = job.id, job.request.op
@@ -166,7 +167,7 @@ class Executor:
         """The clip to work from: a session take, or a file (imported as a take first)."""
         if "take" in p:
             take_id = p["take"]
-            return take_id, self.session.clip(take_id)
+            return take_id, self._interruptible(job, lambda: self.session.clip(take_id))
         if "path" in p:
             return self._import(job, Path(p["path"]))
         if job.request.op in ("regenerate", "lyrics"):
@@ -180,8 +181,7 @@ class Executor:
         data = read_regular_file(path)
         _check(job)
         digest = hashlib.sha256(data).hexdigest()
-        clip = Clip.from_bytes(data, name=path.stem, source=path)
-        _check(job)
+        clip = self._interruptible(job, lambda: Clip.from_bytes(data, name=path.stem, source=path))
         with self._imports:
             rec = self._find_import(digest, len(data))
             if rec is None:
@@ -189,6 +189,33 @@ class Executor:
                                                request_id=str(job.id))
                 self._digests[rec.id] = digest
         return rec.id, clip
+
+    def _interruptible(self, job: Job, parse: Callable[[], Clip]) -> Clip:
+        """Run `parse` (reading a MIDI file into a Clip: seconds for a million notes, and no
+        place to check for a cancel inside) on a helper thread, so that a cancel ends the job
+        at once. A parse walked away from that way runs to its end in the background and is
+        dropped; only one runs at a time (the next job waits for it, still cancellable)."""
+        while self._background is not None and self._background.is_alive():
+            self._background.join(0.05)
+            _check(job)
+        box: dict = {}
+
+        def work() -> None:
+            try:
+                box["clip"] = parse()
+            except BaseException as e:  # handed to the worker, which reports it
+                box["error"] = e
+
+        t = threading.Thread(target=work, name="osc-parse", daemon=True)
+        t.start()
+        while t.is_alive():
+            t.join(0.05)
+            if job.cancel.is_set():
+                self._background = t
+                raise InterruptedError("cancelled")
+        if "error" in box:
+            raise box["error"]
+        return box["clip"]
 
     def _find_import(self, digest: str, size: int) -> TakeRecord | None:
         """The import take whose MIDI file has this content, if any. Take files never change,
