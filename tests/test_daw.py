@@ -2,6 +2,7 @@
 `musegen serve` on loopback with the tiny model. A forwarding UDP socket between the two records
 the exact datagrams the patch sends; the patch's own prints show what it got back."""
 
+import os
 import re
 import shutil
 import signal
@@ -94,7 +95,8 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         msgs = (f"musegen-connect 127.0.0.1 {proxy.getsockname()[1]}; musegen-listen {pd_port}; "
                 "musegen continue path tune.mid bars 2 variations 2 seed 3")
         pd = subprocess.Popen(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", msgs, str(PATCH)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "HOME": str(tmp_path)})  # its ~/.musegen-pd-clock
         pd_out: list[str] = []
         _lines(pd.stdout, pd_out)
 
@@ -134,13 +136,14 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         assert {str(t.midi_path) for t in takes[1:]} == set(paths)
 
 
-def _ids_sent_by_the_patch(n: int) -> list[str]:
+def _ids_sent_by_the_patch(n: int, home: Path) -> list[str]:
     """Open the patch headless, have it send `n` requests to a plain UDP socket, return their ids."""
     sink = _udp()
     sink.settimeout(10)
     msgs = f"musegen-connect 127.0.0.1 {sink.getsockname()[1]}; " + "; ".join(["musegen status"] * n)
     pd = subprocess.Popen(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", msgs, str(PATCH)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "HOME": str(home)})
     try:
         return [OscMessage(sink.recvfrom(65536)[0]).params[0] for _ in range(n)]
     finally:
@@ -149,15 +152,16 @@ def _ids_sent_by_the_patch(n: int) -> list[str]:
         sink.close()
 
 
-def test_pd_patch_ids_do_not_restart_when_it_opens_again():
+def test_pd_patch_ids_do_not_restart_when_it_opens_again(tmp_path):
     """The ids of a patch opened again must not repeat the last opening's (a session's journal
     keys requests by id; `pd1` every time made each opening's requests collide)."""
     if not shutil.which("pd"):
         pytest.skip("Pure Data not installed (apt-get install puredata-core; .ci/run does this)")
-    first = _ids_sent_by_the_patch(2)
+    first = _ids_sent_by_the_patch(2, tmp_path)
     time.sleep(max(0.0, 1.05 - time.time() % 1))  # the stamp has a resolution of one second
-    again = _ids_sent_by_the_patch(2)
+    again = _ids_sent_by_the_patch(2, tmp_path)
     for ids in (first, again):
         assert all(re.fullmatch(r"pd\d{6}-\d+-\d+", i) for i in ids), ids
         assert ids[0] != ids[1] and ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]
     assert not set(first) & set(again), (first, again)
+    assert (tmp_path / ".musegen-pd-clock").is_file()  # where the stamp came from
