@@ -16,6 +16,7 @@ from bridges.osc.protocol import GENERATE, LYRIC_OPS, Limits, ProtocolError, Req
 from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError, ParameterError
 from musegen.session import Session, TakeRecord
+from musegen.studio import Take
 
 Send = Callable[[str, list], None]
 SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
@@ -167,7 +168,13 @@ class Executor:
         """The clip to work from: a session take, or a file (imported as a take first)."""
         if "take" in p:
             take_id = p["take"]
-            return take_id, self._interruptible(job, lambda: self.session.clip(take_id))
+            clip = self._interruptible(job, lambda: self.session.clip(take_id))
+            rec = self.session.take(take_id)
+            if rec.params and job.request.op in ("continue", "regenerate", "blend", "morph"):
+                # building on a take inherits its style and parameters unless the request gives them
+                return take_id, Take(clip=clip, operation=rec.operation, params=dict(rec.params),
+                                     seed=rec.seed or 0, model_id=rec.model_id or "", parent=rec.parent)
+            return take_id, clip
         if "path" in p:
             return self._import(job, Path(p["path"]))
         if job.request.op in ("regenerate", "lyrics"):
