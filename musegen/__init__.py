@@ -21,9 +21,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """`musegen.Studio` and `musegen.Take`, imported on first use (they pull in torch)."""
-    if name in ("Studio", "Take"):
-        from musegen import studio
+    """`musegen.Studio` (it pulls in torch) and `musegen.Take`, imported on first use."""
+    if name == "Studio":
+        from musegen.studio import Studio
 
-        return getattr(studio, name)
+        return Studio
+    if name == "Take":
+        from musegen.take import Take
+
+        return Take
     raise AttributeError(f"module 'musegen' has no attribute {name!r}")

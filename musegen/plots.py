@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _pyplot():  # noqa: ANN202 - matplotlib's module
+def pyplot():  # noqa: ANN202 - matplotlib's module
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +28,7 @@ def _pyplot():  # noqa: ANN202 - matplotlib's module
 def _save(fig: object, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")  # type: ignore[attr-defined]
-    _pyplot().close(fig)
+    pyplot().close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -43,7 +44,7 @@ def style_map(styles: Sequence[object], path: Path,
               extra_points: Sequence[tuple[str, np.ndarray]] = ()) -> Path:
     """Labelled 2-D map (PCA) of style vectors; `extra_points` are (label, vector) pairs
     placed in the same projection (for example held-out pieces)."""
-    plt = _pyplot()
+    plt = pyplot()
     vecs = np.stack([s.vector for s in styles])  # type: ignore[attr-defined]
     allv = np.concatenate([vecs] + [v[None] for _, v in extra_points]) if extra_points else vecs
     xy = pca_2d(allv)

@@ -16,7 +16,7 @@ from bridges.osc.protocol import GENERATE, LYRIC_OPS, Limits, ProtocolError, Req
 from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError, ParameterError
 from musegen.session import Session, TakeRecord
-from musegen.studio import Take
+from musegen.take import Take
 
 Send = Callable[[str, list], None]
 SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",

@@ -505,9 +505,9 @@ def render_markdown(m: dict, figures: Sequence[str], command: str) -> str:
 
 
 def _figures(m: dict, out: Path) -> list[Path]:
-    from musegen.plots import _pyplot, pca_2d
+    from musegen.plots import pca_2d, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     names = m["styles"]
     paths = []
     small = {"dpi": 80}
@@ -588,10 +588,10 @@ def _save_small(fig: object, path: Path, kw: dict) -> Path:
     import io
 
     from musegen.clip import atomic_write_bytes
-    from musegen.plots import _pyplot
+    from musegen.plots import pyplot
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", **kw)  # type: ignore[attr-defined]
-    _pyplot().close(fig)
+    pyplot().close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path

@@ -43,11 +43,13 @@ from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
 from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
+from musegen.params import MAX_BARS
 from musegen.tokenizer.codec import GRID
 from musegen.tokenizer.vocab import DURATIONS
 
 if TYPE_CHECKING:
-    from musegen.studio import Studio, Take
+    from musegen.generate.run import Engine
+    from musegen.take import Take
 
 __all__ = [
     "LinePlan",
@@ -65,7 +67,6 @@ MAX_LINES = 64
 MAX_LINE_SYLLABLES = 32
 LONG_LINE = 16  # a single line longer than this is split after sentence punctuation
 SLOT_TICKS = PPQ // 2  # the plan's grid: eighth notes
-MAX_BARS = 256  # Studio's limit on one request
 DEFAULT_TEMPO = 100.0
 DEFAULT_PITCH_RANGE = (55, 81)  # G3..A5: a singable range for the model's melody
 DEFAULT_MAX_LEAP = 12  # semitones: no leap past an octave between sung notes
@@ -420,9 +421,10 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
 _NOT_HERE = ("keep_rhythm", "density", "tracks")
 
 
-def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None = None,
+def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None = None,
                variations: int = 4, **kw: object) -> list[Take]:
-    """`variations` melodies for `text` (see the module doc), as `musegen.studio.Take`s.
+    """`variations` melodies for `text` (see the module doc), as `musegen.take.Take`s, from
+    the music model `engine` (`Studio.melody_for` passes its own).
 
     Parameters beyond Studio's usual ones (seed, temperature, top_p, style_strength, key,
     scale, pitch_range, max_copy, slerp, tempo, program, on_progress, cancelled):
@@ -432,11 +434,11 @@ def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None =
     `DEFAULT_PITCH_RANGE`, `max_leap` to `DEFAULT_MAX_LEAP` semitones, `tempo` to
     `DEFAULT_TEMPO` quarter notes per minute.
     """
-    from musegen.studio import Studio
+    from musegen.generate.run import Engine, request_params
 
     t_start = time.perf_counter()
-    if not isinstance(studio, Studio):
-        raise ParameterError(f"melody_for needs a Studio, got {type(studio).__name__}")
+    if not isinstance(engine, Engine):
+        raise ParameterError(f"melody_for needs a musegen.generate.run.Engine, got {type(engine).__name__}")
     if style is not None and not isinstance(style, (str, dict)):
         raise ParameterError(f"style must be a style name or a {{name: weight}} blend, got {style!r}")
     kw = dict(kw)
@@ -464,9 +466,9 @@ def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None =
         kw["max_leap"] = DEFAULT_MAX_LEAP
 
     best = plan_melody(text, ts, bars_per_line)
-    params, sp = studio._params(kw, variations, bars=best.bars)
+    params, sp = request_params(kw, variations, bars=best.bars)
     request_seed = params["seed"]
-    tok, v = studio.tok, studio.tok.vocab
+    tok, v = engine.tok, engine.tok.vocab
     progress = kw.get("on_progress")
     out = []
     for i in range(variations):
@@ -491,10 +493,12 @@ def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None =
             return _with_lyrics(clip, plan)
 
         p = dict(params, seed=request_seed + i, bars=plan.bars)
-        run_kw = dict(kw, on_progress=_scaled(progress, i, variations))
-        rows = studio._run(prompt, state, forced, style, p, sp, run_kw, n=1, bars_n=plan.bars,
-                           earlier=[], build=build, template=template)
-        take = studio._take("melody_for", rows[0], p, None, (0, plan.bars))
+        vecs, p["styles"] = engine.style_rows(style, 1, slerp=bool(kw.get("slerp")))
+        rows = engine.run(prompt, state, forced, vecs, sp, seed=p["seed"], n=1, bars_n=plan.bars,
+                          build=build, template=template, max_copy=kw.get("max_copy"),  # type: ignore[arg-type]
+                          on_progress=_scaled(progress, i, variations),
+                          cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+        take = engine.take("melody_for", rows[0], p, None, (0, plan.bars))
         figures = melody_figures(take.clip, plan)
         tp = dict(take.params, request_seed=request_seed, variation=i, text=text,
                   lines=len(plan.lines), time_signature=f"{ts[0]}/{ts[1]}", tempo=float(tempo),

@@ -34,9 +34,12 @@ import torch
 
 from musegen.clip import PPQ, Clip
 from musegen.errors import ParameterError
+from musegen.generate.run import torch_threads
 from musegen.lyrics import data as D
 from musegen.lyrics.lm import BANNED, CONT, NEWLINE, PUNCT, START, LyricLM, n_syllables
 from musegen.lyrics.syllables import _analyse, attach_lyrics, line_syllables, words
+from musegen.params import MAX_VARIATIONS
+from musegen.take import Take
 
 MAX_PHRASE = 16
 MIN_PHRASE = 3
@@ -534,14 +537,16 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[b
     return results
 
 
-def lyrics_for(studio: object, clip: object, *, theme: str | None = None, rhyme: str | None = "ABAB",
+def lyrics_for(lm: LyricLM | Callable[[], LyricLM], clip: Clip | Take, *, model_id: str = "",
+               threads: int | None = None, theme: str | None = None, rhyme: str | None = "ABAB",
                variations: int = 4, seed: int | None = None, temperature: float = 0.9, top_p: float = 0.95,
                candidates: int = 3, track: int | None = None,
                on_progress: Callable[[float], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> list:
-    """Lyrics for the melody of `clip` (a Clip or Take); see `Studio.lyrics_for`."""
-    from musegen.studio import MAX_VARIATIONS, Take, _torch_threads
-
+               cancelled: Callable[[], bool] | None = None) -> list[Take]:
+    """Lyrics for the melody of `clip` (a Clip or Take); see `Studio.lyrics_for`. `lm`: the
+    lyric model, or a function that loads it once the request has passed its checks;
+    `model_id`: the music model the takes name; `threads`: torch CPU threads to decode with
+    (None: as they are)."""
     t0 = time.perf_counter()
     parent = clip.id if isinstance(clip, Take) else None
     base: Clip = clip.clip if isinstance(clip, Take) else clip
@@ -569,10 +574,10 @@ def lyrics_for(studio: object, clip: object, *, theme: str | None = None, rhyme:
     flags = strong_flags(base, [s for s, _ in ons])
     targets = [len(g) for g in groups]
     strong = [[flags[i] for i in g] for g in groups]
-    lm: LyricLM = studio.lyric_lm  # type: ignore[attr-defined]
+    if callable(lm) and not isinstance(lm, LyricLM):
+        lm = lm()
     idx = _rhyme_index(lm)
-    cpu = getattr(getattr(studio, "device", None), "type", "cpu") == "cpu"
-    with _torch_threads(getattr(studio, "threads", None) if cpu else None):
+    with torch_threads(threads):
         results = write_lines(lm, targets, strong, theme=theme, rhyme=rhyme, variations=int(variations),
                               candidates=int(candidates), seed=seed, temperature=float(temperature),
                               top_p=float(top_p), idx=idx, on_progress=on_progress, cancelled=cancelled)
@@ -589,7 +594,7 @@ def lyrics_for(studio: object, clip: object, *, theme: str | None = None, rhyme:
                               "stressed_on_beat": round(res.stressed_on_beat, 4)},
                   "lyric_model": lm.model_id}
         takes.append(Take(clip=out, operation="lyrics", params=params, seed=seed + v,
-                          model_id=getattr(studio, "model_id", ""), parent=parent, bars=(0, out.n_bars),
+                          model_id=model_id, parent=parent, bars=(0, out.n_bars),
                           seconds=seconds))
     return takes
 

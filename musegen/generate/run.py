@@ -1,0 +1,299 @@
+"""The generation run: a loaded model (`Engine`) sampling the rows of one request, drawing
+again the rows a check rejects, and turning each row into a `Take`.
+
+    >>> engine = Engine(model_dir)                         # what `Studio` holds
+    >>> vecs, styles = engine.style_rows("irish-dance", n=4)
+    >>> rows = engine.run(prompt, state, forced, vecs, sp, seed=7, n=4, bars_n=8, build=build)
+    >>> takes = [engine.take("continue", r, params, None, (0, 8)) for r in rows]
+
+Every operation (`Studio.continue_` / `regenerate` / `blend` / `morph`,
+`musegen.lyrics.melody.melody_for`) builds its prompt, grammar state and forced tokens, then
+calls `Engine.run`; a row whose take copies more than `max_copy` notes from a training piece,
+or nearly repeats an earlier take of the same region, is drawn again with a new seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musegen.clip import Clip, parse_key
+from musegen.errors import ParameterError
+from musegen.generate.filters import scale_pitch_classes
+from musegen.generate.sampler import SampleParams, SampleResult, sample
+from musegen.model import load_checkpoint, pick_device
+from musegen.novelty import Novelty, NoveltyIndex
+from musegen.params import MAX_BARS, MAX_VARIATIONS
+from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
+from musegen.tokenizer import Tokenizer
+from musegen.tokenizer.grammar import GrammarState
+
+MAX_ATTEMPTS = 4  # draws per take when max_copy or the no-repeat check rejects one
+RESEED = 7919  # a re-drawn row's seed: its seed + RESEED * attempt
+
+
+@dataclass
+class Row:
+    """One sampled row of a request: its tokens, the clip they build, and how it was judged."""
+
+    gen: np.ndarray
+    clip: Clip
+    novelty: Novelty | None
+    seed: int
+    attempt: int  # 0: the first draw; k: drawn again k times
+    flags: list[str]  # the checks it still fails (after the last attempt)
+    res: SampleResult
+
+
+class Engine:
+    """A music model loaded once, ready to generate: the model, its tokenizer, its styles and
+    novelty index, and the device and CPU threads it decodes with (`musegen.studio.Studio`
+    documents `threads`)."""
+
+    def __init__(self, model_dir: Path, device: str | None = None, threads: int | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        self.device = pick_device(device)
+        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self.model, self.meta = load_checkpoint(self.model_dir, self.device)
+        self.model.fuse()
+        self.tok = Tokenizer.load(self.model_dir)
+        self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
+        digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
+        self.model_id = f"{self.model_dir.name}@{digest[:10]}"
+        self.novelty_index: NoveltyIndex | None = None
+        idx_path = self.model_dir / "novelty.npz"
+        if idx_path.exists():
+            self.novelty_index = NoveltyIndex.load(idx_path)
+
+    @property
+    def cpu_threads(self) -> int | None:
+        """The torch CPU threads to decode with, or None off the CPU."""
+        return self.threads if self.device.type == "cpu" else None
+
+    # ----------------------------------------------------------------- styles
+    @property
+    def style_names(self) -> list[str]:
+        return list(self.model.cfg.style_names)
+
+    @property
+    def styles(self) -> list[StyleInfo]:
+        table = self.model.styles.weight.detach().cpu().numpy()
+        by_name = {s["name"]: s for s in self.style_records}
+        out = []
+        for i, name in enumerate(self.model.cfg.style_names):
+            rec = by_name.get(name, {})
+            pieces = rec.get("pieces", 0)
+            if isinstance(pieces, dict):
+                pieces = sum(pieces.values())
+            out.append(StyleInfo(name, rec.get("description", ""), i, int(pieces), table[i + 1]))
+        return out
+
+    def style_index(self, name: str) -> int:
+        names = self.style_names
+        if name not in names:
+            raise ParameterError(f"unknown style {name!r}; known: {', '.join(names)}")
+        return names.index(name)
+
+    def style_vector(self, styles: str | dict[str, float] | None, *, slerp: bool = False
+                     ) -> torch.Tensor:
+        """The style vector of a name, a {name: weight} mix, or None / "none" (no style)."""
+        if styles is None or styles == "none":
+            return self.model.styles.null.detach()
+        if isinstance(styles, str):
+            styles = {styles: 1.0}
+        if not styles:
+            raise ParameterError("styles: give at least one style with a weight")
+        weights = {}
+        for name, w in styles.items():
+            if not isinstance(w, (int, float)) or not math.isfinite(w) or abs(w) > 10:
+                raise ParameterError(f"style weight for {name!r} must be a number in -10..10, got {w!r}")
+            weights[self.style_index(name)] = float(w)
+        try:
+            return self.model.styles.mix(weights, slerp=slerp).detach()
+        except ValueError as e:
+            raise ParameterError(str(e)) from None
+
+    def style_rows(self, style: object, n: int, *, slerp: bool = False
+                   ) -> tuple[torch.Tensor, dict[str, float] | None]:
+        """(one style vector per row, the `styles` a take records). A list gives one mix per
+        row (morph: the takes record their own mix); anything else is one style for all rows."""
+        if isinstance(style, list):
+            return torch.stack([self.style_vector(s) for s in style]), None
+        vecs = self.style_vector(style, slerp=slerp).expand(n, -1)  # type: ignore[arg-type]
+        if isinstance(style, str):
+            return vecs, ({style: 1.0} if style != "none" else None)
+        return vecs, style  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------- runs
+    def run(self, prompt: np.ndarray, state: GrammarState, forced: list[int], vecs: torch.Tensor,
+            sp: SampleParams, *, seed: int, n: int, bars_n: int, build: Callable[[np.ndarray], Clip],
+            earlier: list[list[int]] | None = None, template: list[int] | None = None,
+            max_copy: int | None = None, on_progress: Callable[[float], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> list[Row]:
+        """Sample `n` rows (row i seeded `seed + i`) of `bars_n` bars after `prompt`. Rows whose
+        take copies more than `max_copy` notes from a training piece, or nearly repeats an
+        earlier take of the same region (`earlier`; not with a `template`), are drawn again
+        with new seeds (up to `MAX_ATTEMPTS` times; a row still failing then says so in its
+        `flags`). `build` turns a row's tokens into its clip."""
+        if max_copy is not None and (not isinstance(max_copy, int) or max_copy < 1):
+            raise ParameterError(f"max_copy must be a positive integer, got {max_copy!r}")
+        earlier = [] if earlier is None else earlier
+        rows: list[Row | None] = [None] * n
+        todo = list(range(n))
+        seeds = [seed + i for i in range(n)]
+        for attempt in range(MAX_ATTEMPTS):
+            with torch_threads(self.cpu_threads):
+                res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
+                             [seeds[i] + RESEED * attempt for i in todo], sp, forced=forced,
+                             earlier=earlier, template=template, on_progress=on_progress,
+                             cancelled=cancelled)
+            accepted = [list(r.gen) for r in rows if r is not None]
+            retry = []
+            for k, i in enumerate(todo):
+                gen = res.tokens[k]
+                clip = build(gen)
+                nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
+                flags = []
+                if max_copy is not None and nov is not None and nov.longest_run > max_copy:
+                    flags.append("copies_more_than_max_copy")
+                if template is None and too_close(gen, list(earlier) + accepted):
+                    flags.append("near_duplicate_of_earlier")
+                rows[i] = Row(gen, clip, nov, seeds[i] + RESEED * attempt, attempt, flags, res)
+                if flags:
+                    retry.append(i)
+                else:
+                    accepted.append(list(gen))
+            todo = retry
+            if not todo:
+                break
+        return [r for r in rows if r is not None]
+
+    def take(self, op: str, row: Row, params: dict, parent: str | None,
+             bars: tuple[int, int]) -> Take:
+        """The Take of a row: `params` as the request checked them (its `seed` recorded as
+        `request_seed`; the take's own seed is the row's), with the row's warnings."""
+        p = {k: v for k, v in params.items() if k != "seed"}
+        p["request_seed"] = params["seed"]
+        if row.attempt:
+            p["resampled"] = row.attempt
+        flags = list(row.flags)
+        if any(t.is_drum for t in row.clip.tracks) and not self.meta.get("drums", False):
+            flags.append(DRUMS_UNTRAINED)  # the shipped model's corpus has no drums
+        if flags:
+            p["warnings"] = flags
+        return Take(clip=row.clip, operation=op, params=p, seed=row.seed, model_id=self.model_id,
+                    novelty=row.novelty, parent=parent, bars=bars, seconds=row.res.seconds,
+                    first_bar_s=row.res.first_bar_s, tokens=tuple(int(t) for t in row.gen))
+
+
+def request_params(kw: dict, variations: object, bars: int) -> tuple[dict, SampleParams]:
+    """A request's keyword parameters, checked -> (the params its takes record, the sampler's)."""
+    known = {"temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
+             "density", "keep_rhythm", "tracks", "max_copy", "slerp", "time_signature", "max_leap",
+             "tempo", "program", "on_progress", "cancelled", "_inherited"}
+    unknown = set(kw) - known
+    if unknown:
+        raise ParameterError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    if not isinstance(bars, int) or not 1 <= bars <= MAX_BARS:
+        raise ParameterError(f"bars must be an integer in 1..{MAX_BARS}, got {bars!r}")
+    if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
+        raise ParameterError(f"variations must be an integer in 1..{MAX_VARIATIONS}, got {variations!r}")
+    t = num_param(kw, "temperature", 1.0, 0.05, 5.0)
+    p = num_param(kw, "top_p", 0.95, 0.01, 1.0)
+    g = num_param(kw, "style_strength", 1.0, 0.0, 10.0)
+    pcs = None
+    if kw.get("key") is not None or kw.get("scale") is not None:
+        key = str(kw.get("key") or "C major")
+        try:
+            tonic, mode = parse_key(key)
+        except ValueError as e:
+            raise ParameterError(str(e)) from None
+        if kw.get("scale") is not None:
+            mode = str(kw["scale"])
+            if mode not in ("major", "minor"):
+                raise ParameterError(f"scale must be 'major' or 'minor', got {mode!r}")
+        pcs = frozenset(scale_pitch_classes(tonic, mode))
+    pr = kw.get("pitch_range")
+    if pr is not None:
+        try:
+            lo, hi = (int(x) for x in pr)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ParameterError(f"pitch_range must be (low, high), got {pr!r}") from None
+        if not 0 <= lo <= hi <= 127:
+            raise ParameterError(f"pitch_range must satisfy 0 <= low <= high <= 127, got {pr!r}")
+        pr = (lo, hi)
+    dens = kw.get("density")
+    if dens is not None:
+        dens = num_param(kw, "density", 4.0, 0.0, 64.0)
+    leap = kw.get("max_leap")
+    if leap is not None and (isinstance(leap, bool) or not isinstance(leap, int) or not 0 <= leap <= 127):
+        raise ParameterError(f"max_leap must be an integer in 0..127 semitones, got {leap!r}")
+    tracks = kw.get("tracks")
+    if tracks is not None:
+        tracks = frozenset(int(x) for x in tracks)  # type: ignore[union-attr]
+    seed = kw.get("seed")
+    if seed is None:
+        seed = int(time.time_ns() % 2**31)
+    if not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    params = {"bars": bars, "variations": variations, "temperature": t, "top_p": p,
+              "style_strength": g, "key": kw.get("key"), "scale": kw.get("scale"),
+              "pitch_range": list(pr) if pr else None, "density": dens,
+              "tracks": sorted(tracks) if tracks else None, "seed": seed,
+              "max_copy": kw.get("max_copy"), "keep_rhythm": bool(kw.get("keep_rhythm", False)),
+              "max_leap": leap}
+    if kw.get("_inherited"):
+        params["inherited"] = list(kw["_inherited"])  # type: ignore[arg-type]
+    sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
+                      pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)
+    return params, sp
+
+
+def num_param(kw: dict, name: str, default: float, lo: float, hi: float) -> float:
+    x = kw.get(name, default)
+    if x is None:
+        x = default
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+        raise ParameterError(f"{name} must be a number, got {x!r}")
+    if not lo <= float(x) <= hi:
+        raise ParameterError(f"{name} must be in {lo}..{hi}, got {x!r}")
+    return float(x)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with `n` torch CPU threads, restoring the previous count after."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def too_close(gen: np.ndarray, earlier: Sequence[Sequence[int]], threshold: float = 0.95) -> bool:
+    """Near-identical: at least `threshold` of the tokens equal position by position."""
+    g = list(gen)
+    for e in earlier:
+        n = max(len(g), len(e))
+        same = sum(1 for x, y in zip(g, e) if x == y)
+        if n and same / n >= threshold:
+            return True
+    return False
+
+
+__all__ = ["MAX_ATTEMPTS", "Engine", "Row", "num_param", "request_params",
+           "too_close", "torch_threads"]
