@@ -21,10 +21,10 @@ import torch
 from musegen.carry import carry, splice
 from musegen.clip import Clip
 from musegen.errors import ParameterError
-from musegen.generate.run import MAX_ATTEMPTS, Engine, request_params
+from musegen.generate.run import MAX_ATTEMPTS, Engine, sample_params
 from musegen.novelty import NoveltyIndex
-from musegen.params import MAX_BARS, MAX_VARIATIONS
-from musegen.take import DRUMS_UNTRAINED, INHERITED, StyleInfo, Take
+from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for
+from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -108,10 +108,12 @@ class Studio:
     def continue_(self, clip: Clip | Take | None, bars: int = 8, variations: int = 4,
                   style: str | dict[str, float] | None = None, **kw: object) -> list[Take]:
         """Continue after the clip's last bar; each take holds the new bars only. Continuing a
-        Take inherits its style and parameters unless given (`style="none"`: no style)."""
+        Take inherits its style and parameters unless given (`style="none"`: no style).
+        Keywords: see `musegen.params` (`params_for("continue")`)."""
         if isinstance(clip, Take):
             style, kw = clip.inherit(style, kw)
-        return self._continue("continue", clip, bars, variations, style, kw)
+        given = _check("continue", dict(kw, bars=bars, variations=variations, style=style))
+        return self._continue("continue", clip, given.get("style"), given)
 
     def blend(self, clip: Clip | Take | None, styles: dict[str, float], bars: int = 8,
               variations: int = 4, slerp: bool = False, **kw: object) -> list[Take]:
@@ -119,18 +121,21 @@ class Studio:
         Weights outside [0, 1] extrapolate past a style; such takes say so in their params."""
         if isinstance(clip, Take):
             _, kw = clip.inherit(styles, kw)
-        kw["slerp"] = slerp
-        return self._continue("blend", clip, bars, variations, dict(styles), kw)
+        given = _check("blend", dict(kw, styles=styles, bars=bars, variations=variations, slerp=slerp))
+        if "styles" not in given:
+            raise ParameterError("styles: give at least one style with a weight")
+        return self._continue("blend", clip, given["styles"], given)
 
     def morph(self, clip: Clip | Take | None, from_style: str, to_style: str, steps: int = 5,
               bars: int = 4, **kw: object) -> list[Take]:
         """`steps` clips walking from one style to the other (weights 0 .. 1), one per step."""
-        if not 2 <= int(steps) <= MAX_VARIATIONS:
-            raise ParameterError(f"steps must be in 2..{MAX_VARIATIONS}, got {steps}")
+        if isinstance(clip, Take):  # the morph's own styles, never the take's
+            _, kw = clip.inherit(from_style, kw)
+        given = _check("morph", dict(kw, from_style=from_style, to_style=to_style, steps=steps,
+                                     bars=bars))
+        steps = given["variations"] = int(given["steps"])  # type: ignore[call-overload]
         mixes = [{from_style: 1 - i / (steps - 1), to_style: i / (steps - 1)} for i in range(steps)]
-        if isinstance(clip, Take):
-            _, kw = clip.inherit(mixes, kw)
-        return self._continue("morph", clip, bars, steps, mixes, kw)
+        return self._continue("morph", clip, mixes, given)
 
     def regenerate(self, clip: Clip | Take, bars: tuple[int, int] = (1, 1), variations: int = 4,
                    style: str | dict[str, float] | None = None, **kw: object) -> list[Take]:
@@ -139,10 +144,14 @@ class Studio:
         inherits its style and parameters unless given (`style="none"`: no style)."""
         if isinstance(clip, Take):
             style, kw = clip.inherit(style, kw)
+        kw = _check("regenerate", dict(kw, bars=bars, variations=variations, style=style))
+        style, variations = kw.get("style"), int(kw["variations"])  # type: ignore[call-overload]
         parent = clip.id if isinstance(clip, Take) else None
         base = clip.clip if isinstance(clip, Take) else clip
-        a, b = _bar_range(bars, base.n_bars)
-        params, sp = request_params(kw, variations, bars=b - a + 1)
+        if not isinstance(base, Clip):
+            raise ParameterError(f"expected a Clip or a Take, got {type(clip).__name__}")
+        a, b = _bar_range(kw["bars"], base.n_bars)
+        params, sp = _sample_params(kw, bars=b - a + 1, variations=variations)
         tok, v = self.tok, self.tok.vocab
         # the bars around the region that the model sees (half its context: the sampler's
         # prompt window); the whole clip when it fits. Bars lo..hi-1, renumbered from 0.
@@ -189,6 +198,7 @@ class Studio:
         exactly, in the rhyme scheme, written onto the notes as MIDI lyric events."""
         from musegen.lyrics.writer import lyrics_for
 
+        check("lyrics", dict(kw, theme=theme, rhyme=rhyme, variations=variations))  # unknown names too
         return lyrics_for(lambda: self.lyric_lm, clip, model_id=self.model_id,
                           threads=self.engine.cpu_threads, theme=theme, rhyme=rhyme,
                           variations=variations, **kw)  # type: ignore[arg-type]
@@ -202,11 +212,12 @@ class Studio:
         return melody_for(self.engine, text, style=style, variations=variations, **kw)
 
     # --------------------------------------------------------------- internals
-    def _continue(self, op: str, clip: Clip | Take | None, bars: int, variations: int,
-                  style: object, kw: dict) -> list[Take]:
+    def _continue(self, op: str, clip: Clip | Take | None, style: object, kw: dict) -> list[Take]:
+        """continue, blend and morph: `kw` as `_check` returned it."""
+        bars, variations = int(kw["bars"]), int(kw["variations"])
         parent = clip.id if isinstance(clip, Take) else None
         base = clip.clip if isinstance(clip, Take) else clip
-        params, sp = request_params(kw, variations, bars=bars)
+        params, sp = _sample_params(kw, bars=bars, variations=variations)
         tok, v = self.tok, self.tok.vocab
         if base is None and not {"time_signature", "tempo", "program"} & set(kw):
             # from nothing: the style chooses the ensemble, metre and tempo itself
@@ -247,18 +258,15 @@ class Studio:
         return out
 
     def _empty_prompt(self, kw: dict) -> tuple[np.ndarray, list[int], int]:
+        """From nothing, in the given metre, tempo and program (checked by `musegen.params`)."""
         v = self.tok.vocab
-        num, den = kw.get("time_signature", (4, 4))  # type: ignore[misc]
+        num, den = kw.get("time_signature", default("continue", "time_signature"))
         if (num, den) not in v.time_signatures:
             raise ParameterError(f"time_signature {num}/{den} is not supported")
-        qpm = float(kw.get("tempo", 120.0))  # type: ignore[arg-type]
-        if not 20 <= qpm <= 400:
-            raise ParameterError(f"tempo must be in 20..400 quarter notes per minute, got {qpm}")
+        qpm = float(kw.get("tempo", default("continue", "tempo")))
         from musegen.tokenizer.codec import tempo_bin
 
-        program = int(kw.get("program", 0))  # type: ignore[arg-type]
-        if not 0 <= program <= 127:
-            raise ParameterError(f"program must be in 0..127, got {program}")
+        program = int(kw.get("program", default("continue", "program")))
         prompt = np.array([v.bos, v.id("track", 0), v.id("program", program)], dtype=np.int64)
         forced = [v.bar, v.id("timesig", v.time_signatures.index((num, den))),
                   v.id("tempo", tempo_bin(qpm, v.tempos_qpm))]
@@ -273,6 +281,27 @@ class Studio:
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
                                max_copy=kw.get("max_copy"), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
                                cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+
+
+def _check(op: str, values: dict) -> dict:
+    """An operation's keywords checked against `musegen.params` (None: not given), with the
+    operation's counts (bars, variations, steps) defaulted and `_inherited` (the names a take
+    built on a take inherited, from `Take.inherit`) kept."""
+    inherited = values.pop("_inherited", None)
+    given = check(op, values)
+    for name in ("bars", "variations", "steps"):
+        if name in params_for(op) and name not in given:
+            given[name] = default(op, name)
+    if inherited:
+        given["_inherited"] = inherited
+    return given
+
+
+def _sample_params(kw: dict, *, bars: int, variations: int) -> tuple[dict, object]:
+    params, sp = sample_params(kw, bars=bars, variations=variations)
+    if kw.get("_inherited"):
+        params["inherited"] = list(kw["_inherited"])
+    return params, sp
 
 
 def _middle_tokens(tok: Tokenizer, body: np.ndarray, starts: np.ndarray, a: int, b: int

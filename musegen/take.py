@@ -17,10 +17,8 @@ from musegen.atomic import write_bytes
 from musegen.clip import Clip
 from musegen.errors import ParameterError
 from musegen.novelty import Novelty
+from musegen.params import INHERITED  # what a take built on a take inherits (style too)
 
-# what a take built on a take inherits from it unless the call says otherwise (style too)
-INHERITED = ("temperature", "top_p", "style_strength", "key", "scale", "pitch_range", "density",
-             "max_leap", "max_copy")
 MUSIC_OPS = ("continue", "regenerate", "blend", "morph", "melody_for")  # takes of the music model
 DRUMS_UNTRAINED = "drums_untrained"  # warning: the model saw no drums (toms, ride, cowbell...)
 

@@ -12,19 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridges.osc.notes import clip_messages
-from bridges.osc.protocol import GENERATE, LYRIC_OPS, Limits, ProtocolError, Request
+from bridges.osc.protocol import DEFAULTS, GENERATE, LYRIC_OPS, Limits, ProtocolError, Request, to_keywords
 from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError, ParameterError
+from musegen.params import default, params_for
 from musegen.session import Session, TakeRecord
 from musegen.take import Take
 
 Send = Callable[[str, list], None]
-SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
-                 "density", "tracks", "max_copy", "tempo", "program", "time_signature", "max_leap")
-LYRICS_KEYS = ("theme", "rhyme", "seed", "temperature", "top_p", "candidates", "track")
-MELODY_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
-               "max_copy", "tempo", "program", "time_signature", "bars_per_line", "vary_rhythm",
-               "max_leap")
 PROGRESS_EVERY_S = 0.1
 
 
@@ -125,33 +120,29 @@ class Executor:
         progress(0.0)  # started: reading the source and encoding it come before any bar
         parent, clip = self._source(job, p)
         _check(job)
-        kw = {k: p[k] for k in SAMPLING_KEYS if k in p}
+        # the request's table parameters under their Python names; counts the request leaves
+        # out get the table's default, lowered to this server's limit (a DAW asks for short takes)
+        kw = to_keywords(req.op, p)
+        for name, limit in (("bars", self.limits.max_bars), ("variations", self.limits.max_variations)):
+            if name in params_for(req.op) and name not in kw and req.op != "regenerate":
+                kw[name] = min(DEFAULTS.get(name, default(req.op, name)), limit)  # type: ignore[call-overload]
         kw["on_progress"] = progress
         kw["cancelled"] = job.cancel.is_set
-        variations = p.get("variations", min(4, self.limits.max_variations))
         st = self.studio
         if req.op == "lyrics":
-            takes = st.lyrics_for(clip, variations=variations,  # type: ignore[attr-defined]
-                                  on_progress=kw["on_progress"], cancelled=kw["cancelled"],
-                                  **{k: p[k] for k in LYRICS_KEYS if k in p})
+            takes = st.lyrics_for(clip, **kw)
         elif req.op == "melody":
             self._check_melody_bars(p)
-            mkw = {k: p[k] for k in MELODY_KEYS if k in p}
-            takes = st.melody_for(p["text"], style=p.get("styles", p.get("style")),  # type: ignore[attr-defined]
-                                  variations=variations, on_progress=kw["on_progress"],
-                                  cancelled=kw["cancelled"], **mkw)
+            text = kw.pop("text")
+            takes = st.melody_for(text, **kw)
         elif req.op == "continue":
-            takes = st.continue_(clip, bars=p.get("bars", 4), variations=variations,  # type: ignore[attr-defined]
-                                 style=p.get("style"), **kw)
+            takes = st.continue_(clip, **kw)
         elif req.op == "regenerate":
-            takes = st.regenerate(clip, bars=p["bars"], variations=variations,  # type: ignore[attr-defined]
-                                  style=p.get("style"), **kw)
+            takes = st.regenerate(clip, **kw)
         elif req.op == "blend":
-            takes = st.blend(clip, styles=p["styles"], bars=p.get("bars", 4),  # type: ignore[attr-defined]
-                             variations=variations, slerp=p.get("slerp", False), **kw)
+            takes = st.blend(clip, **kw)
         else:
-            takes = st.morph(clip, from_style=p["from"], to_style=p["to"],  # type: ignore[attr-defined]
-                             steps=p.get("steps", 5), bars=p.get("bars", 4), **kw)
+            takes = st.morph(clip, **kw)
         _check(job)  # a cancel that came after the last bar still drops the takes
         records = self.session.add_takes(takes, parent=parent, request_id=str(rid))
         job.send("/musegen/progress", [rid, 1.0])

@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from musegen import params as P
+from musegen.errors import ParameterError
+
 PREFIX = "/musegen"
 MAX_ID_CHARS = 64
 MAX_STRING_CHARS = 1024
@@ -48,179 +51,73 @@ class Request:
 
 
 # ---------------------------------------------------------------- value checks
+# Every value is checked by its kind in the parameter table (musegen/params.py), which also
+# says which keys each generating address accepts; this module adds only what is the wire's own:
+# the source of a request (take, path), streaming, and the non-generating addresses.
 Check = Callable[[str, object, Limits], object]
 
 
-def _int(lo: int, hi: int | Callable[[Limits], int]) -> Check:
-    def check(key: str, v: object, lim: Limits) -> int:
-        top = hi(lim) if callable(hi) else hi
-        if isinstance(v, float) and math.isfinite(v) and v == int(v):
-            v = int(v)  # Max and Pd send every number as a float
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ProtocolError(f"{key} must be an integer, got {_show(v)}")
-        if not lo <= v <= top:
-            raise ProtocolError(f"{key} must be in {lo}..{top}, got {v}")
-        return v
+def _kind(kind: P.Kind, cap: Callable[[Limits], int] | None = None) -> Check:
+    def check(key: str, v: object, lim: Limits) -> object:
+        try:
+            return kind.parse(key, v, cap(lim) if cap else None)
+        except ParameterError as e:
+            raise ProtocolError(str(e)) from None
     return check
+
+
+def _int(lo: int, hi: int) -> Check:
+    return _kind(P.Int(lo, hi))
 
 
 def _float(lo: float, hi: float) -> Check:
-    def check(key: str, v: object, lim: Limits) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ProtocolError(f"{key} must be a number, got {_show(v)}")
-        if not math.isfinite(v):
-            raise ProtocolError(f"{key} must be a finite number, got {v}")
-        if not lo <= v <= hi:
-            raise ProtocolError(f"{key} must be in {lo}..{hi}, got {v}")
-        return float(v)
-    return check
+    return _kind(P.Float(lo, hi))
 
 
-def _str(key: str, v: object, lim: Limits) -> str:
-    if not isinstance(v, str):
-        raise ProtocolError(f"{key} must be a string, got {_show(v)}")
-    if not v or len(v) > MAX_STRING_CHARS:
-        raise ProtocolError(f"{key} must be 1..{MAX_STRING_CHARS} characters long")
-    return v
+_str = _kind(P.Text())
+_flag = _kind(P.Flag())
+CAPS: dict[str, Callable[[Limits], int]] = {"max_bars": lambda lim: lim.max_bars,
+                                            "max_variations": lambda lim: lim.max_variations}
 
 
-def _flag(key: str, v: object, lim: Limits) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)) and v in (0, 1):
-        return bool(v)
-    raise ProtocolError(f"{key} must be 0 or 1, got {_show(v)}")
-
-
-def _range(key: str, v: object, lim: Limits) -> tuple[int, int]:
-    """'55-84' (or one int for a one-bar range)."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        n = _int(0, 10**6)(key, v, lim)
-        return n, n
-    text = _str(key, v, lim)
-    a, sep, b = text.partition("-")
-    try:
-        lo, hi = int(a), int(b if sep else a)
-    except ValueError:
-        raise ProtocolError(f"{key} must look like 5-6, got {text!r}") from None
-    return lo, hi
-
-
-def _bar_range(key: str, v: object, lim: Limits) -> tuple[int, int]:
-    a, b = _range(key, v, lim)
-    if not 1 <= a <= b or b - a + 1 > lim.max_bars:
-        raise ProtocolError(f"{key} must be first-last with 1 <= first <= last and at most "
-                            f"{lim.max_bars} bars, got {a}-{b}")
-    return a, b
-
-
-def _pitch_range(key: str, v: object, lim: Limits) -> tuple[int, int]:
-    a, b = _range(key, v, lim)
-    if not 0 <= a <= b <= 127:
-        raise ProtocolError(f"{key} must be low-high within 0..127, got {a}-{b}")
-    return a, b
-
-
-def _time_signature(key: str, v: object, lim: Limits) -> tuple[int, int]:
-    text = _str(key, v, lim)
-    a, sep, b = text.partition("/")
-    try:
-        num, den = int(a), int(b)
-    except ValueError:
-        raise ProtocolError(f"{key} must look like 3/4, got {text!r}") from None
-    if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
-        raise ProtocolError(f"{key} {text!r} is not a time signature")
-    return num, den
-
-
-def _tracks(key: str, v: object, lim: Limits) -> list[int]:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return [_int(0, 63)(key, v, lim)]
-    try:
-        out = [int(x) for x in _str(key, v, lim).replace(",", " ").split()]
-    except ValueError:
-        raise ProtocolError(f"{key} must be track numbers like '0,2', got {v!r}") from None
-    if not out or not all(0 <= t <= 63 for t in out):
-        raise ProtocolError(f"{key} must be track numbers in 0..63, got {v!r}")
-    return out
-
-
-def _styles(key: str, v: object, lim: Limits) -> dict[str, float]:
-    """'alpha=0.7 beta=0.3' (commas or spaces between pairs)."""
-    out: dict[str, float] = {}
-    for item in _str(key, v, lim).replace(",", " ").split():
-        name, sep, w = item.partition("=")
-        try:
-            weight = float(w) if sep else 1.0
-        except ValueError:
-            raise ProtocolError(f"{key}: weight of {name!r} must be a number, got {w!r}") from None
-        if not name or not math.isfinite(weight) or abs(weight) > 10:
-            raise ProtocolError(f"{key}: {item!r} must be name=weight with a weight in -10..10")
-        out[name] = weight
-    if not out:
-        raise ProtocolError(f"{key} must name at least one style, like 'alpha=0.7 beta=0.3'")
-    return out
+def _param(p: P.Param) -> Check:
+    """A table parameter's check on the wire: its kind, its range lowered to the server's limit."""
+    cap = CAPS.get(p.cap)
+    lo = getattr(p.kind, "lo", 1)
+    return _kind(p.kind, (lambda lim: max(lo, cap(lim))) if cap else None)
 
 
 def _request_ref(key: str, v: object, lim: Limits) -> int | str:
     return check_id(v)
 
 
-def _rhyme(key: str, v: object, lim: Limits) -> str | None:
-    """A rhyme scheme of letters ('ABAB', 'AABB'), repeated over the lines; 'none' (or '-')
-    for free verse."""
-    text = _str(key, v, lim).strip()
-    if text.lower() in ("none", "free", "-"):
-        return None
-    if not text.isalpha() or not text.isascii() or len(text) > 16:
-        raise ProtocolError(f"{key} must be letters like ABAB or AABB (at most 16), or none; "
-                            f"got {text[:60]!r}")
-    return text.upper()
+# keys of the wire itself (with what docs/osc.md says of them)
+SOURCE = {"take": (_str, "session take to work from (its MIDI file)"),
+          "path": (_str, "MIDI file to work from, inside an allowed folder: a regular file of at "
+                         "most 64 MB (a FIFO, device, socket or folder is refused with an error, "
+                         "never waited on). It is imported as a take first (so it shows up in the "
+                         "lineage), once: a file whose bytes an earlier import holds reuses that take")}
+STREAM = (_flag, "also send every take as note messages (see *Streaming*)")
+_SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics"}  # melody starts from words
+REQUIRED = {"regenerate": ("take|path", "bars"), "blend": ("styles",), "morph": ("from", "to"),
+            "lyrics": ("take|path",), "melody": ("text",)}
+MELODY_METRES = P.MELODY_METRES
+DEFAULTS = {"bars": 4}  # a request without bars gets 4 (a DAW asks for short takes; Python: 8)
 
 
-def _melody_time_signature(key: str, v: object, lim: Limits) -> tuple[int, int]:
-    num, den = _time_signature(key, v, lim)
-    if (num, den) not in MELODY_METRES:
-        raise ProtocolError(f"{key} {num}/{den} is not supported for melodies; use one of "
-                            f"{', '.join(f'{a}/{b}' for a, b in MELODY_METRES)}")
-    return num, den
+def generating(op: str) -> dict[str, Check]:
+    """The keys a generating address accepts: the table's parameters of `op` that go over OSC,
+    its source (take or path) and `stream`."""
+    keys = {p.key: _param(p) for p in P.params_for(op).values() if p.osc}
+    if op in _SOURCES:
+        keys.update({k: check for k, (check, _) in SOURCE.items()})
+    keys["stream"] = STREAM[0]
+    return keys
 
-
-SAMPLING: dict[str, Check] = {
-    "temperature": _float(0.05, 5.0), "top_p": _float(0.01, 1.0), "seed": _int(0, 2**31 - 1),
-    "style_strength": _float(0.0, 10.0), "key": _str, "scale": _str,
-    "pitch_range": _pitch_range, "density": _float(0.0, 64.0), "tracks": _tracks,
-    "max_copy": _int(1, 10_000), "tempo": _float(20.0, 400.0), "program": _int(0, 127),
-    "time_signature": _time_signature, "stream": _flag, "max_leap": _int(0, 127),
-    "take": _str, "path": _str,
-}
-_BARS = _int(1, lambda lim: lim.max_bars)
-_VARIATIONS = _int(1, lambda lim: lim.max_variations)
-MELODY_METRES = ((4, 4), (3, 4), (6, 8), (2, 4))  # musegen.lyrics.melody.METRES
-LYRICS: dict[str, Check] = {
-    "take": _str, "path": _str, "theme": _str, "rhyme": _rhyme, "variations": _VARIATIONS,
-    "seed": _int(0, 2**31 - 1), "temperature": _float(0.05, 3.0), "top_p": _float(0.05, 1.0),
-    "candidates": _int(1, 8), "track": _int(0, 63), "stream": _flag,
-}
-MELODY: dict[str, Check] = {
-    **{k: SAMPLING[k] for k in ("temperature", "top_p", "seed", "style_strength", "key", "scale",
-                                "pitch_range", "max_copy", "tempo", "program", "stream",
-                                "max_leap")},
-    "text": _str, "variations": _VARIATIONS, "style": _str, "styles": _styles,
-    "time_signature": _melody_time_signature, "bars_per_line": _int(1, 16), "vary_rhythm": _flag,
-}
 
 # address -> (accepted keys, required keys)
 ADDRESSES: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
-    "continue": ({**SAMPLING, "bars": _BARS, "variations": _VARIATIONS, "style": _str}, ()),
-    "regenerate": ({**SAMPLING, "bars": _bar_range, "variations": _VARIATIONS, "style": _str},
-                   ("take|path", "bars")),
-    "blend": ({**SAMPLING, "bars": _BARS, "variations": _VARIATIONS, "styles": _styles,
-               "slerp": _flag}, ("styles",)),
-    "morph": ({**SAMPLING, "bars": _BARS, "from": _str, "to": _str,
-               "steps": _int(2, lambda lim: max(2, lim.max_variations))}, ("from", "to")),
-    "lyrics": (LYRICS, ("take|path",)),
-    "melody": (MELODY, ("text",)),
+    **{op: (generating(op), REQUIRED.get(op, ())) for op in P.OPERATIONS},
     "accept": ({"take": _str}, ("take",)),
     "reject": ({"take": _str}, ("take",)),
     "edit": ({"take": _str, "path": _str}, ("take", "path")),
@@ -228,13 +125,20 @@ ADDRESSES: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
     "styles": ({}, ()),
     "status": ({}, ()),
     "cancel": ({"request": _request_ref}, ("request",)),
-    "clip/begin": ({"name": _str, "tempo": _float(20.0, 400.0),
-                    "time_signature": _time_signature}, ()),
+    "clip/begin": ({"name": _str, "tempo": _param(P.spec("continue", "tempo")),
+                    "time_signature": _param(P.spec("continue", "time_signature"))}, ()),
     "clip/end": ({}, ()),
 }
-GENERATE = frozenset({"continue", "regenerate", "blend", "morph", "lyrics", "melody"})
+GENERATE = frozenset(P.OPERATIONS)
 LYRIC_OPS = frozenset({"lyrics", "melody"})  # their takes get /musegen/lyrics/line replies
 NOTE = "note"  # /musegen/note id pitch velocity start_beats duration_beats track [syllable] (positional)
+
+
+def to_keywords(op: str, params: dict) -> dict:
+    """A parsed request's table parameters under their Python names (`from` -> `from_style`),
+    for the Studio method of `op`; the wire's own keys (take, path, stream) are left out."""
+    by_key = {p.key: p.name for p in P.params_for(op).values()}
+    return {by_key[k]: v for k, v in params.items() if k in by_key}
 
 
 def check_id(v: object) -> int | str:
@@ -329,8 +233,47 @@ def resolve_path(text: str, limits: Limits) -> Path:
                         f"({', '.join(str(d) for d in limits.allowed_dirs)})", "bad_path")
 
 
-def _show(v: object) -> str:
-    if isinstance(v, (bytes, bytearray)):
-        return f"a {len(v)}-byte blob"
-    text = repr(v)
-    return f"{type(v).__name__} {text[:60]}"
+_show = P.show
+
+
+# ------------------------------------------------------------------- docs/osc.md
+DOC_TABLES = {"generating": ("continue", "regenerate", "blend", "morph"), "lyrics": ("lyrics",),
+              "melody": ("melody",)}
+_CAP_DOCS = {"max_bars": "`--max-bars`", "max_variations": "`--max-variations`"}
+
+
+def _meaning(p: P.Param, op: str) -> str:
+    text = p.help
+    rng = p.kind.range_doc(_CAP_DOCS.get(p.cap, ""))
+    if rng:
+        text += f", {rng}" + (f" {p.unit}" if p.unit else "")
+    d = p.default_for(op)
+    if d is not None and p.name in DEFAULTS:
+        d = DEFAULTS[p.name]
+    if d is not None:
+        text += f" (default {p.kind.value_doc(d)}" + (", or the limit if lower" if p.cap else "") + ")"
+    elif p.default_doc:
+        text += f" (default: {p.default_doc})"
+    return text + (f"; {p.note}" if p.note else "")
+
+
+def docs_table(name: str) -> str:
+    """The markdown table of an address group's keys in docs/osc.md (a test compares them)."""
+    ops = DOC_TABLES[name]
+    several = len(ops) > 1
+    rows = []
+    for p in P.TABLE:
+        mine = [op for op in ops if op in p.ops and p.osc]
+        if mine:
+            rows.append((f"`{p.key}`", p.kind.type_doc, mine, _meaning(p, mine[0])))
+    wire = [(f"`{k}`", "string", [op for op in ops if op in _SOURCES], doc) for k, (_, doc) in SOURCE.items()]
+    rows = [r for r in wire if r[2]] + rows + [("`stream`", "0/1", list(ops), STREAM[1])]
+    if several:
+        head = "| key | type | addresses | meaning |\n|---|---|---|---|\n"
+        body = "".join(f"| {k} | {t} | {'all' if list(o) == list(ops) else ', '.join(o)} | {m} |\n"
+                       for k, t, o, m in rows)
+    else:
+        head = "| key | type | meaning |\n|---|---|---|\n"
+        body = "".join(f"| {k} | {t} | {m} |\n" for k, t, _, m in rows)
+    return head + body
+

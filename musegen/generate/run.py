@@ -17,10 +17,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import load_checkpoint, pick_device
 from musegen.novelty import Novelty, NoveltyIndex
-from musegen.params import MAX_BARS, MAX_VARIATIONS
+from musegen.params import check_style_weight
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 from musegen.tokenizer.grammar import GrammarState
@@ -115,9 +114,7 @@ class Engine:
             raise ParameterError("styles: give at least one style with a weight")
         weights = {}
         for name, w in styles.items():
-            if not isinstance(w, (int, float)) or not math.isfinite(w) or abs(w) > 10:
-                raise ParameterError(f"style weight for {name!r} must be a number in -10..10, got {w!r}")
-            weights[self.style_index(name)] = float(w)
+            weights[self.style_index(name)] = check_style_weight(name, w)
         try:
             return self.model.styles.mix(weights, slerp=slerp).detach()
         except ValueError as e:
@@ -145,8 +142,6 @@ class Engine:
         earlier take of the same region (`earlier`; not with a `template`), are drawn again
         with new seeds (up to `MAX_ATTEMPTS` times; a row still failing then says so in its
         `flags`). `build` turns a row's tokens into its clip."""
-        if max_copy is not None and (not isinstance(max_copy, int) or max_copy < 1):
-            raise ParameterError(f"max_copy must be a positive integer, got {max_copy!r}")
         earlier = [] if earlier is None else earlier
         rows: list[Row | None] = [None] * n
         todo = list(range(n))
@@ -196,78 +191,34 @@ class Engine:
                     first_bar_s=row.res.first_bar_s, tokens=tuple(int(t) for t in row.gen))
 
 
-def request_params(kw: dict, variations: object, bars: int) -> tuple[dict, SampleParams]:
-    """A request's keyword parameters, checked -> (the params its takes record, the sampler's)."""
-    known = {"temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
-             "density", "keep_rhythm", "tracks", "max_copy", "slerp", "time_signature", "max_leap",
-             "tempo", "program", "on_progress", "cancelled", "_inherited"}
-    unknown = set(kw) - known
-    if unknown:
-        raise ParameterError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-    if not isinstance(bars, int) or not 1 <= bars <= MAX_BARS:
-        raise ParameterError(f"bars must be an integer in 1..{MAX_BARS}, got {bars!r}")
-    if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
-        raise ParameterError(f"variations must be an integer in 1..{MAX_VARIATIONS}, got {variations!r}")
-    t = num_param(kw, "temperature", 1.0, 0.05, 5.0)
-    p = num_param(kw, "top_p", 0.95, 0.01, 1.0)
-    g = num_param(kw, "style_strength", 1.0, 0.0, 10.0)
+def sample_params(given: Mapping[str, object], *, bars: int, variations: int
+                  ) -> tuple[dict, SampleParams]:
+    """A request's parameters as `musegen.params.check` returned them -> (the params its takes
+    record, the sampler's). The seed is drawn from the clock when not given."""
+    t = float(given.get("temperature", 1.0))  # type: ignore[arg-type]
+    p = float(given.get("top_p", 0.95))  # type: ignore[arg-type]
+    g = float(given.get("style_strength", 1.0))  # type: ignore[arg-type]
     pcs = None
-    if kw.get("key") is not None or kw.get("scale") is not None:
-        key = str(kw.get("key") or "C major")
-        try:
-            tonic, mode = parse_key(key)
-        except ValueError as e:
-            raise ParameterError(str(e)) from None
-        if kw.get("scale") is not None:
-            mode = str(kw["scale"])
-            if mode not in ("major", "minor"):
-                raise ParameterError(f"scale must be 'major' or 'minor', got {mode!r}")
+    if given.get("key") is not None:
+        tonic, mode = parse_key(str(given["key"]))
         pcs = frozenset(scale_pitch_classes(tonic, mode))
-    pr = kw.get("pitch_range")
-    if pr is not None:
-        try:
-            lo, hi = (int(x) for x in pr)  # type: ignore[union-attr]
-        except (TypeError, ValueError):
-            raise ParameterError(f"pitch_range must be (low, high), got {pr!r}") from None
-        if not 0 <= lo <= hi <= 127:
-            raise ParameterError(f"pitch_range must satisfy 0 <= low <= high <= 127, got {pr!r}")
-        pr = (lo, hi)
-    dens = kw.get("density")
-    if dens is not None:
-        dens = num_param(kw, "density", 4.0, 0.0, 64.0)
-    leap = kw.get("max_leap")
-    if leap is not None and (isinstance(leap, bool) or not isinstance(leap, int) or not 0 <= leap <= 127):
-        raise ParameterError(f"max_leap must be an integer in 0..127 semitones, got {leap!r}")
-    tracks = kw.get("tracks")
-    if tracks is not None:
-        tracks = frozenset(int(x) for x in tracks)  # type: ignore[union-attr]
-    seed = kw.get("seed")
+    pr = given.get("pitch_range")
+    dens = given.get("density")
+    leap = given.get("max_leap")
+    tracks = given.get("tracks")
+    tracks = frozenset(tracks) if tracks is not None else None  # type: ignore[arg-type]
+    seed = given.get("seed")
     if seed is None:
         seed = int(time.time_ns() % 2**31)
-    if not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     params = {"bars": bars, "variations": variations, "temperature": t, "top_p": p,
-              "style_strength": g, "key": kw.get("key"), "scale": kw.get("scale"),
-              "pitch_range": list(pr) if pr else None, "density": dens,
+              "style_strength": g, "key": given.get("key"), "scale": given.get("scale"),
+              "pitch_range": list(pr) if pr else None, "density": dens,  # type: ignore[call-overload]
               "tracks": sorted(tracks) if tracks else None, "seed": seed,
-              "max_copy": kw.get("max_copy"), "keep_rhythm": bool(kw.get("keep_rhythm", False)),
+              "max_copy": given.get("max_copy"), "keep_rhythm": bool(given.get("keep_rhythm", False)),
               "max_leap": leap}
-    if kw.get("_inherited"):
-        params["inherited"] = list(kw["_inherited"])  # type: ignore[arg-type]
     sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
-                      pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)
+                      pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)  # type: ignore[arg-type]
     return params, sp
-
-
-def num_param(kw: dict, name: str, default: float, lo: float, hi: float) -> float:
-    x = kw.get(name, default)
-    if x is None:
-        x = default
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-        raise ParameterError(f"{name} must be a number, got {x!r}")
-    if not lo <= float(x) <= hi:
-        raise ParameterError(f"{name} must be in {lo}..{hi}, got {x!r}")
-    return float(x)
 
 
 @contextlib.contextmanager
@@ -295,5 +246,5 @@ def too_close(gen: np.ndarray, earlier: Sequence[Sequence[int]], threshold: floa
     return False
 
 
-__all__ = ["MAX_ATTEMPTS", "Engine", "Row", "num_param", "request_params",
+__all__ = ["MAX_ATTEMPTS", "Engine", "Row", "sample_params",
            "too_close", "torch_threads"]

@@ -43,7 +43,7 @@ from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
 from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
-from musegen.params import MAX_BARS
+from musegen.params import MAX_BARS, MELODY_METRES, check, default
 from musegen.tokenizer.codec import GRID
 from musegen.tokenizer.vocab import DURATIONS
 
@@ -67,9 +67,10 @@ MAX_LINES = 64
 MAX_LINE_SYLLABLES = 32
 LONG_LINE = 16  # a single line longer than this is split after sentence punctuation
 SLOT_TICKS = PPQ // 2  # the plan's grid: eighth notes
-DEFAULT_TEMPO = 100.0
-DEFAULT_PITCH_RANGE = (55, 81)  # G3..A5: a singable range for the model's melody
-DEFAULT_MAX_LEAP = 12  # semitones: no leap past an octave between sung notes
+# the melody's defaults, from the parameter table (musegen.params)
+DEFAULT_TEMPO: float = default("melody", "tempo")  # type: ignore[assignment]
+DEFAULT_PITCH_RANGE: tuple[int, int] = default("melody", "pitch_range")  # type: ignore[assignment]  # G3..A5
+DEFAULT_MAX_LEAP: int = default("melody", "max_leap")  # type: ignore[assignment]  # no leap past an octave
 
 # Metrical weight of each eighth of the bar: 3 downbeat, 2 other strong beat, 1 beat, 0 off.
 METRES: dict[tuple[int, int], tuple[int, ...]] = {
@@ -78,6 +79,7 @@ METRES: dict[tuple[int, int], tuple[int, ...]] = {
     (6, 8): (3, 0, 0, 2, 0, 0),
     (2, 4): (3, 0, 1, 0),
 }
+assert tuple(METRES) == MELODY_METRES  # the parameter table's metres for melodies
 # Phrase lengths in bars a line may take, shortest first (a phrase of 2 bars of 4/4 = 16 eighths).
 _PHRASE_BARS = {(4, 4): (2, 4, 8), (3, 4): (2, 4, 8), (6, 8): (2, 4, 8), (2, 4): (4, 8, 16)}
 _BAR_COST = 0.3  # per bar of phrase: the shortest phrase that sets the line well wins
@@ -418,9 +420,6 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
 
 
 # ------------------------------------------------------------------ the operation
-_NOT_HERE = ("keep_rhythm", "density", "tracks")
-
-
 def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None = None,
                variations: int = 4, **kw: object) -> list[Take]:
     """`variations` melodies for `text` (see the module doc), as `musegen.take.Take`s, from
@@ -434,39 +433,27 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
     `DEFAULT_PITCH_RANGE`, `max_leap` to `DEFAULT_MAX_LEAP` semitones, `tempo` to
     `DEFAULT_TEMPO` quarter notes per minute.
     """
-    from musegen.generate.run import Engine, request_params
+    from musegen.generate.run import Engine, sample_params
 
     t_start = time.perf_counter()
     if not isinstance(engine, Engine):
         raise ParameterError(f"melody_for needs a musegen.generate.run.Engine, got {type(engine).__name__}")
-    if style is not None and not isinstance(style, (str, dict)):
-        raise ParameterError(f"style must be a style name or a {{name: weight}} blend, got {style!r}")
-    kw = dict(kw)
-    bad = [k for k in _NOT_HERE if kw.get(k) not in (None, False)]
-    if bad:
-        raise ParameterError(f"{', '.join(bad)} does not apply to melody_for")
-    for k in _NOT_HERE:
-        kw.pop(k, None)
-    ts = parse_time_signature(kw.pop("time_signature", None) or (4, 4))
-    bars_per_line = kw.pop("bars_per_line", None)
-    vary = kw.pop("vary_rhythm", True)
-    if not isinstance(vary, bool):
-        raise ParameterError(f"vary_rhythm must be True or False, got {vary!r}")
-    tempo = kw.pop("tempo", None)
-    tempo = DEFAULT_TEMPO if tempo is None else tempo
-    if isinstance(tempo, bool) or not isinstance(tempo, (int, float)) or not 20 <= float(tempo) <= 400:
-        raise ParameterError(f"tempo must be in 20..400 quarter notes per minute, got {tempo!r}")
-    program = kw.pop("program", None)
-    program = 0 if program is None else program
-    if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
-        raise ParameterError(f"program must be an integer in 0..127, got {program!r}")
-    if kw.get("pitch_range") is None:
-        kw["pitch_range"] = DEFAULT_PITCH_RANGE
-    if kw.get("max_leap") is None:
-        kw["max_leap"] = DEFAULT_MAX_LEAP
+    given = check("melody", dict(kw, style=style, variations=variations))
+    if "style" in given and "styles" in given:
+        raise ParameterError("give either style or styles, not both")
+    style = given.pop("styles", given.pop("style", None))
+    variations = int(given.pop("variations", default("melody", "variations")))  # type: ignore[call-overload]
+    ts = given.pop("time_signature", default("melody", "time_signature"))
+    bars_per_line = given.pop("bars_per_line", None)
+    vary = given.pop("vary_rhythm", default("melody", "vary_rhythm"))
+    tempo = given.pop("tempo", DEFAULT_TEMPO)
+    program = given.pop("program", default("melody", "program"))
+    given.setdefault("pitch_range", DEFAULT_PITCH_RANGE)
+    given.setdefault("max_leap", DEFAULT_MAX_LEAP)
+    kw = given
 
     best = plan_melody(text, ts, bars_per_line)
-    params, sp = request_params(kw, variations, bars=best.bars)
+    params, sp = sample_params(kw, bars=best.bars, variations=variations)
     request_seed = params["seed"]
     tok, v = engine.tok, engine.tok.vocab
     progress = kw.get("on_progress")

@@ -38,7 +38,7 @@ from musegen.generate.run import torch_threads
 from musegen.lyrics import data as D
 from musegen.lyrics.lm import BANNED, CONT, NEWLINE, PUNCT, START, LyricLM, n_syllables
 from musegen.lyrics.syllables import _analyse, attach_lyrics, line_syllables, words
-from musegen.params import MAX_VARIATIONS
+from musegen.params import check, default
 from musegen.take import Take
 
 MAX_PHRASE = 16
@@ -539,33 +539,28 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[b
 
 def lyrics_for(lm: LyricLM | Callable[[], LyricLM], clip: Clip | Take, *, model_id: str = "",
                threads: int | None = None, theme: str | None = None, rhyme: str | None = "ABAB",
-               variations: int = 4, seed: int | None = None, temperature: float = 0.9, top_p: float = 0.95,
-               candidates: int = 3, track: int | None = None,
+               variations: int | None = None, seed: int | None = None, temperature: float | None = None,
+               top_p: float | None = None, candidates: int | None = None, track: int | None = None,
                on_progress: Callable[[float], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> list[Take]:
     """Lyrics for the melody of `clip` (a Clip or Take); see `Studio.lyrics_for`. `lm`: the
     lyric model, or a function that loads it once the request has passed its checks;
     `model_id`: the music model the takes name; `threads`: torch CPU threads to decode with
-    (None: as they are)."""
+    (None: as they are). The parameters' ranges and defaults: `musegen.params` ("lyrics")."""
     t0 = time.perf_counter()
     parent = clip.id if isinstance(clip, Take) else None
     base: Clip = clip.clip if isinstance(clip, Take) else clip
     if not isinstance(base, Clip):
         raise ParameterError(f"lyrics_for needs a Clip or a Take, got {type(clip).__name__}")
-    if not 1 <= int(variations) <= MAX_VARIATIONS:
-        raise ParameterError(f"variations must be in 1..{MAX_VARIATIONS}, got {variations}")
-    if not 1 <= int(candidates) <= 8:
-        raise ParameterError(f"candidates must be in 1..8, got {candidates}")
-    if not 0.05 <= float(temperature) <= 3.0:
-        raise ParameterError(f"temperature must be in 0.05..3.0, got {temperature}")
-    if not 0.05 <= float(top_p) <= 1.0:
-        raise ParameterError(f"top_p must be in 0.05..1.0, got {top_p}")
+    given = check("lyrics", {"theme": theme, "rhyme": rhyme, "variations": variations, "seed": seed,
+                             "temperature": temperature, "top_p": top_p, "candidates": candidates,
+                             "track": track})
+    variations, candidates, temperature, top_p = (
+        given.get(k, default("lyrics", k)) for k in ("variations", "candidates", "temperature", "top_p"))
     if track is None:
         track = melody_track(base)
-    elif not 0 <= track < len(base.tracks):
+    elif not track < len(base.tracks):
         raise ParameterError(f"track must be in 0..{len(base.tracks) - 1}, got {track}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
     ons = onsets_of(base, track)
     groups = phrases(base, track)
