@@ -12,6 +12,7 @@ becomes one `MidiFileError` that names the file and the reason.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -241,14 +242,22 @@ class Clip:
         """
         p = Path(path)
         try:
-            size = p.stat().st_size
+            st = p.stat()
         except OSError as e:
             raise MidiFileError(p, f"cannot open: {e.strerror or e}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise MidiFileError(p, "is a folder, not a MIDI file")
+        if not stat.S_ISREG(st.st_mode):
+            raise MidiFileError(p, "not a regular file (a pipe or device?), not read")
+        size = st.st_size
         if size == 0:
             raise MidiFileError(p, "the file is empty")
         if size > MAX_FILE_BYTES:
             raise MidiFileError(p, f"{size} bytes is larger than the {MAX_FILE_BYTES} limit")
-        data = p.read_bytes()
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise MidiFileError(p, f"cannot read: {e.strerror or e}") from None
         return cls.from_bytes(data, name=p.stem, source=p)
 
     @classmethod
