@@ -78,7 +78,7 @@ class Reporter:
     def print(self, message: str) -> None:
         """A line of its own (above the bar in a terminal)."""
         with self._lock:
-            self.console.print(message, markup=False, highlight=False)
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     # -- plain-line mode (the terminal subclass overrides these)
     def _on_update(self, stage_change: bool) -> None:
@@ -109,10 +109,10 @@ class Reporter:
             elif self.done > d1:
                 eta = (now - t1) / (self.done - d1) * (self.total - self.done)
                 tail += f", ETA {_clock(eta)}"
-        return " ".join(parts) + "; " + tail
+        return " ".join(parts) + ("; " if len(parts) > 1 else " ") + tail
 
     def _line(self) -> None:
-        self.console.print(self.line(), markup=False, highlight=False)
+        self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
         self._last_line_t = time.monotonic()
         self._last_line = self._state()
         if self.total and self.done is not None:
@@ -140,7 +140,7 @@ class _BarReporter(Reporter):
         self.bar.update(self.task, total=self.total, completed=self.done or 0, info=self.info)
 
     def print(self, message: str) -> None:
-        self.bar.console.print(message, markup=False, highlight=False)
+        self.bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def _close(self, ok: bool) -> None:
         pass

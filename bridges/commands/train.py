@@ -24,10 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(spell it --run-dir under torchrun, whose own options clash with --run)")
     p.add_argument("--out", type=Path, default=None,
                    help="where to write the finished model folder (default: RUN/model)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: 4000; 300 to learn a style)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps (default 4000; 300 when learning a style)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per step (at most 8 to learn a style)")
     p.add_argument("--context", type=int, default=512, help="training window in tokens")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1.5e-3; 2e-2 to learn a style)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default 1.5e-3; 2e-2 when learning a style)")
     p.add_argument("--warmup", type=int, default=200, help="steps of linear learning-rate warm-up")
     p.add_argument("--d-model", type=int, default=256, help="model width")
     p.add_argument("--layers", type=int, default=6, help="transformer layers")
@@ -39,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for weights and data order")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if RUN has a checkpoint")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start the run folder over (its checkpoint, log and staged MIDI are removed)")
     p.add_argument("--fp16", action="store_true", help="store the exported weights in float16")
     g = p.add_argument_group("learn my style")
     g.add_argument("--init", default=None,
