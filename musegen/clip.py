@@ -69,12 +69,45 @@ class Track:
     program: int = 0
     is_drum: bool = False
     name: str = ""
+    channel: int | None = None  # MIDI channel 0..15 as read from a file; None: the writer's choice
 
 
 @dataclass(frozen=True, slots=True)
 class TempoChange:
     tick: int
     qpm: float  # quarter notes per minute
+
+
+@dataclass(frozen=True, slots=True)
+class KeySignature:
+    """A key-signature event: `sharps` -7..7 (flats negative) and the mode, as MIDI stores it."""
+
+    tick: int
+    sharps: int
+    minor: bool = False
+
+    @property
+    def key(self) -> str:
+        """'Eb major', 'F# minor', ... (the spelling `estimate_key` uses)."""
+        return _key_name(self.sharps, int(self.minor))
+
+    @classmethod
+    def of(cls, key: str, tick: int = 0, *, as_spelled: bool = True) -> KeySignature:
+        """The signature of a key name ('D major', 'Ebm'): as spelled when the name is on the
+        circle of fifths (Gb major: 6 flats), else (or with `as_spelled=False`, for an
+        estimate's name) the enharmonic with fewer accidentals (C# major -> 5 flats)."""
+        tonic, mode = parse_key(key)
+        minor = mode == "minor"
+        names = _MINOR_BY_SHARPS if minor else _MAJOR_BY_SHARPS
+        spelled = key.strip().split()[0] if key.strip() else ""
+        if spelled.endswith("m") and len(key.split()) == 1:
+            spelled = spelled[:-1]
+        spelled = spelled[:1].upper() + spelled[1:]
+        if as_spelled and spelled in names:
+            return cls(tick, names.index(spelled) - 7, minor)
+        major_pc = (tonic + 3) % 12 if minor else tonic
+        fifths = (major_pc * 7) % 12  # 0..11 sharps, or that minus 12 flats
+        return cls(tick, fifths if fifths <= 6 else fifths - 12, minor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +135,7 @@ class Clip:
     key: str | None = None
     length_ticks: int = 0
     name: str = ""
+    key_signatures: tuple[KeySignature, ...] = ()  # as given (a file's, a key lock's); may be empty
     _bars: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,8 +149,12 @@ class Clip:
         end = max((n.end_tick for t in self.tracks for n in t.notes), default=0)
         object.__setattr__(self, "length_ticks", max(self.length_ticks, end))
         object.__setattr__(self, "_bars", tuple(_bar_grid(self.time_signatures, self.length_ticks)))
+        if self.key_signatures:
+            ks = _dedupe_events(self.key_signatures, lambda k: (k.sharps, k.minor))
+            object.__setattr__(self, "key_signatures", ks)
         if self.key is None:
-            object.__setattr__(self, "key", estimate_key(self.pitched_notes()))
+            key = self.key_signatures[0].key if self.key_signatures else estimate_key(self.pitched_notes())
+            object.__setattr__(self, "key", key)
 
     # ------------------------------------------------------------------ views
     def pitched_notes(self) -> list[Note]:
@@ -152,6 +190,15 @@ class Clip:
             current = ts
         return current
 
+    def key_signature_at(self, tick: int) -> KeySignature | None:
+        """The key signature in force at `tick` (None before the first one, or if none)."""
+        current = None
+        for k in self.key_signatures:
+            if k.tick > tick:
+                break
+            current = k
+        return current
+
     def tempo_at(self, tick: int) -> float:
         current = self.tempos[0].qpm
         for t in self.tempos:
@@ -175,6 +222,7 @@ class Clip:
                 f"bar range {start_bar}..{end_bar} is outside the clip's 0..{self.n_bars} bars"
             )
         lo, hi = self._bars[start_bar], self._bars[end_bar]
+        ks = self.key_signature_at(lo)
         tracks = tuple(
             replace(
                 t,
@@ -196,6 +244,9 @@ class Clip:
             key=self.key,
             length_ticks=hi - lo,
             name=self.name,
+            key_signatures=_shift_events(self.key_signatures, lo, hi, replace(ks, tick=0))
+            if ks is not None else tuple(replace(k, tick=k.tick - lo) for k in self.key_signatures
+                                         if lo < k.tick < hi),
         )
 
     def concat(self, other: Clip) -> Clip:
@@ -214,6 +265,7 @@ class Clip:
         sigs = self.time_signatures + tuple(
             replace(t, tick=t.tick + offset) for t in other.time_signatures
         )
+        keys = self.key_signatures + tuple(replace(k, tick=k.tick + offset) for k in other.key_signatures)
         return Clip(
             tracks=tuple(tracks),
             tempos=_dedupe_events(tempos, lambda t: t.qpm),
@@ -221,6 +273,7 @@ class Clip:
             key=self.key,
             length_ticks=offset + other.length_ticks,
             name=self.name,
+            key_signatures=keys,
         )
 
     def transpose(self, semitones: int) -> Clip:
@@ -231,7 +284,7 @@ class Clip:
                 if 0 <= n.pitch + semitones <= 127))
             for t in self.tracks
         )
-        return replace(self, tracks=tracks, key=None)
+        return replace(self, tracks=tracks, key=None, key_signatures=())
 
     # ------------------------------------------------------------------ I/O
     @classmethod
@@ -272,11 +325,18 @@ class Clip:
             score = Score.from_midi(data)
         except Exception as e:  # symusic raises plain RuntimeError/ValueError
             raise MidiFileError(source, f"corrupt or truncated MIDI: {e}") from None
-        return cls.from_symusic(score, name=name, source=source)
+        from musegen.smf import note_groups
+
+        return cls.from_symusic(score, name=name, source=source, note_groups=note_groups(data))
 
     @classmethod
-    def from_symusic(cls, score: object, *, name: str = "", source: object = "<score>") -> Clip:
-        """Build a clip from a `symusic.Score` (tick time, any resolution)."""
+    def from_symusic(cls, score: object, *, name: str = "", source: object = "<score>",
+                     note_groups: Sequence[tuple[int, int, int, int]] | None = None) -> Clip:
+        """Build a clip from a `symusic.Score` (tick time, any resolution).
+
+        `note_groups` (`musegen.smf.note_groups` of the file's bytes) gives each track its MIDI
+        channel; without it, or when it does not line up with symusic's tracks, channels are None.
+        """
         tpq = int(score.ticks_per_quarter)  # type: ignore[attr-defined]
         if tpq <= 0 or tpq > 32767:
             raise MidiFileError(source, f"absurd resolution of {tpq} ticks per quarter")
@@ -287,6 +347,7 @@ class Clip:
         tracks = []
         n_total = 0
         src = list(score.tracks)  # type: ignore[attr-defined]
+        channel_of = _channels(src, note_groups)
         # symusic puts a MIDI track's lyric events on a sibling track without notes, just
         # after the one holding the notes: give each such orphan's lyrics to its sibling.
         lyrics_of: list[dict[int, str]] = [{} for _ in src]
@@ -302,7 +363,7 @@ class Clip:
                         target = next((j for j, o in enumerate(src)
                                        if o.name == tr.name and len(o.notes)), owner)
                     lyrics_of[target].setdefault(tk(m.time), text)
-        for tr, lyr in zip(src, lyrics_of):
+        for tr, lyr, ch in zip(src, lyrics_of, channel_of):
             notes = []
             for n in tr.notes:
                 if n.duration <= 0 or not 0 <= n.pitch <= 127:
@@ -317,7 +378,7 @@ class Clip:
             if not notes:
                 continue
             notes.sort(key=lambda x: (x.start_tick, x.pitch))
-            tracks.append(Track(tuple(notes), int(tr.program), bool(tr.is_drum), str(tr.name)))
+            tracks.append(Track(tuple(notes), int(tr.program), bool(tr.is_drum), str(tr.name), ch))
         end_tick = max((n.end_tick for t in tracks for n in t.notes), default=0)
         marked = False
         for m in score.markers:  # type: ignore[attr-defined]
@@ -340,21 +401,21 @@ class Clip:
             for t in score.time_signatures  # type: ignore[attr-defined]
             if t.numerator > 0 and t.denominator in (1, 2, 4, 8, 16, 32, 64)
         )
-        key = None
-        for k in score.key_signatures:  # type: ignore[attr-defined]
-            key = _key_name(int(k.key), int(k.tonality))
-            break
+        keys = tuple(KeySignature(tk(k.time), int(k.key), bool(k.tonality))
+                     for k in score.key_signatures  # type: ignore[attr-defined]
+                     if -7 <= int(k.key) <= 7 and int(k.tonality) in (0, 1))
         return cls(
             tracks=tuple(tracks),
             tempos=_dedupe_events(tempos, lambda t: t.qpm) or (TempoChange(0, 120.0),),
             time_signatures=_dedupe_events(sigs, lambda t: (t.numerator, t.denominator))
             or (TimeSignature(0, 4, 4),),
-            key=key,
             length_ticks=_round_up_to_bar(sigs or (TimeSignature(0, 4, 4),), end_tick),
             name=name,
+            key_signatures=keys,
         )
 
     def to_symusic(self) -> object:
+        from symusic import KeySignature as SKS
         from symusic import Note as SNote
         from symusic import Score, Tempo, TextMeta
         from symusic import TimeSignature as STS
@@ -372,11 +433,18 @@ class Clip:
             score.tempos.append(Tempo(tc.tick, tc.qpm))
         for ts in self.time_signatures:
             score.time_signatures.append(STS(ts.tick, ts.numerator, ts.denominator))
+        for k in self.key_signatures:
+            score.key_signatures.append(SKS(k.tick, k.sharps, int(k.minor)))
         score.markers.append(TextMeta(self.length_ticks, END_MARKER))
         return score
 
     def to_bytes(self) -> bytes:
-        return bytes(self.to_symusic().dumps_midi())  # type: ignore[attr-defined]
+        data = bytes(self.to_symusic().dumps_midi())  # type: ignore[attr-defined]
+        if any(t.channel is not None for t in self.tracks):
+            from musegen.smf import with_channels
+
+            data = with_channels(data, [t.channel for t in self.tracks])
+        return data
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a format-1 MIDI file at `PPQ` atomically (temp file, fsync, rename)."""
@@ -432,12 +500,34 @@ def parse_key(key: str) -> tuple[int, str]:
     return pc % 12, mode
 
 
+# key names along the circle of fifths, index = sharps + 7 (-7 = seven flats)
+_MAJOR_BY_SHARPS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
+_MINOR_BY_SHARPS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
+
+
 def _key_name(sharps: int, tonality: int) -> str:
-    # symusic: key = sharps (-7..7), tonality 0 major / 1 minor
-    major_pc = (sharps * 7) % 12
-    if tonality == 1:
-        return f"{_PITCH_NAMES[(major_pc + 9) % 12]} minor"
-    return f"{_PITCH_NAMES[major_pc]} major"
+    """symusic's key = sharps (-7..7), tonality 0 major / 1 minor; spelled as the signature
+    is (6 sharps: F# major, 6 flats: Gb major)."""
+    names = _MINOR_BY_SHARPS if tonality == 1 else _MAJOR_BY_SHARPS
+    return f"{names[sharps + 7]} {'minor' if tonality == 1 else 'major'}"
+
+
+def _channels(src: Sequence, groups: Sequence[tuple[int, int, int, int]] | None) -> list[int | None]:
+    """Each symusic track's channel from the file's note groups, matched in symusic's order;
+    all None unless the groups line up exactly with the tracks that hold notes."""
+    none: list[int | None] = [None] * len(src)
+    if not groups:
+        return none
+    with_notes = [i for i, tr in enumerate(src) if len(tr.notes)]
+    if len(with_notes) != len(groups):
+        return none
+    out = list(none)
+    for i, (_, ch, program, count) in zip(with_notes, groups):
+        tr = src[i]
+        if int(tr.program) != program or len(tr.notes) > count or bool(tr.is_drum) != (ch == 9):
+            return none
+        out[i] = ch
+    return out
 
 
 def _bar_grid(sigs: Sequence[TimeSignature], length_ticks: int) -> list[int]:
@@ -491,6 +581,7 @@ __all__ = [
     "Track",
     "TempoChange",
     "TimeSignature",
+    "KeySignature",
     "atomic_write_bytes",
     "estimate_key",
     "parse_key",

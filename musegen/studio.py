@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musegen.carry import carry, splice
 from musegen.clip import Clip, atomic_write_bytes, parse_key
 from musegen.errors import ParameterError
 from musegen.generate.filters import scale_pitch_classes
@@ -32,6 +33,11 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
 MAX_BARS = 256
 MAX_VARIATIONS = 64
 MAX_ATTEMPTS = 4  # draws per take when max_copy or the no-repeat check rejects one
+# what a take built on a take inherits from it unless the call says otherwise (style too)
+INHERITED = ("temperature", "top_p", "style_strength", "key", "scale", "pitch_range", "density",
+             "max_leap", "max_copy")
+_MUSIC_OPS = ("continue", "regenerate", "blend", "morph", "melody_for")
+DRUMS_UNTRAINED = "drums_untrained"  # warning: the model saw no drums (toms, ride, cowbell...)
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -111,6 +117,41 @@ class Take:
                            json.dumps(self.sidecar(), indent=1, default=str).encode())
         return p
 
+    @classmethod
+    def load(cls, path: str | Path) -> Take:
+        """A take as `save` wrote it: the MIDI file and its `.json` sidecar (so building on it
+        inherits its style and parameters). `ParameterError` if the sidecar is missing or
+        unreadable; `MidiFileError` for the MIDI file."""
+        p = Path(path)
+        side = p.with_suffix(".json")
+        try:
+            rec = json.loads(side.read_text())
+            params, op = dict(rec["params"]), str(rec["operation"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ParameterError(f"take sidecar {side}: unreadable ({type(e).__name__}: {e})") from None
+        clip = Clip.load(p)
+        bars = rec.get("bars") or (0, clip.n_bars)
+        return cls(clip=clip, operation=op, params=params, seed=int(rec.get("seed") or 0),
+                   model_id=str(rec.get("model_id") or ""), parent=rec.get("parent"),
+                   bars=(int(bars[0]), int(bars[1])))
+
+    def inherit(self, style: object, kw: dict) -> tuple[object, dict]:
+        """The style and parameters a take built on this one uses: this take's, unless given
+        (`style="none"` asks for no style). Returns (style, kw) with `inherited` noted in kw."""
+        if self.operation not in _MUSIC_OPS:  # a lyrics take's temperature is the lyric model's
+            return style, kw
+        kw = dict(kw)
+        names = [k for k in INHERITED if kw.get(k) is None and self.params.get(k) is not None]
+        for k in names:
+            kw[k] = tuple(self.params[k]) if k == "pitch_range" else self.params[k]
+        styles = self.params.get("styles")
+        if style is None and isinstance(styles, dict) and styles:
+            style = next(iter(styles)) if list(styles.values()) == [1.0] else dict(styles)
+            names.append("style")
+        if names:
+            kw["_inherited"] = names
+        return style, kw
+
 
 class Studio:
     """Loads a model folder once and generates takes from it."""
@@ -177,7 +218,7 @@ class Studio:
 
     def style_vector(self, styles: str | dict[str, float] | None, *, slerp: bool = False
                      ) -> torch.Tensor:
-        if styles is None:
+        if styles is None or styles == "none":
             return self.model.styles.null.detach()
         if isinstance(styles, str):
             styles = {styles: 1.0}
@@ -202,13 +243,18 @@ class Studio:
     # ------------------------------------------------------------- operations
     def continue_(self, clip: Clip | Take | None, bars: int = 8, variations: int = 4,
                   style: str | dict[str, float] | None = None, **kw: object) -> list[Take]:
-        """Continue after the clip's last bar; each take holds the new bars only."""
+        """Continue after the clip's last bar; each take holds the new bars only. Continuing a
+        Take inherits its style and parameters unless given (`style="none"`: no style)."""
+        if isinstance(clip, Take):
+            style, kw = clip.inherit(style, kw)
         return self._continue("continue", clip, bars, variations, style, kw)
 
     def blend(self, clip: Clip | Take | None, styles: dict[str, float], bars: int = 8,
               variations: int = 4, slerp: bool = False, **kw: object) -> list[Take]:
         """Continue (or start from nothing) under a weighted mix of style vectors.
         Weights outside [0, 1] extrapolate past a style; such takes say so in their params."""
+        if isinstance(clip, Take):
+            _, kw = clip.inherit(styles, kw)
         kw["slerp"] = slerp
         return self._continue("blend", clip, bars, variations, dict(styles), kw)
 
@@ -218,12 +264,17 @@ class Studio:
         if not 2 <= int(steps) <= MAX_VARIATIONS:
             raise ParameterError(f"steps must be in 2..{MAX_VARIATIONS}, got {steps}")
         mixes = [{from_style: 1 - i / (steps - 1), to_style: i / (steps - 1)} for i in range(steps)]
+        if isinstance(clip, Take):
+            _, kw = clip.inherit(mixes, kw)
         return self._continue("morph", clip, bars, steps, mixes, kw)
 
     def regenerate(self, clip: Clip | Take, bars: tuple[int, int] = (1, 1), variations: int = 4,
                    style: str | dict[str, float] | None = None, **kw: object) -> list[Take]:
         """Regenerate bars `bars[0]..bars[1]` (1-based, inclusive), keeping what is before and
-        after. Takes never repeat an earlier take of the same region."""
+        after. Takes never repeat an earlier take of the same region. Regenerating a Take
+        inherits its style and parameters unless given (`style="none"`: no style)."""
+        if isinstance(clip, Take):
+            style, kw = clip.inherit(style, kw)
         parent = clip.id if isinstance(clip, Take) else None
         base = clip.clip if isinstance(clip, Take) else clip
         a, b = _bar_range(bars, base.n_bars)
@@ -245,10 +296,14 @@ class Studio:
             template = _middle_tokens(tok, body, starts, a - 1, b)[len(forced):]
             sp = replace(sp, lock_meter=True)
 
+        lo_tick, hi_tick = base.bar_starts[a - 1], base.bar_starts[b]
+
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
-            # a note held past the clip's last bar line is cut there: same length as before
-            return whole.slice_bars(0, min(whole.n_bars, base.n_bars))
+            # only the regenerated bars come from tokens; every other note and event is the
+            # musician's own, exactly (no re-quantized velocities, no binned tempo)
+            spliced = splice(base, whole, lo_tick, hi_tick)
+            return carry(spliced, base, at_tick=0, key=kw.get("key"), lock_first=False)  # type: ignore[arg-type]
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=b - a + 1, earlier=earlier, build=build, template=template)
@@ -295,10 +350,14 @@ class Studio:
         prompt = prompt.astype(np.int64)
         state = tok.grammar.validate(prompt)
 
+        at_tick = base.bar_starts[-1] if base is not None else 0
+        tempo = kw.get("tempo") if base is None else None
+
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
                                name=base.name if base else "musegen")
-            return whole.slice_bars(n_before, n_before + bars)
+            take = whole.slice_bars(n_before, n_before + bars)
+            return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=bars, earlier=[], build=build)
@@ -334,7 +393,7 @@ class Studio:
     def _params(self, kw: dict, variations: object, bars: int) -> tuple[dict, SampleParams]:
         known = {"temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
                  "density", "keep_rhythm", "tracks", "max_copy", "slerp", "time_signature", "max_leap",
-                 "tempo", "program", "on_progress", "cancelled"}
+                 "tempo", "program", "on_progress", "cancelled", "_inherited"}
         unknown = set(kw) - known
         if unknown:
             raise ParameterError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -386,6 +445,8 @@ class Studio:
                   "tracks": sorted(tracks) if tracks else None, "seed": seed,
                   "max_copy": kw.get("max_copy"), "keep_rhythm": bool(kw.get("keep_rhythm", False)),
                   "max_leap": leap}
+        if kw.get("_inherited"):
+            params["inherited"] = list(kw["_inherited"])  # type: ignore[arg-type]
         sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
                           pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)
         return params, sp
@@ -402,7 +463,7 @@ class Studio:
             params["styles"] = None
         else:
             vecs = self.style_vector(style, slerp=bool(kw.get("slerp"))).expand(n, -1)
-            params["styles"] = {style: 1.0} if isinstance(style, str) else style
+            params["styles"] = ({style: 1.0} if style != "none" else None) if isinstance(style, str) else style
         max_copy = kw.get("max_copy")
         if max_copy is not None and (not isinstance(max_copy, int) or max_copy < 1):
             raise ParameterError(f"max_copy must be a positive integer, got {max_copy!r}")
@@ -443,8 +504,11 @@ class Studio:
         p["request_seed"] = params["seed"]
         if row.attempt:
             p["resampled"] = row.attempt
-        if row.flags:
-            p["warnings"] = row.flags
+        flags = list(row.flags)
+        if any(t.is_drum for t in row.clip.tracks) and not self.meta.get("drums", False):
+            flags.append(DRUMS_UNTRAINED)  # the shipped model's corpus has no drums
+        if flags:
+            p["warnings"] = flags
         return Take(clip=row.clip, operation=op, params=p, seed=row.seed, model_id=self.model_id,
                     novelty=row.novelty, parent=parent, bars=bars, seconds=row.res.seconds,
                     first_bar_s=row.res.first_bar_s, tokens=tuple(int(t) for t in row.gen))

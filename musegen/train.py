@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from musegen.errors import ParameterError
 from musegen.model import MusegenConfig, MusegenLM, pick_device, save_checkpoint
 from musegen.tokenizer import Tokenizer
 
@@ -218,6 +220,33 @@ def save_training_state(path: Path, model: MusegenLM, opt: torch.optim.Optimizer
     os.replace(tmp, path)
 
 
+def load_training_state(path: Path) -> dict:
+    """A checkpoint written by `save_training_state`; ParameterError if it cannot be read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as e:
+        raise ParameterError(f"{path}: not a readable training checkpoint ({e})") from e
+
+
+# how often to evaluate and checkpoint does not change the weights: these may differ on resume
+FREE_ON_RESUME = frozenset({"eval_every", "ckpt_every", "eval_pieces_per_style"})
+
+
+def check_resumable(saved: dict, model: MusegenLM, cfg: TrainConfig, path: Path) -> None:
+    """Refuse to continue a checkpoint under another training or model config: the result
+    would be neither run. The message names each differing field, its old and new value."""
+    diff = []
+    for what, old, new in (("train config", saved.get("train_config", {}), asdict(cfg)),
+                           ("model config", saved.get("model_config", {}), model.cfg.to_dict())):
+        for key in sorted((set(old) & set(new)) - FREE_ON_RESUME):
+            a, b = old[key], new[key]
+            if (list(a) if isinstance(a, tuple) else a) != (list(b) if isinstance(b, tuple) else b):
+                diff.append(f"{what} {key}={a!r} there, {b!r} now")
+    if diff:
+        raise ParameterError(f"{path} belongs to another run ({'; '.join(diff)}): resume it with "
+                             "its own settings, or start over without resuming")
+
+
 def train(
     model: MusegenLM,
     tok: Tokenizer,
@@ -234,7 +263,8 @@ def train(
 ) -> TrainState:
     """Train `model` for `cfg.steps` steps, checkpointing to `run_dir/last.pt`.
 
-    If `run_dir/last.pt` exists and `resume`, training continues from it exactly.
+    If `run_dir/last.pt` exists and `resume`, training continues from it exactly; a
+    checkpoint of another config (other steps, lr, sizes, styles...) raises ParameterError.
     `stop_after` ends the call after that many steps (tests use it to simulate a kill).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +282,8 @@ def train(
             dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     state = TrainState()
     if resume and ckpt.exists():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        saved = load_training_state(ckpt)
+        check_resumable(saved, model, cfg, ckpt)
         model.load_state_dict(saved["model"])
         state = TrainState(**saved["state"])
     model.to(dev).train()
@@ -335,4 +366,5 @@ def export(model: MusegenLM, out_dir: Path, tok: Tokenizer, styles: list[dict],
 
 
 __all__ = ["TrainConfig", "TrainState", "train", "make_batch", "make_window", "token_nll",
-           "heldout_windows", "nll_by_style", "new_model", "export", "lr_at"]
+           "heldout_windows", "nll_by_style", "new_model", "export", "lr_at",
+           "save_training_state", "load_training_state", "check_resumable"]

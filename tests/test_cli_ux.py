@@ -257,3 +257,14 @@ def test_lyrics_train_piped_prints_progress_lines(tmp_path):
     assert len(steps) >= 5 and steps[-1].endswith(", done"), lines
     assert sum(x.startswith("step 10: train loss") or x.startswith("step 20: train loss") for x in lines) == 2
     assert "\x1b[" not in res.stderr and (tmp_path / "run" / "final").is_dir()
+
+
+def test_render_a_take_the_cli_wrote(tiny_model_dir, tmp_path):
+    """A take with its sidecar (which continue/regenerate read as a Take) renders as its MIDI."""
+    out = tmp_path / "takes"
+    assert main(["continue", str(FOLK), "--bars", "1", "--variations", "1", "--model", str(tiny_model_dir),
+                 "--device", "cpu", "--threads", "1", "--seed", "1", "--out", str(out)]) == 0
+    [take] = sorted(out.glob("*.mid"))
+    assert take.with_suffix(".json").is_file()
+    assert main(["render", str(take), "--png", str(tmp_path / "roll.png")]) == 0
+    assert (tmp_path / "roll.png").stat().st_size > 0

@@ -324,3 +324,105 @@ def test_real_virtual_ports_on_a_jack_dummy_server(tmp_path, monkeypatch):
             p.close()
         jackd.send_signal(signal.SIGTERM)
         jackd.wait(10)
+
+
+# ------------------------------------------------------------ clock tempo
+JACK_PERIOD_S = 256 / 48000  # the dummy server of docs/midi.md: 256 frames at 48 kHz
+
+
+def clock_arrivals(bpm, seconds, start, *, period_s=JACK_PERIOD_S, jitter_s=0.001, seed=0,
+                   late=(), first_after_s=None):
+    """When MIDI clock from a host at `bpm` reaches the bridge: each tick sent on time +- jitter,
+    delivered in period-sized batches (everything sent during a period arrives at its end, as
+    JACK does), then stamped by a 1 ms poll loop. `late` = [(t, delay_s)]: a delivery held up,
+    everything sent in [t, t + delay) arrives at once at t + delay. `first_after_s`: the first
+    tick comes that soon after the start message (a host's first tick is often early)."""
+    import math
+    import random
+
+    rng = random.Random(seed)
+    interval = 60 / (bpm * 24)
+    sent = [start + k * interval + rng.uniform(-jitter_s, jitter_s)
+            for k in range(1, int(seconds / interval))]
+    if first_after_s is not None:
+        sent[0] = start + first_after_s
+    out = []
+    for s in sent:
+        t = math.ceil(s / period_s) * period_s
+        for t0, delay in late:
+            if t0 <= s < t0 + delay:
+                t = max(t, t0 + delay)
+        out.append(math.ceil(t * 1000) / 1000)  # the poll loop's 1 ms
+    return out
+
+
+@pytest.mark.parametrize("frames", [256, 1024])
+@pytest.mark.parametrize("bpm", [100, 120])
+def test_clock_tempo_is_counted_over_a_window_not_read_from_tick_intervals(bpm, frames):
+    """Under JACK a 100 bpm clock was logged as 94.1 and 120 as 117.6: batched delivery makes
+    every tick interval a whole number of periods, and their median was taken as the tempo."""
+    tr = Transport(bpm=60)
+    tr.on_message("start", 10.0)
+    ticks = clock_arrivals(bpm, 6.0, 10.0, period_s=frames / 48000, seed=bpm + frames,
+                           late=[(12.0, 0.03), (14.5, 0.05)], first_after_s=0.0005)
+    for k, t in enumerate(ticks, 1):
+        tr.on_message("clock", t)
+        if k >= 24 * 4:  # from one bar in, and through the held-up deliveries
+            assert tr.bpm == pytest.approx(bpm, abs=0.5), (k, tr.bpm)
+    assert tr.clip_bpm == pytest.approx(bpm, abs=0.5) and round(tr.clip_bpm, 1) == tr.clip_bpm
+    assert tr.beat(ticks[-1]) == pytest.approx(len(ticks) / 24)  # position: still tick by tick
+
+
+def test_clock_tempo_after_continue_and_a_tempo_change():
+    tr = Transport(bpm=120)
+    tr.on_message("start", 10.0)
+    ticks = clock_arrivals(100, 3.0, 10.0)
+    for t in ticks:
+        tr.on_message("clock", t)
+    assert tr.bpm == pytest.approx(100, abs=0.5)
+    tr.on_message("stop", ticks[-1] + 0.01)
+    # the host stops its clock for 3 s, then continues at 132 bpm; its first tick comes at once
+    t_cont = ticks[-1] + 3.0
+    tr.on_message("continue", t_cont)
+    ticks = clock_arrivals(132, 4.0, t_cont, first_after_s=0.0002, seed=5)
+    for k, t in enumerate(ticks, 1):
+        tr.on_message("clock", t)
+        if k >= 24 * 2:
+            assert tr.bpm == pytest.approx(132, abs=0.5), (k, tr.bpm)
+    # and a change while running is followed within the 2 s window
+    t0 = ticks[-1]
+    ticks = clock_arrivals(90, 3.0, t0, seed=6)
+    for t in ticks:
+        tr.on_message("clock", t)
+    assert tr.bpm == pytest.approx(90, abs=0.5)
+    assert Transport(bpm=123.45).clip_bpm == 123.45  # a set tempo is written as given
+
+
+def test_the_phrase_carries_the_clock_tempo_through_jack_like_batches(tmp_path):
+    """End to end through the memory ports: a host at 100 bpm, its clock delivered in JACK
+    batches; the phrase (and so the clip the model continues, and the stored take) is at 100."""
+    clock, inp, studio = FakeClock(), MemoryInput(), FakeStudio()
+    out = MemoryOutput(clock)
+    with Session.open(tmp_path / "live") as session:
+        resp = CallAndResponse(studio, out, session=session, background=False,
+                               config=ResponderConfig(bars=1, bpm=120, silence_s=0.5, end_cc=20))
+        start = clock.t + 0.0011
+        ticks = clock_arrivals(100, 12.0, start, seed=3)
+        events = [(start, mido.Message("start"))] + [(t, mido.Message("clock")) for t in ticks]
+        beat_s = 0.6
+        # two bars of quarter notes from beat 4 (bar 2), then the footswitch
+        events += [(start + (4 + k) * beat_s + 0.02, on(60 + k)) for k in range(8)]
+        events += [(start + (4 + k) * beat_s + 0.3, off(60 + k)) for k in range(8)]
+        events += [(start + 11.8 * beat_s, mido.Message("control_change", control=20, value=127))]
+        drive(resp, clock, inp, ticks[-1], step=0.001, events=events)
+        [r] = resp.responses
+        qpm = r.phrase.clip.tempos[0].qpm
+        assert qpm == pytest.approx(100, abs=0.5), qpm
+        assert studio.calls[0][0].tempos[0].qpm == qpm  # the clip the model continues
+        phrase_take = session.takes()[0]
+        assert Clip.load(phrase_take.midi_path).tempos[0].qpm == pytest.approx(qpm, abs=0.01)
+        assert r.phrase.origin_beat == 4.0 and r.phrase.n_bars == 2 and r.start_beat == 12.0
+        ons = notes_played(out)
+        assert len(ons) == 4
+        for i, (when, _) in enumerate(ons):  # on the host's beats 12..15 (in delivery time)
+            assert when == pytest.approx(ticks[(12 + i) * 24 - 1], abs=0.003)

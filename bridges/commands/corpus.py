@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bridges.commands._ui import progress_bar
+    from bridges.commands._ui import progress
     from musegen.corpus import build_corpus, default_corpus_dir
     from musegen.corpus.report import format_table
     from musegen.errors import ParameterError
@@ -43,15 +43,10 @@ def run_build(args: argparse.Namespace) -> int:
         raise ParameterError(f"--midi-dir {args.midi_dir} is not a folder")
     out = args.out or default_corpus_dir()
     console = Console()
-    with progress_bar(console, "[bold]{task.description}") as progress:
-        task = progress.add_task("corpus", total=None)
-
-        def on_progress(done: int, total: int, msg: str) -> None:
-            progress.update(task, completed=done, total=total, description=msg)
-
+    with progress(Console(stderr=True), "[bold]corpus") as bar:
         summary = build_corpus(out, midi_dir=args.midi_dir, workers=args.workers,
-                               on_progress=on_progress, limit_per_style=args.limit_per_style,
-                               styles=args.styles)
+                               on_progress=lambda done, total, msg: bar.update(done, total, msg),
+                               limit_per_style=args.limit_per_style, styles=args.styles)
     console.print(format_table(summary))
     console.print(f"corpus written to {out} in {summary.wall_s:.1f} s")
     return 0

@@ -22,9 +22,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bridges.commands.generate import check_out_dir, progress_kw
+    from bridges.commands.generate import check_out_dir, progress_kw, written_line
     from musegen.clip import Clip
     from musegen.examples import example_path
+    from musegen.session.files import write_numbered_takes
     from musegen.studio import Studio
 
     check_out_dir(args.out)
@@ -39,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"4 continuations (8 bars, irish-dance) in {takes[0].seconds:.2f} s")
     for col in ("take", "bars", "notes", "longest run shared with a training piece"):
         table.add_column(col)
-    for i, t in enumerate(takes, 1):
-        path = t.save(Path(args.out) / f"folk-continue-{i}.mid")
+    paths = write_numbered_takes(takes, args.out, "folk-continue")  # never over earlier ones
+    for path, t in zip(paths, takes):
         nov = t.novelty
         table.add_row(str(path), str(t.clip.n_bars), str(t.clip.n_notes),
                       f"{nov.longest_run} ({nov.piece})" if nov and nov.piece else "0")
     console.print(table)
+    console.print(written_line(paths, args.out), soft_wrap=True, highlight=False)
     return 0

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from bridges.commands._ui import progress
     from musegen.corpus import default_corpus_dir
     from musegen.errors import ParameterError
     from musegen.evaluation.report import EvalConfig, evaluate, write_report
@@ -47,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{' --corpus ' + str(args.corpus) if args.corpus else ''}"
                    f"{' --quick' if args.quick else ''} --out {args.out}")
     try:
-        with console.status("evaluating") as status:
-            metrics = evaluate(model_dir, corpus, cfg, on_stage=lambda s: status.update(s))
+        with progress(console, "[bold]eval") as bar:
+            metrics = evaluate(model_dir, corpus, cfg, on_stage=lambda s: bar.update(info=s))
     except ValueError as e:
         raise ParameterError(str(e)) from e
     paths = write_report(metrics, args.out, command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -20,26 +21,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_card)
 
 
+def check_styles(model_dir: Path, corpus_dir: Path) -> None:
+    """A finished corpus whose styles are the model's first ones, or one line saying why not."""
+    from musegen.corpus.dataset import Corpus
+    from musegen.errors import ParameterError
+
+    styles = Corpus.open(corpus_dir).style_names
+    saved = json.loads((model_dir / "musegen.json").read_text(encoding="utf-8"))
+    names = list(saved["musegen_config"]["style_names"])
+    if names[: len(styles)] != styles:
+        raise ParameterError(f"corpus {corpus_dir} has styles {styles}, not the model's {names}")
+
+
 def run_card(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bridges.commands._ui import progress
     from musegen.corpus import default_corpus_dir
     from musegen.modelcard import finalize
+    from musegen.studio import resolve_model_dir
 
     console = Console()
-    with console.status("measuring") as status:
-        figures = finalize(args.model, args.corpus or default_corpus_dir(),
-                           on_stage=lambda s: status.update(s))
+    model_dir = resolve_model_dir(args.model)  # a bad --model or --corpus: one line naming it
+    corpus = args.corpus or default_corpus_dir()
+    check_styles(model_dir, corpus)  # before the card measures (and writes) anything
+    with progress(Console(stderr=True), "[bold]model-card") as bar:
+        figures = finalize(model_dir, corpus, on_stage=lambda s: bar.update(info=s))
     nll = figures["nll"]
     console.print(f"model NLL {nll['model_mean']:.4f} vs n-gram {nll['baseline_mean']:.4f}; "
                   f"mean improvement {100 * nll['mean_improvement']:.1f} %")
-    console.print(f"wrote {args.model / 'MODEL_CARD.md'}")
+    console.print(f"wrote {model_dir / 'MODEL_CARD.md'}")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bridges.commands._ui import progress
     from musegen.atomic import write_json
     from musegen.corpus import default_corpus_dir
     from musegen.errors import ParameterError
@@ -51,9 +69,10 @@ def run(args: argparse.Namespace) -> int:
     corpus = args.corpus or default_corpus_dir()
     if not (corpus / "summary.json").exists():
         raise ParameterError(f"no corpus at {corpus}: run `musegen corpus build` first")
-    with console.status("evaluating") as status:
+    check_styles(model_dir, corpus)
+    with progress(Console(stderr=True), "[bold]eval-nll") as bar:
         report = evaluate_model_dir(model_dir, corpus, split=args.split,
-                                    on_stage=lambda s: status.update(s))
+                                    on_stage=lambda s: bar.update(info=s))
     console.print(report.markdown())
     if args.json:
         write_json(args.json, report.to_dict())

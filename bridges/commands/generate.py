@@ -1,6 +1,7 @@
 """Generation from the command line: continue, regenerate, blend, morph, styles, map, render.
 
-Every take is written atomically as `<out>/<name>-<op>-<n>.mid` with a JSON sidecar.
+Every take is written atomically as `<out>/<name>-<op>-<n>.mid` with a JSON sidecar; `n` counts
+on from the takes already in `<out>`, so nothing there is ever overwritten.
 """
 
 from __future__ import annotations
@@ -176,25 +177,69 @@ def progress_kw(label: str, units: int, unit: str = "bars") -> Iterator[dict]:
 
 
 def _load(path: Path):  # noqa: ANN202
-    from musegen.clip import Clip
+    """A take musegen wrote (MIDI + sidecar: building on it inherits its style and parameters),
+    or any MIDI file."""
+    import sys
 
+    from musegen.clip import Clip
+    from musegen.errors import ParameterError
+    from musegen.studio import Take
+
+    if Path(path).is_file() and Path(path).with_suffix(".json").is_file():  # '.' has no suffix to swap
+        try:
+            return Take.load(path)
+        except ParameterError as e:
+            print(f"note: {e}; using the MIDI file alone", file=sys.stderr)
     return Clip.load(path)
 
 
-def _write(takes: list, args: argparse.Namespace, name: str, op: str) -> int:
+def _write(takes: list, args: argparse.Namespace, name: str, op: str) -> list[Path]:
+    """Write the takes into `--out` under free numbered names, print where; the MIDI paths."""
     from rich.console import Console
     from rich.table import Table
 
+    from musegen.session.files import write_numbered_takes
+
+    paths = write_numbered_takes(takes, args.out, f"{name}-{op}")
     table = Table(title=f"{len(takes)} takes -> {args.out}")
-    for col in ("file", "bars", "notes", "seed", "longest copied run", "from piece"):
+    table.add_column("file", overflow="fold")
+    for col in ("bars", "notes", "seed", "longest copied run", "from piece"):
         table.add_column(col)
-    for i, t in enumerate(takes, 1):
-        path = t.save(Path(args.out) / f"{name}-{op}-{i}.mid")
+    for path, t in zip(paths, takes):
         nov = t.novelty
         table.add_row(path.name, str(t.clip.n_bars), str(t.clip.n_notes), str(t.seed),
                       str(nov.longest_run) if nov else "-", (nov.piece or "-") if nov else "-")
-    Console().print(table)
-    return 0
+    console = Console()
+    console.print(table)
+    console.print(written_line(paths, args.out), soft_wrap=True, highlight=False)
+    for line in take_warnings(takes):
+        console.print(line, soft_wrap=True, highlight=False, style="yellow")
+    return paths
+
+
+WARNING_TEXT = {
+    "drums_untrained": "the model was trained without drums: drum tracks come back as toms, ride or "
+                       "cowbell (mute them, or leave the drum track out of the input)",
+    "copies_more_than_max_copy": "still copies more than --max-copy notes from a training piece "
+                                 "after every re-draw",
+    "near_duplicate_of_earlier": "nearly repeats an earlier take of the same bars",
+}
+
+
+def take_warnings(takes: list) -> list[str]:
+    """One line per kind of warning the takes carry, naming how many takes it concerns."""
+    seen: dict[str, int] = {}
+    for t in takes:
+        for w in t.params.get("warnings", []):
+            seen[w] = seen.get(w, 0) + 1
+    return [f"warning ({n} of {len(takes)} takes): {WARNING_TEXT.get(w, w)}" for w, n in seen.items()]
+
+
+def written_line(paths: list[Path], out: Path) -> str:
+    """`wrote a-3.mid, a-4.mid (+ .json sidecars) in DIR`, saying when earlier takes were kept."""
+    kept = "" if not paths or paths[0].stem.endswith("-1") else \
+        " (numbered on: the takes already there are kept)"
+    return f"wrote {', '.join(p.name for p in paths)} (+ .json sidecars) in {out}{kept}"
 
 
 def run_continue(args: argparse.Namespace) -> int:
@@ -204,7 +249,8 @@ def run_continue(args: argparse.Namespace) -> int:
     with progress_kw("continue", args.bars * args.variations) as kw:
         takes = studio.continue_(clip, bars=args.bars, variations=args.variations,
                                  style=args.style, **_kw(args), **kw)
-    return _write(takes, args, args.input.stem, "continue")
+    _write(takes, args, args.input.stem, "continue")
+    return 0
 
 
 def parse_bar_range(text: str) -> tuple[int, int]:
@@ -226,7 +272,8 @@ def run_regenerate(args: argparse.Namespace) -> int:
     with progress_kw("regenerate", n * args.variations) as kw:
         takes = studio.regenerate(clip, bars=bars, variations=args.variations,
                                   style=args.style, **_kw(args), **kw)
-    return _write(takes, args, args.input.stem, "regenerate")
+    _write(takes, args, args.input.stem, "regenerate")
+    return 0
 
 
 def parse_style_weights(items: list[str]) -> dict[str, float]:
@@ -250,7 +297,8 @@ def run_blend(args: argparse.Namespace) -> int:
     with progress_kw("blend", args.bars * args.variations) as kw:
         takes = studio.blend(clip, styles=styles, bars=args.bars, variations=args.variations,
                              slerp=args.slerp, **_kw(args), **kw)
-    return _write(takes, args, args.input.stem if args.input else "blend", "blend")
+    _write(takes, args, args.input.stem if args.input else "blend", "blend")
+    return 0
 
 
 def run_morph(args: argparse.Namespace) -> int:
@@ -260,7 +308,8 @@ def run_morph(args: argparse.Namespace) -> int:
     with progress_kw("morph", args.bars * max(1, args.steps)) as kw:
         takes = studio.morph(clip, from_style=args.from_style, to_style=args.to_style,
                              steps=args.steps, bars=args.bars, **_kw(args), **kw)
-    return _write(takes, args, args.input.stem if args.input else "morph", "morph")
+    _write(takes, args, args.input.stem if args.input else "morph", "morph")
+    return 0
 
 
 def run_styles(args: argparse.Namespace) -> int:
@@ -292,10 +341,11 @@ def run_map(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from musegen.clip import Clip
     from musegen.errors import ParameterError
     from musegen.plots import piano_roll
 
-    clip = _load(args.input)
+    clip = Clip.load(args.input)  # the MIDI file as it is (a take's sidecar plays no part here)
     if not args.png and not args.wav:
         raise ParameterError("render: give --png OUT.png and/or --wav OUT.wav")
     exe = sf2 = None

@@ -229,10 +229,10 @@ def run_lyrics(args: argparse.Namespace) -> int:
         takes = studio.lyrics_for(clip, theme=args.theme, rhyme=rhyme, variations=args.variations,
                                   seed=args.seed, temperature=args.temperature, top_p=args.top_p,
                                   candidates=args.candidates, track=args.track, **kw)
-    _write(takes, args, args.input.stem, "lyrics")
-    for i, t in enumerate(takes, 1):
+    paths = _write(takes, args, args.input.stem, "lyrics")
+    for path, t in zip(paths, takes):
         f = t.params["figures"]
-        print(f"\n{args.input.stem}-lyrics-{i}.mid  (track {t.params['track']}, seed {t.seed}): "
+        print(f"\n{path.name}  (track {t.params['track']}, seed {t.seed}): "
               f"syllable fit {_pct(f['syllable_fit'])}, rhyme fit {_pct(f['rhyme_fit'])}, "
               f"stress alignment {_pct(f['stress_alignment'])}, "
               f"stressed syllables on a beat {_pct(f['stressed_on_beat'])}")
@@ -278,10 +278,10 @@ def run_melody(args: argparse.Namespace) -> int:
     with progress_kw("melody", plan.bars * max(1, args.variations)) as pkw:
         takes = studio.melody_for(text, style=style, variations=args.variations, **kw, **pkw)
     name = _slug(text)
-    _write(takes, args, name, "melody")
-    for i, t in enumerate(takes, 1):
+    paths = _write(takes, args, name, "melody")
+    for path, t in zip(paths, takes):
         f = t.params["figures"]
-        print(f"\n{name}-melody-{i}.mid  ({t.params['time_signature']}, {t.clip.n_bars} bars, seed {t.seed}): "
+        print(f"\n{path.name}  ({t.params['time_signature']}, {t.clip.n_bars} bars, seed {t.seed}): "
               f"{f['syllables']} syllables, {f['notes']} notes, {f['melismas']} melismas, "
               f"one note per syllable: {'yes' if f['one_note_per_syllable'] else 'NO'}, "
               f"stress on a beat {_pct(f['stress_on_beat'])} (strong beats {_pct(f['stress_on_strong_beat'])}), "

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
 
+    from bridges.commands._ui import progress
     from musegen.errors import ParameterError
     from musegen.lyrics.evaluate import evaluate_lyric_model, sample_lines, write_card
     from musegen.lyrics.lm import LyricLM
@@ -43,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(args.out, ignore_errors=True)
         tmp.rename(args.out)  # the folder appears whole or not at all
         folder = args.out
-    with console.status("measuring held-out perplexity (model and n-gram baseline)"):
+    with progress(console, "[bold]lyrics-card") as bar:
+        bar.update(info="measuring held-out perplexity (model and n-gram baseline)")
         figures = evaluate_lyric_model(folder, args.corpus)
-    figures["hardware"] = f"{platform.machine()} {platform.processor() or ''}".strip()
-    with console.status("writing sample lines"):
+        figures["hardware"] = f"{platform.machine()} {platform.processor() or ''}".strip()
+        bar.update(info="writing sample lines")
         samples = sample_lines(LyricLM.load(folder))
     card = write_card(folder, figures, samples)
     console.print(f"model NLL {figures['model_nll']:.4f} (ppl {figures['model_ppl']:.2f}) vs "

@@ -124,11 +124,9 @@ def run_repl(args: argparse.Namespace) -> int:
 
     studio = Studio(model=args.model, device=args.device)
     session = Session.open(args.session, readonly=args.readonly)
-    if not session.recovery.clean:
-        r = session.recovery
-        print(f"musegen repl: recovered the session after a crash: {len(r.temp_files_removed)} "
-              f"temp file(s) removed, {len(r.adopted)} take(s) adopted"
-              + (f", MISSING takes: {', '.join(r.missing)}" if r.missing else ""), file=sys.stderr)
+    from bridges.commands.session import report_opening
+
+    report_opening(session, "musegen repl", sys.stderr)
     banner = BANNER.format(version=musegen.__version__, model=studio.model_id, folder=session.folder,
                            n=len(session.takes()), ro=", read-only" if args.readonly else "")
     if sys.stdin.isatty():

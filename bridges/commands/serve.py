@@ -78,12 +78,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.lyric_model is not None:  # a user's lyric model: load it now, so a bad folder fails here
         lyric_id = studio.lyric_lm.model_id  # type: ignore[attr-defined]
     session = Session.open(args.session)
-    if not session.recovery.clean:
-        r = session.recovery
-        print(f"musegen serve: recovered the session after a crash: {len(r.temp_files_removed)} "
-              f"temp file(s) removed, {r.torn_journal_bytes} torn journal byte(s) cut, "
-              f"{len(r.adopted)} take(s) adopted, {len(r.orphaned)} file(s) moved to orphans/"
-              + (f", MISSING takes: {', '.join(r.missing)}" if r.missing else ""), flush=True)
+    from bridges.commands.session import report_opening
+
+    report_opening(session, "musegen serve", sys.stdout)
     limits = default_limits(session.folder, args.allow, max_bars=args.max_bars,
                             max_variations=args.max_variations, max_queue=args.max_queue,
                             max_notes=args.max_notes)

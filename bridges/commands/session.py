@@ -1,14 +1,18 @@
-"""`musegen session list/show/accept/reject/edit/undo/export/log`: a session folder's takes.
+"""`musegen session list/show/accept/reject/edit/undo/export/log/resolve`: a session's takes.
 
 Listing and showing open the session read-only, so they work while `musegen serve` holds it;
 deciding needs the session to itself (while a server runs, send /musegen/accept instead).
+Both print every problem the session has (damaged journal lines, takes with missing or damaged
+files) on stderr, every time, until it is dealt with.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TextIO
 
 FOLDER = "the session folder (a `--session` of serve, midi or repl)"
 TAKE = "take id, e.g. t0003 (see `musegen session list`)"
@@ -57,6 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     lg.add_argument("folder", type=Path, help=FOLDER)
     lg.set_defaults(func=run_log)
 
+    rs = ssub.add_parser("resolve", help="mark damaged journal lines as dealt with (after "
+                         "checking the takes they name and deciding them again where needed)")
+    rs.add_argument("folder", type=Path, help=FOLDER)
+    rs.add_argument("line", type=int, nargs="+", help="journal line numbers `session list` names")
+    rs.set_defaults(func=run_resolve)
+
 
 def _open(folder: Path, readonly: bool):  # noqa: ANN202
     from musegen.session import Session
@@ -64,14 +74,40 @@ def _open(folder: Path, readonly: bool):  # noqa: ANN202
     return Session.open(folder, create=False, readonly=readonly)
 
 
+def print_problems(s, folder: Path, prog: str, file: TextIO | None = None) -> None:  # noqa: ANN001
+    """Each problem of session `s` as a WARNING line, and how to deal with them."""
+    file = file or sys.stderr
+    problems = s.problems()
+    for p in problems:
+        print(f"{prog}: WARNING: {p.message}", file=file, flush=True)
+    lines = [str(p.line) for p in problems if p.line is not None]
+    if lines:
+        print(f"{prog}: check the takes named above (`musegen session show {folder} TAKE`), decide "
+              f"them again where needed (`musegen session accept|reject {folder} TAKE`), then mark "
+              f"the line(s) dealt with: musegen session resolve {folder} {' '.join(lines)}",
+              file=file, flush=True)
+
+
+def report_opening(s, prog: str, file: TextIO | None = None) -> None:  # noqa: ANN001
+    """What opening a session (for `serve`, `repl`) repaired, and what is still wrong."""
+    summary = s.recovery.summary()
+    if summary:
+        print(f"{prog}: recovered the session after a crash: {summary}", file=file or sys.stderr,
+              flush=True)
+    print_problems(s, s.folder, prog, file)
+
+
 def run_list(args: argparse.Namespace) -> int:
     with _open(args.folder, readonly=True) as s:
         takes = s.takes(status=args.status, include_undone=args.all)
+        doubt = s.in_doubt()
+        print_problems(s, args.folder, "musegen session list")
     if args.json:
         print(json.dumps([{"take": t.id, "operation": t.operation, "parent": t.parent,
                            "status": t.status, "undone": t.undone, "bars": t.n_bars,
                            "notes": t.n_notes, "seed": t.seed, "request": t.request_id,
-                           "path": str(t.midi_path)} for t in takes], indent=1))
+                           "path": str(t.midi_path), "damage": t.damage,
+                           "in_doubt": doubt.get(t.id, [])} for t in takes], indent=1))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -83,6 +119,11 @@ def run_list(args: argparse.Namespace) -> int:
         styles = t.params.get("styles")
         style = ", ".join(f"{k}={v:g}" for k, v in styles.items()) if isinstance(styles, dict) else "-"
         status = t.status + (" (undone)" if t.undone else "")
+        if t.id in doubt:
+            status += f" (in doubt: line {', '.join(map(str, doubt[t.id]))})"
+        if t.damage:  # "its MIDI file PATH is missing", "its sidecar PATH is unreadable (...)"
+            what = "MIDI file" if t.damage.startswith("its MIDI") else "sidecar"
+            status += f" - {what} {'MISSING' if t.damage.endswith(' is missing') else 'DAMAGED'}"
         table.add_row(t.id, t.operation, t.parent or "-", status, str(t.n_bars), str(t.n_notes),
                       style, "-" if t.seed is None else str(t.seed))
     Console().print(table)
@@ -91,11 +132,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     with _open(args.folder, readonly=True) as s:
+        print_problems(s, args.folder, "musegen session show")
         side = s.sidecar(args.take)
         chain = s.lineage(args.take)
         rec = s.take(args.take)
+        doubt = s.in_doubt().get(rec.id, [])
     print(json.dumps({"take": rec.id, "status": rec.status, "undone": rec.undone,
-                      "path": str(rec.midi_path),
+                      "in_doubt": doubt, "path": str(rec.midi_path),
                       "lineage": [f"{t.id} ({t.operation})" for t in chain], "sidecar": side},
                      indent=1, default=str))
     return 0
@@ -134,4 +177,13 @@ def run_log(args: argparse.Namespace) -> int:
     with _open(args.folder, readonly=True) as s:
         for e in s.entries():
             print(json.dumps(e, ensure_ascii=False))
+    return 0
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    with _open(args.folder, readonly=False) as s:
+        for line in args.line:
+            entry = s.resolve(line)
+            print(f"journal line {line}: resolved (journal entry {entry['seq']})")
+        print_problems(s, args.folder, "musegen session resolve")
     return 0

@@ -1,27 +1,54 @@
 """`musegen train`: train a model from the corpus cache, or teach a trained one your style.
 
-    musegen train --out runs/default                       # from the default corpus
+    musegen train --out my-base-model                       # from the default corpus
     musegen train --init default --midi-dir my_songs/ --style mine --out my-model
+
+A run folder (checkpoints, log, staged MIDI) belongs to one run. By default it is
+`$MUSEGEN_HOME/runs/<name>` (`~/.cache/musegen/runs/<name>`), the name taken from `--out`
+(else from `--style`, else `default`), and `train` prints it. The run's arguments are kept in
+`RUN/run.json`; an existing run is resumed only by the same arguments, and a different one is
+refused, naming what differs (`--no-resume` starts the folder over).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
+RUN_FORMAT = 1
+# what a run folder holds; --no-resume removes these and nothing else
+RUN_FILES = ("run.json", "last.pt", "last.tmp", "log.jsonl", "midi", "corpus")
+# arguments that change what a run computes, with their option names (the others, such as
+# --device, --threads, --ckpt-every, --eval-every or --out, may change between resumes)
+IDENTITY = {"corpus": "--corpus", "init": "--init", "midi_dir": "--midi-dir", "style": "--style",
+            "steps": "--steps", "batch_size": "--batch-size", "context": "--context", "lr": "--lr",
+            "warmup": "--warmup", "d_model": "--d-model", "layers": "--layers", "heads": "--heads",
+            "d_ff": "--d-ff", "fim_rate": "--fim-rate", "seed": "--seed"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model, or add your own style to a trained one")
+    p = sub.add_parser(
+        "train", help="train a model, or add your own style to a trained one",
+        description="Train a model from the corpus, or (with --init, --midi-dir and --style) learn "
+        "a new style vector for a trained model. Checkpoints go to a run folder, by default "
+        "$MUSEGEN_HOME/runs/<name> (~/.cache/musegen/runs/<name>) with <name> taken from --out "
+        "(else --style, else 'default'); the folder is printed at the start. Re-running the same "
+        "command resumes it; other arguments on the same folder are refused (use --no-resume).")
     p.add_argument("--corpus", type=Path, default=None,
                    help="corpus folder (default: the one `musegen corpus build` writes)")
-    p.add_argument("--run-dir", "--run", dest="run", type=Path, default=Path("runs/default"),
-                   help="run folder for checkpoints and logs; an existing run is resumed "
-                   "(spell it --run-dir under torchrun, whose own options clash with --run)")
+    p.add_argument("--run-dir", "--run", dest="run", type=Path, default=None,
+                   help="run folder for checkpoints, log and staged MIDI (default: "
+                   "$MUSEGEN_HOME/runs/<name of --out>-<hash>, or runs/style-<STYLE>, or runs/default); "
+                   "it is resumed only by the same arguments (spell it --run-dir under torchrun, "
+                   "whose own options clash with --run)")
     p.add_argument("--out", type=Path, default=None,
                    help="where to write the finished model folder (default: RUN/model)")
     p.add_argument("--steps", type=int, default=None,
@@ -60,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     from musegen.errors import ParameterError
 
-    console = Console(stderr=True)
+    # under torchrun only rank 0 reports
+    console = Console(stderr=True, soft_wrap=True, quiet=int(os.environ.get("RANK", "0")) != 0)
     if args.threads:
         torch.set_num_threads(args.threads)
     for name in ("batch_size", "context", "d_model", "layers", "heads"):
@@ -75,38 +103,126 @@ def run(args: argparse.Namespace) -> int:
     return _train_from_corpus(args, console)
 
 
-def _progress(console, total):
-    from rich.progress import TextColumn
+# ----------------------------------------------------------------------------- run folders
+def default_run_dir(out: Path | None, style: str | None) -> Path:
+    """`$MUSEGEN_HOME/runs/<name>`: one folder per output folder (its name and a hash of its
+    full path), else per learned style, else `default`."""
+    from musegen.corpus import default_corpus_dir
 
-    from bridges.commands._ui import progress_bar
+    runs = default_corpus_dir().parent / "runs"
+    if out is not None:
+        full = str(out.expanduser().resolve())
+        return runs / f"{_slug(out.name)}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+    return runs / (f"style-{_slug(style)}" if style else "default")
 
-    return progress_bar(console, "[bold]train", TextColumn("loss {task.fields[loss]:.3f}"),
-                        TextColumn("{task.fields[tok_s]:,.0f} tok/s"))
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _midi_files(folder: Path) -> dict[str, Path]:
+    """The MIDI files under `folder`, by path relative to it."""
+    return {f.relative_to(folder).as_posix(): f for f in sorted(folder.rglob("*"))
+            if f.suffix.lower() in (".mid", ".midi") and f.is_file()}
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    out = []
+    for key, flag in IDENTITY.items():
+        if old.get("args", {}).get(key) != new["args"].get(key):
+            out.append(f"{flag} {old.get('args', {}).get(key)!r} there, {new['args'].get(key)!r} now")
+    if old.get("args", {}).get("corpus") == new["args"].get("corpus") and \
+            old.get("corpus_digest") != new.get("corpus_digest"):
+        out.append("the corpus was rebuilt since")
+    if old.get("args", {}).get("init") == new["args"].get("init") and \
+            old.get("init_digest") != new.get("init_digest"):
+        out.append("the --init model's weights changed since")
+    a, b = old.get("midi_files"), new.get("midi_files")
+    if a is not None and b is not None and a != b:
+        added = sorted(set(b) - set(a))
+        gone = sorted(set(a) - set(b))
+        changed = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+        what = [f"{label} {', '.join(names)}" for label, names in
+                (("added", added), ("removed", gone), ("changed", changed)) if names]
+        out.append(f"the files in --midi-dir changed ({'; '.join(what)})")
+    return out
+
+
+def _claim_run_dir(run: Path, record: dict, no_resume: bool, console: object) -> bool:
+    """Make `run` this run's folder; True if an earlier part of the same run is resumed.
+
+    Refuses a folder holding another run (other arguments), naming the differences."""
+    from musegen.atomic import write_json
+    from musegen.errors import ParameterError
+
+    if run.exists() and not run.is_dir():
+        raise ParameterError(f"--run-dir {run} is not a folder")
+    if no_resume:
+        for name in RUN_FILES:
+            p = run / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+    saved_path = run / "run.json"
+    resumed = False
+    if saved_path.exists():
+        try:
+            saved = json.loads(saved_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ParameterError(f"run folder {run}: unreadable run.json ({e}); pass --no-resume "
+                                 "to start it over") from e
+        diff = _differences(saved, record)
+        if diff:
+            raise ParameterError(
+                f"run folder {run} belongs to another run: {'; '.join(diff)}. Pass --no-resume to "
+                "start that folder over, or a different --out or --run-dir for a new run")
+        resumed = (run / "last.pt").exists()
+    elif (run / "last.pt").exists():
+        raise ParameterError(f"run folder {run} has a checkpoint but no run.json, so whose run it "
+                             "is cannot be told; pass --no-resume to start it over, or another --run-dir")
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        write_json(saved_path, record)
+    except OSError as e:
+        raise ParameterError(f"--run-dir {run}: cannot write there ({e.strerror or e})") from e
+    console.print(f"run folder {run}" + (" (resuming)" if resumed else ""))
+    if not resumed:
+        (run / "log.jsonl").unlink(missing_ok=True)
+    return resumed
 
 
 def _run_training(args, console, model, tok, train_p, valid_p, cfg, style_names, log_path):
+    from bridges.commands._ui import progress
     from musegen.train import train
 
-    log = open(log_path, "a")
-    with _progress(console, cfg.steps) as prog:
-        task = prog.add_task("train", total=cfg.steps, loss=float("nan"), tok_s=0.0)
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # the others leave the run folder to rank 0
+    with open(log_path if rank0 else os.devnull, "a") as log, \
+            progress(console, "[bold]train", cfg.steps) as bar:
 
         def on_step(step: int, rec: dict) -> None:
-            prog.update(task, completed=step, loss=rec["loss"], tok_s=rec["tok_s"])
+            bar.update(step, info=f"loss {rec['loss']:.3f}, {rec['tok_s']:,.0f} tok/s")
             log.write(json.dumps(rec) + "\n")
             log.flush()
 
         def on_eval(step: int, per_style: dict) -> None:
             named = {style_names[s]: round(v, 4) for s, v in per_style.items()}
             mean = sum(per_style.values()) / max(1, len(per_style))
-            prog.console.print(f"step {step}: valid NLL {mean:.4f} " + json.dumps(named))
+            bar.print(f"step {step}: valid NLL {mean:.4f} " + json.dumps(named))
             log.write(json.dumps({"step": step, "valid_nll": named}) + "\n")
             log.flush()
 
-        state = train(model, tok, train_p, valid_p, cfg, args.run, device=args.device,
-                      resume=not args.no_resume, on_step=on_step, on_eval=on_eval)
-    log.close()
-    return state
+        return train(model, tok, train_p, valid_p, cfg, args.run, device=args.device,
+                     resume=not args.no_resume, on_step=on_step, on_eval=on_eval)
 
 
 def _hardware(device: str) -> str:
@@ -130,27 +246,33 @@ def _train_from_corpus(args: argparse.Namespace, console: object) -> int:
 
     from musegen.corpus import default_corpus_dir
     from musegen.corpus.dataset import Corpus
-    from musegen.errors import ParameterError
     from musegen.model import pick_device
     from musegen.train import TrainConfig, export, new_model
 
     corpus_dir = args.corpus or default_corpus_dir()
-    if not (corpus_dir / "styles.json").exists():
-        raise ParameterError(f"no corpus at {corpus_dir}: run `musegen corpus build` first")
-    corpus = Corpus.open(corpus_dir)
+    corpus = Corpus.open(corpus_dir)  # a missing corpus: one line naming the folder
+    args.run = args.run or default_run_dir(args.out, None)
     tok = corpus.tokenizer()
     styles = corpus.styles
     names = [s["name"] for s in styles]
-    train_p, valid_p = corpus.split("train"), corpus.split("valid")
     cfg = TrainConfig(steps=args.steps or 4000, batch_size=args.batch_size, context=args.context,
                       lr=args.lr or 1.5e-3, warmup=args.warmup, eval_every=args.eval_every,
                       ckpt_every=args.ckpt_every, fim_rate=args.fim_rate, seed=args.seed)
+    record = {"format": RUN_FORMAT, "command": "train",
+              "args": {"corpus": str(corpus_dir.resolve()), "steps": cfg.steps,
+                       "batch_size": cfg.batch_size, "context": cfg.context, "lr": cfg.lr,
+                       "warmup": cfg.warmup, "d_model": args.d_model, "layers": args.layers,
+                       "heads": args.heads, "d_ff": args.d_ff, "fim_rate": cfg.fim_rate,
+                       "seed": cfg.seed},
+              "corpus_digest": _digest([corpus_dir / "pieces.jsonl", corpus_dir / "styles.json"])}
+    if int(os.environ.get("RANK", "0")) == 0:
+        _claim_run_dir(args.run, record, args.no_resume, console)
+    train_p, valid_p = corpus.split("train"), corpus.split("valid")
     torch.manual_seed(args.seed)
     model = new_model(tok, names, d_model=args.d_model, n_layers=args.layers,
                       n_heads=args.heads, d_ff=args.d_ff, context=args.context)
     console.print(f"{model.num_parameters():,} parameters; {len(train_p)} train / "
                   f"{len(valid_p)} valid pieces; {len(names)} styles; device {pick_device(args.device)}")
-    args.run.mkdir(parents=True, exist_ok=True)
     state = _run_training(args, console, model, tok, train_p, valid_p, cfg, names,
                           args.run / "log.jsonl")
     if int(os.environ.get("RANK", "0")) != 0:
@@ -175,7 +297,17 @@ def _train_from_corpus(args: argparse.Namespace, console: object) -> int:
     return 0
 
 
+def _stage(files: dict[str, Path], staging: Path) -> None:
+    """Link the user's files (and only them) into the run's one-style MIDI folder."""
+    if staging.parent.exists():
+        shutil.rmtree(staging.parent)  # nothing from an earlier staging may join this corpus
+    staging.mkdir(parents=True)
+    for rel, f in files.items():
+        (staging / rel.replace("/", "__")).symlink_to(f.resolve())
+
+
 def _learn_style(args: argparse.Namespace, console: object) -> int:
+    from bridges.commands._ui import progress
     from musegen.corpus import build_corpus
     from musegen.corpus.dataset import Corpus
     from musegen.errors import ParameterError
@@ -187,30 +319,38 @@ def _learn_style(args: argparse.Namespace, console: object) -> int:
     init = resolve_model_dir(args.init)
     if not args.midi_dir.is_dir():
         raise ParameterError(f"--midi-dir {args.midi_dir} is not a folder")
+    files = _midi_files(args.midi_dir)
+    if not files:
+        raise ParameterError(f"--midi-dir {args.midi_dir} holds no .mid or .midi files")
     model, meta = load_checkpoint(init, "cpu")
     if args.style in model.cfg.style_names:
         raise ParameterError(f"style {args.style!r} already exists in {init}")
     tok = Tokenizer.load(init)
-    # the user's folder becomes a one-style corpus (sub-folder name = style)
-    staging = args.run / "midi" / args.style
-    staging.mkdir(parents=True, exist_ok=True)
-    for f in sorted(args.midi_dir.rglob("*")):
-        if f.suffix.lower() in (".mid", ".midi") and f.is_file():
-            link = staging / f.name
-            if not link.exists():
-                link.symlink_to(f.resolve())
-    with console.status("reading your MIDI files"):
-        summary = build_corpus(args.run / "corpus", midi_dir=args.run / "midi", workers=1)
-    corpus = Corpus.open(args.run / "corpus")
-    pieces = corpus.split("train") + corpus.split("valid") + corpus.split("test")
-    if not pieces:
-        raise ParameterError(f"no usable MIDI in {args.midi_dir} (skipped: {summary.skipped})")
     idx = model.add_style(args.style)
-    pieces = [(idx, ids) for _, ids in pieces]
     cfg = TrainConfig(steps=args.steps or 300, batch_size=min(args.batch_size, 8),
                       context=min(args.context, 384), lr=args.lr or 2e-2, warmup=20,
                       eval_every=10**9, ckpt_every=args.ckpt_every, fim_rate=args.fim_rate,
                       only_style=idx, seed=args.seed)
+    record = {"format": RUN_FORMAT, "command": "train (learn a style)",
+              "args": {"init": str(init.resolve()), "midi_dir": str(args.midi_dir.resolve()),
+                       "style": args.style, "steps": cfg.steps, "batch_size": cfg.batch_size,
+                       "context": cfg.context, "lr": cfg.lr, "fim_rate": cfg.fim_rate,
+                       "seed": cfg.seed},
+              "init_digest": _digest([init / "model.safetensors", init / "styles.json"]),
+              "midi_files": {rel: _digest([f]) for rel, f in files.items()}}
+    args.run = args.run or default_run_dir(args.out, args.style)
+    _claim_run_dir(args.run, record, args.no_resume, console)
+    # the user's folder becomes a one-style corpus (sub-folder name = style)
+    _stage(files, args.run / "midi" / args.style)
+    with progress(console, "reading your MIDI files") as bar:
+        summary = build_corpus(args.run / "corpus", midi_dir=args.run / "midi", workers=1,
+                               on_progress=lambda done, total, msg: bar.update(done, total, msg))
+    corpus = Corpus.open(args.run / "corpus")
+    pieces = corpus.split("train") + corpus.split("valid") + corpus.split("test")
+    if not pieces:
+        raise ParameterError(f"no usable MIDI in {args.midi_dir} (skipped: {summary.skipped})")
+    pieces = [(idx, ids) for _, ids in pieces]
+    console.print(f"{len(pieces)} pieces from {len(files)} files in {args.midi_dir}")
     state = _run_training(args, console, model, tok, pieces, [], cfg,
                           list(model.cfg.style_names), args.run / "log.jsonl")
     styles = json.loads((init / "styles.json").read_text())
@@ -224,9 +364,9 @@ def _learn_style(args: argparse.Namespace, console: object) -> int:
     out = args.out or args.run / "model"
     export(model, out, tok, styles, extra)
     card = init / "MODEL_CARD.md"
-    if card.exists():
-        (out / "MODEL_CARD.md").write_text(card.read_text() + f"\n\n## Added style `{args.style}`\n\n"
-                                           f"Learned from {len(pieces)} pieces in {state.step} steps "
-                                           f"({state.wall_s:.0f} s), style vector only.\n")
+    base = card.read_text() if card.exists() else f"# musegen model {out.name}\n\nBased on {init}.\n"
+    (out / "MODEL_CARD.md").write_text(base + f"\n\n## Added style `{args.style}`\n\n"
+                                       f"Learned from {len(pieces)} pieces in {state.step} steps "
+                                       f"({state.wall_s:.0f} s), style vector only.\n")
     console.print(f"model with style {args.style!r} written to {out}")
     return 0

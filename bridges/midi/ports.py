@@ -90,6 +90,11 @@ def _order(api: str) -> list[str]:
 def _backend(api: str) -> mido.Backend:
     if api not in APIS:
         raise MidiPortError(f"unknown MIDI API {api!r}; choose auto, {', '.join(APIS)}")
+    try:
+        import rtmidi  # noqa: F401  (mido's backend imports it lazily; fail here with the fix)
+    except ImportError:
+        raise MidiPortError("live MIDI needs python-rtmidi, which is not installed: "
+                            "run `python3 -m pip install python-rtmidi`") from None
     return mido.Backend(f"mido.backends.rtmidi/{APIS[api]}", load=True)
 
 

@@ -111,9 +111,10 @@ class CallAndResponse:
         self._start(now)
         if self._job is None and self.capture.ended(now):
             free = not self.transport.following(now)
-            phrase = self.capture.take(self.transport.bpm, free_origin=free)
+            bpm = self.transport.clip_bpm  # the clip generated from carries the best estimate
+            phrase = self.capture.take(bpm, free_origin=free)
             self._log(f"phrase: {phrase.n_bars} bar(s), {phrase.clip.n_notes} notes at "
-                      f"{self.transport.bpm:.1f} bpm ({'set tempo' if free else 'MIDI clock'})")
+                      f"{bpm:g} bpm ({'set tempo' if free else 'MIDI clock'})")
             self._submit(phrase)
         if self._job is not None and not self._job.is_alive():
             self._finish(now)

@@ -12,6 +12,10 @@ from musegen.corpus.shards import read_shard
 from musegen.errors import ParameterError
 
 
+class NoCorpusError(ParameterError, FileNotFoundError):
+    """A folder given as a corpus holds no finished build (the message names the folder)."""
+
+
 class Corpus:
     """A corpus folder written by :func:`musegen.corpus.build_corpus`.
 
@@ -27,13 +31,14 @@ class Corpus:
 
     @classmethod
     def open(cls, out_dir: Path) -> Corpus:
-        """Open a finished build; raises ``FileNotFoundError`` if there is none in
-        ``out_dir`` (``summary.json`` is written last, so a half-built corpus has none)."""
+        """Open a finished build; raises :class:`NoCorpusError` (a ``FileNotFoundError``)
+        if there is none in ``out_dir`` (``summary.json`` is written last, so a half-built
+        corpus has none)."""
         root = Path(out_dir)
         summary_path = root / "summary.json"
         if not summary_path.is_file():
-            raise FileNotFoundError(f"{root}: no finished corpus here (summary.json is "
-                                    f"missing); build one with `musegen corpus build`")
+            raise NoCorpusError(f"{root}: no finished corpus here (summary.json is "
+                                f"missing); build one with `musegen corpus build`")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         styles = json.loads((root / "styles.json").read_text(encoding="utf-8"))
         return cls(root, styles, summary)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
 from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
@@ -480,9 +481,14 @@ def melody_for(studio: Studio, text: str, style: str | dict[str, float] | None =
         prompt = head.astype(np.int64)
         state = tok.grammar.validate(prompt)
 
-        def build(gen: np.ndarray, plan: MelodyPlan = plan, prompt: np.ndarray = prompt) -> Clip:
+        def build(gen: np.ndarray, plan: MelodyPlan = plan, prompt: np.ndarray = prompt,
+                  rhythm: Clip = rhythm) -> Clip:
             whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]), name="melody_for")
-            return _with_lyrics(whole.slice_bars(0, min(whole.n_bars, plan.bars)), plan)
+            clip = whole.slice_bars(0, min(whole.n_bars, plan.bars))
+            # the requested tempo exactly (not its token bin), the melody track's name, a key
+            # signature: the lock's or the melody's own estimate
+            clip = carry(clip, rhythm, key=kw.get("key") or clip.key)  # type: ignore[arg-type]
+            return _with_lyrics(clip, plan)
 
         p = dict(params, seed=request_seed + i, bars=plan.bars)
         run_kw = dict(kw, on_progress=_scaled(progress, i, variations))

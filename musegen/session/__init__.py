@@ -10,7 +10,7 @@ append-only, fsynced journal of requests and decisions that survives kill -9.
 
 from musegen.session.history import ACCEPTED, PENDING, REJECTED, TakeRecord
 from musegen.session.recover import RecoveryReport
-from musegen.session.session import Session, SessionError
+from musegen.session.session import Problem, Session, SessionError
 
-__all__ = ["Session", "SessionError", "TakeRecord", "RecoveryReport", "ACCEPTED", "PENDING",
+__all__ = ["Session", "SessionError", "Problem", "TakeRecord", "RecoveryReport", "ACCEPTED", "PENDING",
            "REJECTED"]

@@ -5,7 +5,10 @@ Pure functions over journal entries (dicts), so the rules are testable without f
 - a `take` or `edit` entry adds a take (an edit is a take whose parent is the edited one);
 - `accept` / `reject` set a take's status; the latest decision that is not undone wins;
 - `undo` names the `seq` of the accept, reject or edit it reverses. An undone edit hides its take
-  (its files stay on disk and in the journal: nothing is ever deleted).
+  (its files stay on disk and in the journal: nothing is ever deleted);
+- a decision naming a take not seen yet is kept and counts once the take appears (its `take`
+  line was damaged and the take was adopted again from its files);
+- `resolve` names a damaged journal line (its number and digest) the musician has dealt with.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class TakeRecord:
     status: str = PENDING
     undone: bool = False  # an edit that was undone: hidden, but kept
     recovered: bool = False  # adopted from complete files that a crash left unjournaled
+    damage: str | None = None  # what is wrong with its files, found when the session opened
 
     @property
     def sidecar_path(self) -> Path:
@@ -49,6 +53,7 @@ class History:
     decisions: dict[str, list[dict]] = field(default_factory=dict)  # take id -> entries
     undone: set[int] = field(default_factory=set)  # seqs reversed by an undo
     by_seq: dict[int, dict] = field(default_factory=dict)
+    resolved: set[tuple[int, str]] = field(default_factory=set)  # (line, digest) of damaged lines
     last_seq: int = 0
 
     def undo_target(self) -> dict | None:
@@ -80,11 +85,16 @@ def apply(h: History, entry: dict, takes_dir: Path) -> None:
     if kind in ("take", "edit") and "take" in entry:
         rec = record_from_entry(entry, takes_dir)
         h.takes[rec.id] = rec
+        if rec.id in h.decisions:
+            _restatus(h, rec.id)
     elif kind == "request" and "request" in entry:
         h.requests[str(entry["request"])] = entry
-    elif kind in ("accept", "reject") and entry.get("take") in h.takes:
+    elif kind in ("accept", "reject") and isinstance(entry.get("take"), str):
         h.decisions.setdefault(entry["take"], []).append(entry)
-        _restatus(h, entry["take"])
+        if entry["take"] in h.takes:
+            _restatus(h, entry["take"])
+    elif kind == "resolve" and isinstance(entry.get("line"), int):
+        h.resolved.add((entry["line"], str(entry.get("digest"))))
     elif kind == "undo" and isinstance(entry.get("undoes"), int):
         target = h.by_seq.get(entry["undoes"])
         if target is None or target["type"] not in UNDOABLE:

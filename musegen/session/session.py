@@ -9,6 +9,10 @@
 Opening a session for writing takes an exclusive lock (one writer at a time) and recovers from
 whatever a crash left behind (see `musegen.session.recover`). Read-only opens take no lock and
 change nothing. The session prints nothing; every method is thread-safe.
+
+What can't be recovered is never guessed away: `Session.problems()` lists damaged journal lines
+(until `Session.resolve(line)` journals that the musician dealt with one) and takes whose files
+are missing or damaged (which the session refuses to accept, reject, read or export).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
 from musegen.clip import MAX_FILE_BYTES, Clip
@@ -27,16 +31,29 @@ from musegen.errors import MidiFileError, MusegenError
 from musegen.session import history as hist
 from musegen.session.files import atomic_write
 from musegen.session.history import History, TakeRecord
-from musegen.session.journal import Journal, read_journal, repair_tail
-from musegen.session.recover import RecoveryReport, remove_temp_files, scan_takes
+from musegen.session.journal import DamagedLine, Journal, read_journal, repair_tail
+from musegen.session.recover import RecoveryReport, keep_torn_tail, remove_temp_files, scan_takes, take_damage
 
 FORMAT = {"format": "musegen-session", "version": 1}
+CHECKSUMS = {"journal_checksums": "crc32"}  # in session.json: every journal line carries a crc
 _ID = re.compile(r"^t(\d+)")
 TAKE_MODE = 0o444  # takes never change: a DAW saving over one gets an error, not a lost take
 
 
 class SessionError(MusegenError, ValueError):
-    """A session can't be opened, or a request names a take it doesn't hold."""
+    """A session can't be opened, or a request names a take it doesn't hold (or can't use)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a session that it will not guess away: a damaged journal line
+    (`line` set; gone once resolved) or a take whose files are missing or damaged."""
+
+    kind: str  # "journal-line" or "take-files"
+    message: str  # one line, naming the line or take, the file, and what is in doubt
+    takes: tuple[str, ...] = ()  # the takes concerned (for a journal line: those its text names)
+    line: int | None = None  # the journal line number
+    raw: str | None = None  # the damaged line's text
 
 
 class Session:
@@ -51,6 +68,7 @@ class Session:
         self._history = History()
         self._next_id = 1
         self._journal: Journal | None = None
+        self._damaged_lines: list[DamagedLine] = []
         self.recovery = RecoveryReport()
 
     # ----------------------------------------------------------------- opening
@@ -69,40 +87,72 @@ class Session:
                 raise SessionError(f"{path}: folder is not empty and holds no session.json; "
                                    "pick a new or empty folder")
             path.mkdir(parents=True, exist_ok=True)
-            atomic_write(marker, json.dumps({**FORMAT, "created": time.time()}).encode())
+            meta = {**FORMAT, **CHECKSUMS, "created": time.time()}
+            atomic_write(marker, json.dumps(meta).encode())
         else:
-            _check_marker(marker)
+            meta = _check_marker(marker)
         lock_fd = None if readonly else _lock(path)
         s = cls(path, readonly=readonly, lock_fd=lock_fd)
         try:
-            s._load()
+            s._load(require_checksums=meta.get("journal_checksums") == CHECKSUMS["journal_checksums"])
         except BaseException:
             s.close()
             raise
         return s
 
-    def _load(self) -> None:
+    def _load(self, *, require_checksums: bool) -> None:
         jpath = self.folder / "journal.jsonl"
         report = self.recovery
         if not self.readonly:
             remove_temp_files(self.folder, report)
-        scan = read_journal(jpath)
-        report.torn_journal_bytes = scan.torn_tail_bytes
-        report.bad_journal_lines = scan.bad_lines
-        if scan.torn_tail_bytes and not self.readonly:
+        scan = read_journal(jpath, require_checksums=require_checksums)
+        # a read-only open leaves a torn tail alone: the writer may be appending that line now
+        if scan.torn_tail and not self.readonly:
+            report.torn_tail_kept = keep_torn_tail(self.folder, scan.torn_tail, scan.good_length)
+            report.torn_journal_bytes = len(scan.torn_tail)
             repair_tail(jpath, scan.good_length)
         self._history = hist.replay(scan.entries, self.takes_dir)
-        self._next_id = 1 + max([_id_number(t) for t in self._history.takes] + _file_ids(self.folder),
-                                default=0)
-        if self.readonly:
-            return
-        self.takes_dir.mkdir(exist_ok=True)
-        self._journal = Journal(jpath, self._history.last_seq + 1)
-        for side in scan_takes(self.takes_dir, set(self._history.takes), report):
-            self._log("take", **_entry_from_sidecar(side), recovered=True)
-            report.adopted.append(side["take_id"])
-        if not report.clean:
-            self._log("recover", **report.as_dict())
+        self._damaged_lines = scan.damaged
+        report.damaged_lines = self._unresolved_lines()
+        named = [_id_number(t) for d in scan.damaged for t in d.takes]  # never reuse those ids
+        self._next_id = 1 + max([_id_number(t) for t in self._history.takes] + _file_ids(self.folder)
+                                + named, default=0)
+        if not self.readonly:
+            self.takes_dir.mkdir(exist_ok=True)
+            next_seq = max([self._history.last_seq] + [d.seq or 0 for d in scan.damaged]) + 1
+            self._journal = Journal(jpath, next_seq)
+            for side in scan_takes(self.takes_dir, set(self._history.takes), report):
+                self._log("take", **_entry_from_sidecar(side), recovered=True)
+                report.adopted.append(side["take_id"])
+        for rec in list(self._history.takes.values()):
+            damage = take_damage(rec.id, rec.midi_path, rec.sidecar_path)
+            if damage:
+                report.damaged_takes[rec.id] = damage
+                self._history.takes[rec.id] = replace(rec, damage=damage)
+        if not self.readonly:
+            self._log_recovery()
+
+    def _log_recovery(self) -> None:
+        """Journal what this open repaired or found, leaving out damage an earlier `recover`
+        entry already reported (so reopening a damaged session adds nothing)."""
+        r, known_lines, known_takes = self.recovery, set(), set()
+        for e in self._history.by_seq.values():
+            if e["type"] == "recover":
+                known_lines |= {(d.get("line"), d.get("digest")) for d in e.get("damaged_lines") or []
+                                if isinstance(d, dict)}
+                known_takes |= {(t, m) for t, m in (e.get("damaged_takes") or {}).items()}
+        lines = [d.as_dict() for d in r.damaged_lines if (d.line, d.digest) not in known_lines]
+        takes = {t: m for t, m in r.damaged_takes.items() if (t, m) not in known_takes}
+        if r.repaired or lines or takes:
+            self._log("recover", temp_files_removed=r.temp_files_removed,
+                      torn_journal_bytes=r.torn_journal_bytes, torn_tail_kept=r.torn_tail_kept,
+                      adopted=r.adopted, orphaned=r.orphaned, damaged_lines=lines,
+                      damaged_takes=takes)
+
+    def _unresolved_lines(self) -> list[DamagedLine]:
+        with self._mutex:
+            return [d for d in self._damaged_lines
+                    if (d.line, d.digest) not in self._history.resolved]
 
     def close(self) -> None:
         if self._journal is not None:
@@ -139,10 +189,27 @@ class Session:
 
     def clip(self, take_id: str) -> Clip:
         """The take's notes, read from its MIDI file."""
-        return Clip.load(self.take(take_id).midi_path)
+        return Clip.load(self.usable(take_id).midi_path)
 
     def sidecar(self, take_id: str) -> dict:
-        return json.loads(self.take(take_id).sidecar_path.read_text(encoding="utf-8"))
+        return json.loads(self.usable(take_id).sidecar_path.read_text(encoding="utf-8"))
+
+    def usable(self, take_id: str) -> TakeRecord:
+        """The take, after checking its files again; SessionError naming the take and the file
+        when one is missing or damaged (also when it went missing after the session opened)."""
+        rec = self.take(take_id)
+        damage = take_damage(rec.id, rec.midi_path, rec.sidecar_path)
+        if damage != rec.damage:
+            with self._mutex:
+                rec = self._history.takes[rec.id] = replace(self._history.takes[rec.id],
+                                                            damage=damage)
+                if damage:
+                    self.recovery.damaged_takes[rec.id] = damage
+                else:
+                    self.recovery.damaged_takes.pop(rec.id, None)
+        if damage:
+            raise SessionError(f"take {rec.id} can't be used: {damage}")
+        return rec
 
     def lineage(self, take_id: str) -> list[TakeRecord]:
         """The take, its parent, its parent's parent... back to an import or a first take."""
@@ -163,6 +230,34 @@ class Session:
     def requests(self) -> dict[str, dict]:
         with self._mutex:
             return dict(self._history.requests)
+
+    def problems(self) -> list[Problem]:
+        """What is wrong and was not guessed away: unresolved damaged journal lines, then takes
+        whose files are missing or damaged. Empty for a healthy session."""
+        out = []
+        for d in self._unresolved_lines():
+            what = f"probably {'an' if (d.kind or 'x')[0] in 'aeiou' else 'a'} {d.kind!r} entry" \
+                if d.kind else "its entry type can't be read"
+            seq = f" (seq {d.seq})" if d.seq is not None else ""
+            about = (f"about {', '.join(d.takes)}, so what the journal says about "
+                     f"{'it' if len(d.takes) == 1 else 'them'} may be incomplete") \
+                if d.takes else "naming no readable take"
+            out.append(Problem("journal-line", f"journal line {d.line} is damaged ({d.reason}) and "
+                               f"was left out: {what}{seq} {about}; the line reads: {d.raw}",
+                               d.takes, d.line, d.raw))
+        for t in self.takes(include_undone=True):
+            if t.damage:
+                out.append(Problem("take-files", f"take {t.id}: {t.damage}; it can't be accepted, "
+                                   "rejected, shown or exported", (t.id,)))
+        return out
+
+    def in_doubt(self) -> dict[str, list[int]]:
+        """Take id -> the unresolved damaged journal lines that name it."""
+        out: dict[str, list[int]] = {}
+        for d in self._unresolved_lines():
+            for t in d.takes:
+                out.setdefault(t, []).append(d.line)
+        return out
 
     # ------------------------------------------------------------------ writing
     def log_request(self, request_id: str, operation: str, params: dict,
@@ -212,6 +307,23 @@ class Session:
         return self._store(data, {"source": source}, clip, operation="edit", parent=take_id,
                            request_id=request_id, entry_type="edit", source=source)
 
+    def resolve(self, line: int, *, request_id: str | None = None) -> dict:
+        """Journal that the musician has dealt with damaged journal line `line` (checked the
+        takes it names and decided them again where needed); it stops being a problem. The
+        line itself stays in the journal, and the `resolve` entry keeps a copy of its text."""
+        with self._mutex:
+            todo = self._unresolved_lines()
+            match = [d for d in todo if d.line == line]
+            if not match:
+                left = ", ".join(str(d.line) for d in todo) or "none"
+                raise SessionError(f"journal line {line} is not a damaged line awaiting a "
+                                   f"resolution (damaged lines: {left})")
+            d = match[0]
+            entry = self._log("resolve", line=d.line, digest=d.digest, takes=list(d.takes),
+                              raw=d.raw, request=request_id)
+            self.recovery.damaged_lines = self._unresolved_lines()
+            return entry
+
     def accept(self, take_id: str, *, request_id: str | None = None) -> TakeRecord:
         return self._decide("accept", take_id, request_id)
 
@@ -231,7 +343,7 @@ class Session:
 
     def export(self, take_id: str, dest: str | os.PathLike[str]) -> Path:
         """Copy a take's MIDI (and sidecar) to `dest` (a .mid path, or a folder)."""
-        rec = self.take(take_id)
+        rec = self.usable(take_id)
         d = Path(dest).expanduser()
         if d.is_dir() or d.suffix.lower() not in (".mid", ".midi"):
             d = d / f"{self.folder.name}-{rec.id}.mid"
@@ -242,7 +354,7 @@ class Session:
     # ---------------------------------------------------------------- internals
     def _decide(self, kind: str, take_id: str, request_id: str | None) -> TakeRecord:
         with self._mutex:
-            rec = self.take(take_id)
+            rec = self.usable(take_id)
             if rec.undone:
                 raise SessionError(f"take {take_id!r} is an undone edit; edit again instead")
             self._log(kind, take=rec.id, request=request_id)
@@ -277,7 +389,7 @@ class Session:
 
 
 # -------------------------------------------------------------------- helpers
-def _check_marker(marker: Path) -> None:
+def _check_marker(marker: Path) -> dict:
     try:
         meta = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -287,6 +399,7 @@ def _check_marker(marker: Path) -> None:
     if int(meta.get("version", 0)) > FORMAT["version"]:
         raise SessionError(f"{marker}: session format {meta.get('version')} is newer than this "
                            f"musegen understands ({FORMAT['version']})")
+    return meta
 
 
 def _lock(folder: Path) -> int | None:
@@ -351,4 +464,4 @@ def _jsonable(obj: object) -> object:
     return json.loads(json.dumps(obj, default=str))
 
 
-__all__ = ["Session", "SessionError", "TakeRecord", "RecoveryReport"]
+__all__ = ["Session", "SessionError", "Problem", "TakeRecord", "RecoveryReport"]

@@ -1,0 +1,92 @@
+"""What the musician gave comes back exactly.
+
+The model reads and writes a binned tempo (there is no 120 bpm token), time signatures from
+its vocabulary and nameless tracks. A take is built from tokens, so left alone it would change
+a DAW project's tempo at the seam (120 -> 123.03 bpm), drop key signatures and track names, and
+move tracks to other channels. These pure functions put the prompt's own tempo map, time
+signatures, key signatures, track names, programs and channels onto a take, and splice a
+regenerated bar range into the untouched original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from musegen.clip import Clip, KeySignature, TempoChange, Track
+
+
+def token_tracks(clip: Clip) -> list[Track]:
+    """The tracks the tokenizer encodes, in token order (track i of a take is this list's i):
+    the tracks with notes, or the first track of a silent clip."""
+    return [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])
+
+
+def _window(events: tuple, at: int, end: int, first: object | None) -> tuple:
+    """Events inside [at, end) moved to start at 0, with `first` (the one in force at `at`,
+    at tick 0) before them."""
+    inside = tuple(replace(e, tick=e.tick - at) for e in events if at < e.tick < end)
+    return ((first,) if first is not None else ()) + inside
+
+
+def carry(take: Clip, source: Clip | None, *, at_tick: int = 0, tempo: float | None = None,
+          key: str | None = None, lock_first: bool = True) -> Clip:
+    """`take` with the metadata the musician gave.
+
+    `source` is the clip the take continues (`at_tick`: where the take's tick 0 lies in the
+    source, its end for a continuation) or rewrites (`at_tick=0`); None from nothing, where
+    `tempo` is the requested tempo, written exactly. Tempo map, time signatures (when they give
+    the take's own bar grid), track names, programs, channels and the clip's name come from the
+    source. The key signature: with `lock_first` (new material) the key lock `key`, else the
+    source's signatures in force, else `key`, else the source's estimated key, else the take's
+    estimate; every take carries one.
+    """
+    end = at_tick + take.length_ticks
+    tempos, sigs, name = take.tempos, take.time_signatures, take.name
+    tracks = take.tracks
+    given_keys: tuple = ()
+    if source is not None:
+        tempos = _window(source.tempos, at_tick, end, TempoChange(0, source.tempo_at(at_tick)))
+        in_force = source.time_signature_at(at_tick)
+        cand = _window(source.time_signatures, at_tick, end, replace(in_force, tick=0))
+        if Clip(tracks=(), time_signatures=cand, length_ticks=take.length_ticks).bar_starts == take.bar_starts:
+            sigs = cand
+        ks = source.key_signature_at(at_tick)
+        given_keys = _window(source.key_signatures, at_tick, end,
+                             replace(ks, tick=0) if ks is not None else None)
+        src = token_tracks(source)
+        tracks = tuple(
+            replace(t, name=src[i].name, program=src[i].program, channel=src[i].channel,
+                    is_drum=src[i].is_drum) if i < len(src) else t
+            for i, t in enumerate(take.tracks))
+        name = source.name or name
+    elif tempo is not None:
+        tempos = (TempoChange(0, float(tempo)),)
+    if key is not None and (lock_first or not given_keys or given_keys[0].tick > 0):
+        keys = (KeySignature.of(key), *(k for k in given_keys if k.tick > 0 and not lock_first))
+    elif given_keys and given_keys[0].tick == 0:
+        keys = given_keys
+    else:
+        fallback = source.key if source is not None and source.pitched_notes() else take.key
+        keys = ((KeySignature.of(fallback, as_spelled=False),) if fallback else ()) + given_keys
+    return replace(take, tracks=tracks, tempos=tempos, time_signatures=sigs, name=name,
+                   key=None, key_signatures=keys)
+
+
+def splice(source: Clip, decoded: Clip, lo_tick: int, hi_tick: int) -> Clip:
+    """The source with the notes starting in [lo_tick, hi_tick) replaced by `decoded`'s notes
+    there (decoded's track i is the source's token track i); every other note, velocity, lyric
+    and event of the source exactly as it was."""
+    src = token_tracks(source)
+    new_of = {id(t): decoded.tracks[i] for i, t in enumerate(src) if i < len(decoded.tracks)}
+    tracks = []
+    for t in source.tracks:
+        kept = [n for n in t.notes if not lo_tick <= n.start_tick < hi_tick]
+        gen = new_of.get(id(t))
+        if gen is not None:
+            kept += [n for n in gen.notes if lo_tick <= n.start_tick < hi_tick]
+        kept.sort(key=lambda n: (n.start_tick, n.pitch))
+        tracks.append(replace(t, notes=tuple(kept)))
+    return replace(source, tracks=tuple(tracks), key=None)
+
+
+__all__ = ["carry", "splice", "token_tracks"]
