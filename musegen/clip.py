@@ -299,9 +299,13 @@ class Clip:
         except OSError as e:
             raise MidiFileError(p, f"cannot open: {e.strerror or e}") from None
         if stat.S_ISDIR(st.st_mode):
-            raise MidiFileError(p, "is a folder, not a MIDI file")
-        if not stat.S_ISREG(st.st_mode):
-            raise MidiFileError(p, "not a regular file (a pipe or device?), not read")
+            raise MidiFileError(p, "is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):  # the same words as fix-osc's read_regular_file
+            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                    "a socket" if stat.S_ISSOCK(st.st_mode) else
+                    "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                    "a special file")
+            raise MidiFileError(p, f"is {kind}, not a regular file; only regular files are read")
         size = st.st_size
         if size == 0:
             raise MidiFileError(p, "the file is empty")
