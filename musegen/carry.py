@@ -10,9 +10,10 @@ regenerated bar range into the untouched original.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import replace
 
-from musegen.clip import Clip, KeySignature, TempoChange, Track
+from musegen.clip import Clip, KeySignature, Note, TempoChange, Track
 
 
 def token_tracks(clip: Clip) -> list[Track]:
@@ -66,27 +67,35 @@ def carry(take: Clip, source: Clip | None, *, at_tick: int = 0, tempo: float | N
     elif given_keys and given_keys[0].tick == 0:
         keys = given_keys
     else:
-        fallback = source.key if source is not None and source.pitched_notes() else take.key
+        has_notes = source is not None and any(t.notes and not t.is_drum for t in source.tracks)
+        fallback = source.key if has_notes else take.key  # type: ignore[union-attr]
         keys = ((KeySignature.of(fallback, as_spelled=False),) if fallback else ()) + given_keys
     return replace(take, tracks=tracks, tempos=tempos, time_signatures=sigs, name=name,
                    key=None, key_signatures=keys)
 
 
-def splice(source: Clip, decoded: Clip, lo_tick: int, hi_tick: int) -> Clip:
+def splice(source: Clip, decoded: Clip, lo_tick: int, hi_tick: int, *, offset_ticks: int = 0) -> Clip:
     """The source with the notes starting in [lo_tick, hi_tick) replaced by `decoded`'s notes
-    there (decoded's track i is the source's token track i); every other note, velocity, lyric
-    and event of the source exactly as it was."""
+    there; every other note, velocity, lyric and event of the source exactly as it was (its
+    own note objects: cheap for a huge clip). `decoded` is the tokens of a window of the source
+    starting at `offset_ticks` (its track i is the source's token track i)."""
     src = token_tracks(source)
     new_of = {id(t): decoded.tracks[i] for i, t in enumerate(src) if i < len(decoded.tracks)}
     tracks = []
     for t in source.tracks:
-        kept = [n for n in t.notes if not lo_tick <= n.start_tick < hi_tick]
         gen = new_of.get(id(t))
-        if gen is not None:
-            kept += [n for n in gen.notes if lo_tick <= n.start_tick < hi_tick]
-        kept.sort(key=lambda n: (n.start_tick, n.pitch))
-        tracks.append(replace(t, notes=tuple(kept)))
-    return replace(source, tracks=tuple(tracks), key=None)
+        # notes are sorted by onset: the region is one slice of each track
+        a = bisect.bisect_left(t.notes, lo_tick, key=_onset)
+        b = bisect.bisect_left(t.notes, hi_tick, key=_onset)
+        mid = () if gen is None else tuple(
+            replace(n, start_tick=n.start_tick + offset_ticks) for n in gen.notes
+            if lo_tick <= n.start_tick + offset_ticks < hi_tick)
+        tracks.append(replace(t, notes=t.notes[:a] + mid + t.notes[b:]))
+    return replace(source, tracks=tuple(tracks))
+
+
+def _onset(n: Note) -> int:
+    return n.start_tick
 
 
 __all__ = ["carry", "splice", "token_tracks"]

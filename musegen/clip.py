@@ -294,28 +294,7 @@ class Clip:
         Raises `MidiFileError` naming the file and the reason for anything unreadable.
         """
         p = Path(path)
-        try:
-            st = p.stat()
-        except OSError as e:
-            raise MidiFileError(p, f"cannot open: {e.strerror or e}") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise MidiFileError(p, "is a folder, not a file")
-        if not stat.S_ISREG(st.st_mode):  # the same words as fix-osc's read_regular_file
-            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
-                    "a socket" if stat.S_ISSOCK(st.st_mode) else
-                    "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
-                    "a special file")
-            raise MidiFileError(p, f"is {kind}, not a regular file; only regular files are read")
-        size = st.st_size
-        if size == 0:
-            raise MidiFileError(p, "the file is empty")
-        if size > MAX_FILE_BYTES:
-            raise MidiFileError(p, f"{size} bytes is larger than the {MAX_FILE_BYTES} limit")
-        try:
-            data = p.read_bytes()
-        except OSError as e:
-            raise MidiFileError(p, f"cannot read: {e.strerror or e}") from None
-        return cls.from_bytes(data, name=p.stem, source=p)
+        return cls.from_bytes(read_regular_file(p), name=p.stem, source=p)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, name: str = "", source: object = "<bytes>") -> Clip:
@@ -457,6 +436,61 @@ class Clip:
         return p
 
 
+def read_regular_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of `path`, which must be a regular file of 1..`limit` bytes.
+
+    A FIFO, a device, a socket or a folder is refused before anything is read: reading a FIFO
+    would wait for a writer forever. The path is checked with `stat` before it is opened (so a
+    device is never opened), opened with O_NONBLOCK (so opening a FIFO can't wait) and checked
+    again with `fstat` on what was opened (so swapping the file for a FIFO in between can't
+    hang the reader either). The size limit is checked before reading, and again while
+    reading, for a file that grows. Every failure is a `MidiFileError` naming the file.
+    """
+    p = Path(path)
+    try:
+        _check_regular(p, os.stat(p), limit)
+        fd = os.open(p, os.O_RDONLY | _O_NOWAIT)
+    except OSError as e:
+        raise MidiFileError(p, f"cannot open: {e.strerror or e}") from None
+    try:
+        _check_regular(p, os.fstat(fd), limit)
+        chunks, n = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - n))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            n += len(chunk)
+            if n > limit:
+                raise MidiFileError(p, f"more than the {limit} byte limit (it grew while read)")
+    except OSError as e:
+        raise MidiFileError(p, f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if not n:
+        raise MidiFileError(p, "the file is empty")
+    return b"".join(chunks)
+
+
+# no waiting on a FIFO's writer, no controlling terminal, not inherited, binary on Windows
+_O_NOWAIT = sum(getattr(os, f, 0) for f in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC", "O_BINARY"))
+
+
+def _check_regular(p: Path, st: os.stat_result, limit: int) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise MidiFileError(p, "is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a special file")
+        raise MidiFileError(p, f"is {kind}, not a regular file; only regular files are read")
+    if st.st_size == 0:
+        raise MidiFileError(p, "the file is empty")
+    if st.st_size > limit:
+        raise MidiFileError(p, f"{st.st_size} bytes is larger than the {limit} limit")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so a crash leaves either the old file or the new one."""
     from musegen.atomic import write_bytes
@@ -587,6 +621,7 @@ __all__ = [
     "TimeSignature",
     "KeySignature",
     "atomic_write_bytes",
+    "read_regular_file",
     "estimate_key",
     "parse_key",
     "bars_to_seconds",

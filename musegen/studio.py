@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -280,29 +281,34 @@ class Studio:
         a, b = _bar_range(bars, base.n_bars)
         params, sp = self._params(kw, variations, bars=b - a + 1)
         tok, v = self.tok, self.tok.vocab
-        ids = _encode(tok, base)
+        # the bars around the region that the model sees (half its context: the sampler's
+        # prompt window); the whole clip when it fits. Bars lo..hi-1, renumbered from 0.
+        ids, lo, hi = _encode(tok, base, around=(a - 1, b, self.model.cfg.context // 2),
+                              poll=_poll(kw))
+        a, b = a - lo, b - lo
         starts = tok.bar_offsets(ids)
         head = tok.header(ids)
         body = ids[: -1] if ids[-1] == v.eos else ids
         pre = body[starts[0]: starts[a - 1]]
         suf = tok.restart_at_bar(body, b)[len(head):] if b < len(starts) else np.array([], ids.dtype)
         prompt = np.concatenate([head, pre, [v.fill], suf, [v.fill_start]]).astype(np.int64)
-        state = tok.grammar.validate(prompt, fim=True)
+        state = tok.grammar.validate(prompt, fim=True, cancelled=_poll(kw))
         forced = [v.bar] + _own_or_ctx(body, a - 1, tok)
-        key = _region_key(base, a, b)
+        key = _region_key(prompt)
         earlier = self._earlier.setdefault(key, [])
         template = None
         if kw.get("keep_rhythm"):
             template = _middle_tokens(tok, body, starts, a - 1, b)[len(forced):]
             sp = replace(sp, lock_meter=True)
 
-        lo_tick, hi_tick = base.bar_starts[a - 1], base.bar_starts[b]
+        # the region in the clip's ticks; the decoded window starts at the clip's bar `lo`
+        lo_tick, hi_tick, offset = base.bar_starts[lo + a - 1], base.bar_starts[lo + b], base.bar_starts[lo]
 
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
             # only the regenerated bars come from tokens; every other note and event is the
             # musician's own, exactly (no re-quantized velocities, no binned tempo)
-            spliced = splice(base, whole, lo_tick, hi_tick)
+            spliced = splice(base, whole, lo_tick, hi_tick, offset_ticks=offset)
             return carry(spliced, base, at_tick=0, key=kw.get("key"), lock_first=False)  # type: ignore[arg-type]
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
@@ -310,7 +316,7 @@ class Studio:
         out = []
         for r in runs:
             earlier.append(list(r.gen))
-            out.append(self._take("regenerate", r, params, parent, (a - 1, b)))
+            out.append(self._take("regenerate", r, params, parent, (lo + a - 1, lo + b)))
         return out
 
     # ----------------------------------------------------------------- lyrics
@@ -343,12 +349,15 @@ class Studio:
             sp = replace(sp, free_first_bar=True)
         elif base is None:
             prompt, forced, n_before = self._empty_prompt(kw)
-        else:
-            base_ids = _encode(tok, base)
+        else:  # the last bars the model can see (at most its context): same take as all of them
+            # (with max_leap, back to every track's last note: the first new one steps from it)
+            latest = _last_notes_bar(base) if kw.get("max_leap") is not None else None
+            base_ids, first = _encode(tok, base, tail=self.model.cfg.context, latest=latest,
+                                      poll=_poll(kw))
             prompt = base_ids[:-1] if base_ids[-1] == v.eos else base_ids
-            forced, n_before = [v.bar], base.n_bars
+            forced, n_before = [v.bar], base.n_bars - first
         prompt = prompt.astype(np.int64)
-        state = tok.grammar.validate(prompt)
+        state = tok.grammar.validate(prompt, cancelled=_poll(kw))
 
         at_tick = base.bar_starts[-1] if base is not None else 0
         tempo = kw.get("tempo") if base is None else None
@@ -559,10 +568,42 @@ def _num(kw: dict, name: str, default: float, lo: float, hi: float) -> float:
     return float(x)
 
 
-def _encode(tok: Tokenizer, clip: Clip) -> np.ndarray:
+def _encode(tok: Tokenizer, clip: Clip, *, tail: int | None = None, latest: int | None = None,
+            around: tuple[int, int, int] | None = None, poll: Callable[[], bool] | None = None
+            ) -> tuple:
+    """Only the part of the clip a prompt needs, however long the clip: its last bars holding
+    `tail` tokens, from bar `latest` or before -> (ids, first bar), or the bars
+    `around=(first, end, tokens)` a region -> (ids, lo, hi) (`Tokenizer.encode_tail`,
+    `Tokenizer.encode_around`). `poll` runs now and then."""
     if not isinstance(clip, Clip):
         raise ParameterError(f"expected a Clip or a Take, got {type(clip).__name__}")
-    return tok.encode(clip).astype(np.int64)
+    if around is not None:
+        ids, lo, hi = tok.encode_around(clip, *around, cancelled=poll)
+        return ids.astype(np.int64), lo, hi
+    ids, first = tok.encode_tail(clip, int(tail or 0), latest=latest, cancelled=poll)
+    return ids.astype(np.int64), first
+
+
+def _last_notes_bar(clip: Clip) -> int:
+    """The earliest bar holding some track's last onset (snapping to the grid only ever moves
+    an onset into a later bar)."""
+    lasts = [t.notes[-1].start_tick for t in clip.tracks if t.notes]
+    if not lasts:
+        return clip.n_bars
+    return max(0, bisect.bisect_right(clip.bar_starts, min(lasts)) - 1)
+
+
+def _poll(kw: dict) -> Callable[[], bool] | None:
+    """For long encodes: a progress beat (0.0, nothing generated yet) and the cancel check."""
+    on_progress, cancelled = kw.get("on_progress"), kw.get("cancelled")
+    if on_progress is None and cancelled is None:
+        return None
+
+    def poll() -> bool:
+        if on_progress is not None:
+            on_progress(0.0)  # type: ignore[operator]
+        return bool(cancelled is not None and cancelled())  # type: ignore[operator]
+    return poll
 
 
 def _bar_range(bars: object, n_bars: int) -> tuple[int, int]:
@@ -590,9 +631,10 @@ def _own_or_ctx(body: np.ndarray, bar: int, tok: Tokenizer) -> list[int]:
     return out
 
 
-def _region_key(clip: Clip, a: int, b: int) -> str:
-    h = hashlib.sha1(repr((clip.tracks, clip.length_ticks)).encode()).hexdigest()[:12]
-    return f"{h}:{a}-{b}"
+def _region_key(prompt: np.ndarray) -> str:
+    """Earlier takes of a region are keyed by the prompt the model fills it from (the bars
+    around the region): as cheap for a huge clip as for a short one."""
+    return hashlib.sha1(np.ascontiguousarray(prompt, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
 def _too_close(gen: np.ndarray, earlier: Sequence[Sequence[int]], threshold: float = 0.95) -> bool:

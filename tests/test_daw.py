@@ -2,6 +2,8 @@
 `musegen serve` on loopback with the tiny model. A forwarding UDP socket between the two records
 the exact datagrams the patch sends; the patch's own prints show what it got back."""
 
+import os
+import re
 import shutil
 import signal
 import socket
@@ -93,7 +95,8 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         msgs = (f"musegen-connect 127.0.0.1 {proxy.getsockname()[1]}; musegen-listen {pd_port}; "
                 "musegen continue path tune.mid bars 2 variations 2 seed 3")
         pd = subprocess.Popen(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", msgs, str(PATCH)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "HOME": str(tmp_path)})  # its ~/.musegen-pd-clock
         pd_out: list[str] = []
         _lines(pd.stdout, pd_out)
 
@@ -101,16 +104,18 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         done = _wait_for(pd_out, "musegen-done:", 180)
         [req] = [OscMessage(d) for d in sent]
         assert req.address == "/musegen/continue"
-        assert list(req.params) == ["pd1", "path", "tune.mid", "bars", 2.0, "variations", 2.0, "seed", 3.0]
+        first = req.params[0]  # pdYYYYMM-S-1: S, the second of the month the patch opened
+        assert re.fullmatch(r"pd\d{6}-\d+-1", first), first
+        assert list(req.params) == [first, "path", "tune.mid", "bars", 2.0, "variations", 2.0, "seed", 3.0]
         assert sent[0][sent[0].index(b",")::].startswith(b",ssssfsfsf\0")
 
         # what came back, as the patch printed it: ack, progress, one take per variation, done
-        assert _args(_wait_for(pd_out, "musegen-ack:", 5)) == ["pd1"]
-        assert any(ln.startswith("musegen-progress: pd1 ") for ln in pd_out), pd_out
+        assert _args(_wait_for(pd_out, "musegen-ack:", 5)) == [first]
+        assert any(ln.startswith(f"musegen-progress: {first} ") for ln in pd_out), pd_out
         assert sum(ln.startswith("musegen-take:") for ln in pd_out) == 2
         assert not any(ln.startswith("musegen-error:") for ln in pd_out), pd_out
         rid, take_id, *paths = _args(done)
-        assert rid == "pd1" and take_id.startswith("t") and len(paths) == 2
+        assert rid == first and take_id.startswith("t") and len(paths) == 2
         for p in paths:
             assert Path(p).is_relative_to(folder.resolve() / "takes")
             assert Clip.load(p).n_bars == 2
@@ -123,9 +128,40 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         assert serve.wait(30) == 0, "".join(serve_out)
         proxy.close()
     with Session.open(folder, readonly=True) as s:  # the journal has Pd's request and its takes
-        req_entry = s.requests()["pd1"]
+        req_entry = s.requests()[first]
         assert req_entry["operation"] == "continue" and req_entry["params"]["bars"] == 2
         takes = s.takes()
         assert [t.operation for t in takes] == ["import", "continue", "continue"]
         assert takes[0].source and takes[0].source.endswith("tune.mid")
         assert {str(t.midi_path) for t in takes[1:]} == set(paths)
+
+
+def _ids_sent_by_the_patch(n: int, home: Path) -> list[str]:
+    """Open the patch headless, have it send `n` requests to a plain UDP socket, return their ids."""
+    sink = _udp()
+    sink.settimeout(10)
+    msgs = f"musegen-connect 127.0.0.1 {sink.getsockname()[1]}; " + "; ".join(["musegen status"] * n)
+    pd = subprocess.Popen(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", msgs, str(PATCH)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "HOME": str(home)})
+    try:
+        return [OscMessage(sink.recvfrom(65536)[0]).params[0] for _ in range(n)]
+    finally:
+        pd.kill()
+        pd.communicate(timeout=10)
+        sink.close()
+
+
+def test_pd_patch_ids_do_not_restart_when_it_opens_again(tmp_path):
+    """The ids of a patch opened again must not repeat the last opening's (a session's journal
+    keys requests by id; `pd1` every time made each opening's requests collide)."""
+    if not shutil.which("pd"):
+        pytest.skip("Pure Data not installed (apt-get install puredata-core; .ci/run does this)")
+    first = _ids_sent_by_the_patch(2, tmp_path)
+    time.sleep(max(0.0, 1.05 - time.time() % 1))  # the stamp has a resolution of one second
+    again = _ids_sent_by_the_patch(2, tmp_path)
+    for ids in (first, again):
+        assert all(re.fullmatch(r"pd\d{6}-\d+-\d+", i) for i in ids), ids
+        assert ids[0] != ids[1] and ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]
+    assert not set(first) & set(again), (first, again)
+    assert (tmp_path / ".musegen-pd-clock").is_file()  # where the stamp came from

@@ -45,6 +45,7 @@ class FakeStudio:
         self.styles = [StyleInfo(n, f"style {n}", i, 3, np.zeros(4)) for i, n in enumerate(self.style_names)]
 
     def _run(self, op, clip, bars, n, styles, kw):
+        self.received = getattr(self, "received", []) + [clip]  # a Take when built on a take
         for s in styles:
             if s is not None and s not in self.style_names:
                 raise ParameterError(f"unknown style {s!r}")
@@ -63,9 +64,10 @@ class FakeStudio:
         return self._run("continue", clip, bars, variations, [style], kw)
 
     def regenerate(self, clip, bars=(1, 1), variations=4, style=None, **kw):
-        if bars[1] > clip.n_bars:
-            raise ParameterError(f"bars {bars[0]}..{bars[1]} outside the clip's bars 1..{clip.n_bars}")
-        return self._run("regenerate", clip, clip.n_bars, variations, [style], kw)
+        base = clip.clip if isinstance(clip, Take) else clip  # like Studio: a Take or a Clip
+        if bars[1] > base.n_bars:
+            raise ParameterError(f"bars {bars[0]}..{bars[1]} outside the clip's bars 1..{base.n_bars}")
+        return self._run("regenerate", clip, base.n_bars, variations, [style], kw)
 
     def blend(self, clip, styles, bars=8, variations=4, slerp=False, **kw):
         return self._run("blend", clip, bars, variations, list(styles), kw)
@@ -338,6 +340,10 @@ def test_every_address_answers(client, fake_server, inbox_dir):
     sess = fake_server.session
     assert sess.take(r1).status == "rejected" and sess.take(b1).status == "pending"
     assert sess.take(r1).parent == t1 and sess.take(t1).parent is None
+    # built on a take, the studio gets the take itself (style and parameters to inherit)
+    regen_in, blend_in = fake_server.studio.received[1:3]
+    assert isinstance(regen_in, Take) and regen_in.params == sess.take(t1).params
+    assert isinstance(blend_in, Take) and blend_in.operation == "continue"
 
 
 def test_streaming_a_clip_in_and_a_take_out(client, fake_server):
@@ -374,8 +380,10 @@ def test_cancel_a_running_generation(tmp_path, inbox_dir):
         while not any(a == "/musegen/progress" and args[0] == 1 for a, args in c.inbox):
             c.pump()
             assert time.monotonic() < deadline
-        assert done_of(c.request("/musegen/cancel", 3, "request", 1)) == [3, 1]
-        assert done_of(c.request("/musegen/cancel", 4, "request", 2)) == [4, 2]
+        c.send("/musegen/cancel", 3, "request", 1)  # answered once 1 has stopped
+        c.send("/musegen/cancel", 4, "request", 2)  # answered at once: 2 is still queued
+        assert done_of(c.wait(4)) == [4, 2]
+        assert done_of(c.wait(3)) == [3, 1]
         assert error_of(c.wait(1)) == "cancelled while generating"
         assert "cancelled" in error_of(c.wait(2))
         assert "no request 99" in error_of(c.request("/musegen/cancel", 5, "request", 99))

@@ -4,6 +4,7 @@ then reply. Runs off the receive thread; every failure becomes one `/musegen/err
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -12,9 +13,10 @@ from pathlib import Path
 
 from bridges.osc.notes import clip_messages
 from bridges.osc.protocol import GENERATE, LYRIC_OPS, Limits, ProtocolError, Request
-from musegen.clip import Clip
+from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError, ParameterError
 from musegen.session import Session, TakeRecord
+from musegen.studio import Take
 
 Send = Callable[[str, list], None]
 SAMPLING_KEYS = ("temperature", "top_p", "seed", "style_strength", "key", "scale", "pitch_range",
@@ -32,8 +34,11 @@ class Job:
     send: Send  # replies to this job's client
     client: str  # "host:port" of the sender, for the journal
     clip: Clip | None = None  # a clip streamed in with clip/begin, note, clip/end
-    key: tuple = ()  # (host, port, id): the server's in-flight key
+    key: tuple = ()  # (client host, client port, id): the server's in-flight key
     cancel: threading.Event = field(default_factory=threading.Event)
+    started: bool = False  # a worker took it (set under the server's lock)
+    # cancels waiting for this running job to end: (cancel id, its sender, answer-by time)
+    cancel_replies: list[tuple[int | str, tuple, float]] = field(default_factory=list)
 
     @property
     def id(self) -> int | str:
@@ -58,6 +63,9 @@ class Executor:
         self.studio = studio
         self.session = session
         self.limits = limits
+        self._imports = threading.Lock()
+        self._digests: dict[str, str] = {}  # import take id -> sha256 of its MIDI file
+        self._background: threading.Thread | None = None  # a parse a cancel walked away from
 
     def run(self, job: Job) -> Outcome:
         rid, op = job.id, job.request.op
@@ -113,9 +121,12 @@ class Executor:
         req, rid = job.request, job.id
         p = dict(req.params)
         self.session.log_request(str(rid), req.op, p, client=job.client)
+        progress = _throttled(lambda f: job.send("/musegen/progress", [rid, float(f)]))
+        progress(0.0)  # started: reading the source and encoding it come before any bar
         parent, clip = self._source(job, p)
+        _check(job)
         kw = {k: p[k] for k in SAMPLING_KEYS if k in p}
-        kw["on_progress"] = _throttled(lambda f: job.send("/musegen/progress", [rid, float(f)]))
+        kw["on_progress"] = progress
         kw["cancelled"] = job.cancel.is_set
         variations = p.get("variations", min(4, self.limits.max_variations))
         st = self.studio
@@ -141,6 +152,7 @@ class Executor:
         else:
             takes = st.morph(clip, from_style=p["from"], to_style=p["to"],  # type: ignore[attr-defined]
                              steps=p.get("steps", 5), bars=p.get("bars", 4), **kw)
+        _check(job)  # a cancel that came after the last bar still drops the takes
         records = self.session.add_takes(takes, parent=parent, request_id=str(rid))
         job.send("/musegen/progress", [rid, 1.0])
         for i, rec in enumerate(records):
@@ -156,14 +168,80 @@ class Executor:
         """The clip to work from: a session take, or a file (imported as a take first)."""
         if "take" in p:
             take_id = p["take"]
-            return take_id, self.session.clip(take_id)
+            clip = self._interruptible(job, lambda: self.session.clip(take_id))
+            rec = self.session.take(take_id)
+            if rec.params and job.request.op in ("continue", "regenerate", "blend", "morph"):
+                # building on a take inherits its style and parameters unless the request gives them
+                return take_id, Take(clip=clip, operation=rec.operation, params=dict(rec.params),
+                                     seed=rec.seed or 0, model_id=rec.model_id or "", parent=rec.parent)
+            return take_id, clip
         if "path" in p:
-            path = Path(p["path"])
-            rec = self.session.import_clip(path, request_id=str(job.id))
-            return rec.id, self.session.clip(rec.id)
+            return self._import(job, Path(p["path"]))
         if job.request.op in ("regenerate", "lyrics"):
             raise ProtocolError(f"{job.request.op} needs a take or a path")
         return None, None
+
+    def _import(self, job: Job, path: Path) -> tuple[str, Clip]:
+        """A client's MIDI file as a session take: read once (regular files only, see
+        `read_regular_file`), parsed once, and stored once: a file whose bytes an earlier
+        import already holds reuses that take instead of storing another copy."""
+        data = read_regular_file(path)
+        _check(job)
+        digest = hashlib.sha256(data).hexdigest()
+        clip = self._interruptible(job, lambda: Clip.from_bytes(data, name=path.stem, source=path))
+        with self._imports:
+            rec = self._find_import(digest, len(data))
+            if rec is None:
+                rec = self.session.import_clip(clip, data=data, source=str(path),
+                                               request_id=str(job.id))
+                self._digests[rec.id] = digest
+        return rec.id, clip
+
+    def _interruptible(self, job: Job, parse: Callable[[], Clip]) -> Clip:
+        """Run `parse` (reading a MIDI file into a Clip: seconds for a million notes, and no
+        place to check for a cancel inside) on a helper thread, so that a cancel ends the job
+        at once. A parse walked away from that way runs to its end in the background and is
+        dropped; only one runs at a time (the next job waits for it, still cancellable)."""
+        while self._background is not None and self._background.is_alive():
+            self._background.join(0.05)
+            _check(job)
+        box: dict = {}
+
+        def work() -> None:
+            try:
+                box["clip"] = parse()
+            except BaseException as e:  # handed to the worker, which reports it
+                box["error"] = e
+
+        t = threading.Thread(target=work, name="osc-parse", daemon=True)
+        t.start()
+        while t.is_alive():
+            t.join(0.05)
+            if job.cancel.is_set():
+                self._background = t
+                raise InterruptedError("cancelled")
+        if "error" in box:
+            raise box["error"]
+        return box["clip"]
+
+    def _find_import(self, digest: str, size: int) -> TakeRecord | None:
+        """The import take whose MIDI file has this content, if any. Take files never change,
+        so each is hashed at most once per server (and only when its size matches)."""
+        for rec in self.session.takes(include_undone=True):
+            if rec.operation != "import":
+                continue
+            known = self._digests.get(rec.id)
+            if known is None:
+                try:
+                    if rec.midi_path.stat().st_size != size:
+                        continue
+                    known = hashlib.sha256(read_regular_file(rec.midi_path)).hexdigest()
+                except (OSError, MusegenError):
+                    continue
+                self._digests[rec.id] = known
+            if known == digest:
+                return rec
+        return None
 
     def _check_melody_bars(self, p: dict) -> None:
         """A melody's length comes from its text: refuse one longer than --max-bars before
@@ -205,6 +283,12 @@ def lyric_messages(rid: int | str, index: int, take: object) -> list[tuple[str, 
             flat += [k, v]
     out.append(("/musegen/lyrics/figures", flat))
     return out
+
+
+def _check(job: Job) -> None:
+    """Stop here if the job was cancelled (the worker answers `cancelled while generating`)."""
+    if job.cancel.is_set():
+        raise InterruptedError("cancelled")
 
 
 def _throttled(send: Callable[[float], None]) -> Callable[[float], None]:

@@ -6,7 +6,7 @@
     /musegen/clip/end id [take_id]
 
 `clip_messages` turns a clip into that sequence; `ClipAssembler` collects incoming notes per
-(client host, request id) and builds a `Clip` at `clip/end`.
+(client, request id) and builds a `Clip` at `clip/end` (the client: `OscServer.client_of`).
 """
 
 from __future__ import annotations
@@ -43,23 +43,27 @@ class _Stream:
 
 
 class ClipAssembler:
-    """Incoming clips under construction, keyed by (client host, request id). Not thread-safe:
-    only the listener thread uses it."""
+    """Incoming clips under construction, keyed by (client, request id): a client is a
+    (host, port) pair, so two clients streaming under the same id get two clips. Not
+    thread-safe: only the listener thread uses it."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._open: dict[tuple[str, int | str], _Stream] = {}
+        self._open: dict[tuple[object, int | str], _Stream] = {}
 
-    def begin(self, key: tuple[str, int | str], params: dict, now: float | None = None) -> None:
+    def begin(self, key: tuple[object, int | str], params: dict, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         for k in [k for k, s in self._open.items() if now - s.started_s > STREAM_TIMEOUT_S]:
             del self._open[k]
+        if key in self._open:  # a second clip under an open one's id would merge with it
+            raise ProtocolError(f"clip {key[1]!r} is already being streamed by this client; "
+                                f"end it with /musegen/clip/end or use a new id", "duplicate_id")
         if key not in self._open and len(self._open) >= self.limits.max_open_streams:
             raise ProtocolError(f"too many clips being streamed at once "
                                 f"(limit {self.limits.max_open_streams}); end one first")
         self._open[key] = _Stream(params, now)
 
-    def add(self, key: tuple[str, int | str], note: dict) -> None:
+    def add(self, key: tuple[object, int | str], note: dict) -> None:
         s = self._open.get(key)
         if s is None:
             raise ProtocolError(f"/musegen/note for request {key[1]!r} without "
@@ -70,7 +74,7 @@ class ClipAssembler:
                                 f"dropped")
         s.notes.append(note)
 
-    def end(self, key: tuple[str, int | str]) -> Clip:
+    def end(self, key: tuple[object, int | str]) -> Clip:
         s = self._open.pop(key, None)
         if s is None:
             raise ProtocolError(f"/musegen/clip/end for request {key[1]!r} without "

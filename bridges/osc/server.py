@@ -37,6 +37,7 @@ BAD_INPUT = ("bad_packets", "unknown_address", "missing_id", "bad_arguments", "b
              "queue_full", "duplicate_id")
 MAX_DATAGRAM = 65536
 LOG_BAD_PER_S = 10
+CANCEL_WAIT_S = 5.0  # a running job not stopped this long after a cancel: the cancel says so
 
 
 class OscServer:
@@ -58,7 +59,7 @@ class OscServer:
         self._threads: list[threading.Thread] = []
         self._gen_q: queue.Queue[Job | None] = queue.Queue(self.limits.max_queue)
         self._quick_q: queue.Queue[Job | None] = queue.Queue(self.limits.max_queue)
-        self._in_flight: dict[tuple[str, int, int | str], Job] = {}
+        self._in_flight: dict[tuple[str, int, int | str], Job] = {}  # (client host, port, id)
         self._running: Job | None = None
         self._counts: Counter[str] = Counter()
         self._streams = ClipAssembler(self.limits)
@@ -146,6 +147,13 @@ class OscServer:
         with self._state:
             self._counts[key] += n
 
+    def client_of(self, addr: Address) -> Address:
+        """Who a request belongs to: where its replies go. That is the sender's own address
+        (host and port), so two clients on one machine never share ids, streams or cancels;
+        with `reply_to` (`--reply-port`) every reply goes to one address, so every sender is
+        that one client (tools like oscsend send each message from a new port)."""
+        return self.reply_to or addr
+
     # ------------------------------------------------------------------ sending
     def _send(self, addr: Address, address: str, args: list) -> None:
         """Send one reply; never raises (a reply that can't be sent is counted)."""
@@ -182,6 +190,7 @@ class OscServer:
         while not self._stop.is_set():
             try:
                 ready, _, _ = select.select([sock], [], [], 0.2)
+                self._expire_cancels(time.monotonic())
                 if not ready:
                     self._flush_log(time.monotonic())
                     continue
@@ -225,7 +234,7 @@ class OscServer:
         if req.op == "cancel":
             self._cancel(req, addr)
             return
-        key = (addr[0], req.id)
+        key = (self.client_of(addr), req.id)
         try:
             if req.op == "clip/begin":
                 self._streams.begin(key, req.params)
@@ -241,7 +250,7 @@ class OscServer:
         self._enqueue(req, addr, clip)
 
     def _enqueue(self, req: Request, addr: Address, clip: object) -> None:
-        flight_key = (addr[0], addr[1], req.id)
+        flight_key = (*self.client_of(addr), req.id)
         job = Job(req, send=lambda a, args: self._send(addr, a, args), client=f"{addr[0]}:{addr[1]}",
                   clip=clip, key=flight_key)  # type: ignore[arg-type]
         q = self._gen_q if req.op in GENERATE else self._quick_q
@@ -265,17 +274,45 @@ class OscServer:
             self._send(addr, "/musegen/ack", [req.id])
 
     def _cancel(self, req: Request, addr: Address) -> None:
+        """Cancel the same client's request R. `done` only once R is known to be stopped: at
+        once when it is still queued (no worker will start it), else when it ends cancelled.
+        A job that ends otherwise, or runs on CANCEL_WAIT_S after the cancel, gets an error."""
         target = req.params["request"]
+        client = self.client_of(addr)
         with self._state:
-            hits = [j for (host, _port, rid), j in self._in_flight.items()
-                    if host == addr[0] and rid == target]
-            for j in hits:
-                j.cancel.set()
-        if not hits:
-            self._error(addr, req.id, f"no request {target!r} from {addr[0]} is queued or "
-                                      f"running", "bad_arguments")
+            job = self._in_flight.get((*client, target))
+            if job is not None:
+                job.cancel.set()
+                if job.started:  # answered when it ends (the worker) or times out (listener)
+                    job.cancel_replies.append((req.id, addr, time.monotonic() + CANCEL_WAIT_S))
+                    return
+        if job is None:
+            self._error(addr, req.id, f"no request {target!r} from {client[0]}:{client[1]} is "
+                                      f"queued or running", "bad_arguments")
             return
         self._send(addr, "/musegen/done", [req.id, target])
+
+    def _expire_cancels(self, now: float) -> None:
+        """Answer the cancels whose running job has not stopped in time (listener only)."""
+        late = []
+        with self._state:
+            for job in self._in_flight.values():
+                if job.cancel_replies and job.cancel_replies[0][2] <= now:
+                    late += [(job, c) for c in job.cancel_replies if c[2] <= now]
+                    job.cancel_replies = [c for c in job.cancel_replies if c[2] > now]
+        for job, (cid, addr, _) in late:
+            self._send(addr, "/musegen/error",
+                       [cid, f"request {job.id!r} has not stopped {CANCEL_WAIT_S:g} s after the "
+                             f"cancel: it is still running (its own reply will say how it ended)"])
+
+    def _answer_cancels(self, job: Job, outcome: Outcome, replies: list) -> None:
+        for cid, addr, _ in replies:
+            if outcome.kind == "cancelled":
+                self._send(addr, "/musegen/done", [cid, job.id])
+            else:
+                how = "finished" if outcome.kind == "served" else f"failed ({outcome.args[1]})"
+                self._send(addr, "/musegen/error", [cid, f"request {job.id!r} was not stopped: "
+                                                         f"it {how} before the cancel took effect"])
 
     # ------------------------------------------------------------------ workers
     def _work_gen(self) -> None:
@@ -289,10 +326,11 @@ class OscServer:
             job = q.get()
             if job is None:
                 return
-            if track_running:
-                with self._state:
+            with self._state:  # a cancel sees either a queued job (never started) or a running one
+                job.started = not job.cancel.is_set()
+                if track_running and job.started:
                     self._running = job
-            if job.cancel.is_set():
+            if not job.started:
                 outcome = Outcome("cancelled", "/musegen/error", [job.id, "cancelled before it started"])
             else:
                 outcome = self._executor.run(job)
@@ -301,7 +339,9 @@ class OscServer:
                 if track_running:
                     self._running = None
                 self._in_flight.pop(job.key, None)
+                replies, job.cancel_replies = job.cancel_replies, []
             job.send(outcome.address, outcome.args)
+            self._answer_cancels(job, outcome, replies)
             self._log(f"{job.request.op} id={job.id!r} from {job.client}: {outcome.kind}"
                       + (f": {outcome.args[1]}" if outcome.kind != "served" else ""))
 

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
-from musegen.clip import MAX_FILE_BYTES, Clip
-from musegen.errors import MidiFileError, MusegenError
+from musegen.clip import Clip, read_regular_file
+from musegen.errors import MusegenError
 from musegen.session import history as hist
 from musegen.session.files import atomic_write
 from musegen.session.history import History, TakeRecord
@@ -290,9 +290,10 @@ class Session:
 
     def import_clip(self, clip: Clip | str | os.PathLike[str], *, operation: str = "import",
                     parent: str | None = None, request_id: str | None = None,
-                    source: str | None = None) -> TakeRecord:
-        """Store a musician's clip (or MIDI file, kept byte for byte) as a take."""
-        data, clip, source = _clip_and_bytes(clip, source)
+                    source: str | None = None, data: bytes | None = None) -> TakeRecord:
+        """Store a musician's clip (or MIDI file, kept byte for byte) as a take. `data`: the
+        MIDI bytes a `Clip` was parsed from, stored as they are instead of re-encoding it."""
+        data, clip, source = _clip_and_bytes(clip, source, data)
         if parent is not None:
             self.take(parent)
         return self._store(data, {"source": source}, clip, operation=operation, parent=parent,
@@ -443,18 +444,12 @@ def _entry_from_sidecar(side: dict) -> dict:
             "params": side.get("params") or {}}
 
 
-def _clip_and_bytes(clip: Clip | str | os.PathLike[str], source: str | None
-                    ) -> tuple[bytes, Clip, str | None]:
+def _clip_and_bytes(clip: Clip | str | os.PathLike[str], source: str | None,
+                    data: bytes | None = None) -> tuple[bytes, Clip, str | None]:
     if isinstance(clip, Clip):
-        return clip.to_bytes(), clip, source
+        return (clip.to_bytes() if data is None else data), clip, source
     p = Path(clip).expanduser()
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise MidiFileError(p, f"{size} bytes is larger than the {MAX_FILE_BYTES} limit")
-        data = p.read_bytes()  # read once: what is stored is exactly what was parsed
-    except OSError as e:
-        raise MidiFileError(p, f"cannot open: {e.strerror or e}") from None
+    data = read_regular_file(p)  # read once: what is stored is exactly what was parsed
     return data, Clip.from_bytes(data, name=p.stem, source=p), source or str(p.resolve())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,92 @@ class Tokenizer:
         """The clip as the token grid can hold it (what `decode(encode(clip))` returns)."""
         return codec.to_clip(codec.quantize(clip, self.vocab), self.vocab, name=clip.name)
 
-    def encode(self, clip: Clip, *, eos: bool = True) -> np.ndarray:
-        return codec.serialize(codec.quantize(clip, self.vocab), self.vocab, eos=eos)
+    def encode(self, clip: Clip, *, eos: bool = True, bars: tuple[int, int] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> np.ndarray:
+        """Clip -> ids. `bars=(first, end)`: only bars first..end-1 (0-based), the first
+        restating the time signature and tempo in force: the tokens of
+        `restart_at_bar(encode(clip), first)` before bar `end`, at the cost of those bars
+        alone. `cancelled()` true stops a long encode with InterruptedError."""
+        q = codec.quantize(clip, self.vocab, bars=bars, cancelled=cancelled)
+        return codec.serialize(q, self.vocab, eos=eos, cancelled=cancelled)
+
+    def encode_tail(self, clip: Clip, tokens: int, *, eos: bool = True, latest: int | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, int]:
+        """The clip's last bars: as few as hold at least `tokens` tokens after the first of
+        them (all bars when the clip is shorter), starting at bar `latest` or before, as
+        `(encode(clip, bars=(first, n)), first)`. A model shown at most `tokens` tokens
+        before what it generates sees the same from these as from the whole clip; only the
+        notes of these bars are encoded."""
+        n = clip.n_bars
+        latest = n if latest is None else max(0, min(n, latest))
+        k = max(4, n - latest)
+        while True:
+            first = max(0, n - k)
+            ids = self.encode(clip, eos=False, bars=(first, n), cancelled=cancelled)
+            offs = self.bar_offsets(ids)
+            # the last bar r (at most `latest`) whose following bars hold `tokens` tokens
+            fits = np.flatnonzero(len(ids) - offs[1:] >= tokens)
+            fits = fits[first + fits <= latest]
+            if len(fits) or first == 0:
+                r = int(fits[-1]) if len(fits) else 0
+                out = self.restart_at_bar(ids, r) if r else ids
+                return (np.append(out, self.vocab.eos).astype(ids.dtype) if eos else out), first + r
+            k *= 2
+
+    def encode_around(self, clip: Clip, first: int, end: int, tokens: int, *,
+                      cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, int, int]:
+        """Bars first..end-1 (0-based) and as many bars on either side (one before, one after,
+        in turn) as keep the infilling prompt `head before FILL after FILL_START BAR sig tempo`
+        within `tokens` tokens: `(encode(clip, bars=(lo, hi), eos=False), lo, hi)`. When the
+        whole clip fits, that is the whole clip."""
+        n, k = clip.n_bars, 4
+        if not 0 <= first < end <= n:
+            raise TokenizeError(f"bars {first}..{end} outside the clip's 0..{n}")
+        while True:
+            lo0, hi0 = max(0, first - k), min(n, end + k)
+            ids = self.encode(clip, eos=False, bars=(lo0, hi0), cancelled=cancelled)
+            offs = [int(x) for x in self.bar_offsets(ids)] + [len(ids)]
+            i, j = self._grow(ids, offs, first - lo0, end - lo0, tokens)
+            if (i > 0 or lo0 == 0) and (j < len(offs) - 1 or hi0 == n):
+                window = ids[:offs[j]]
+                return (self.restart_at_bar(window, i) if i else window), lo0 + i, min(n, lo0 + j)
+            k *= 2  # the budget reaches past the bars encoded: encode more
+
+    def _grow(self, ids: np.ndarray, offs: list[int], a: int, b: int, tokens: int
+              ) -> tuple[int, int]:
+        """Bars i..j-1 of `ids` (bar starts `offs`, then its length) around bars a..b-1: grown
+        one bar before, one after, in turn, while the prompt still fits in `tokens`."""
+        head = len(self.header(ids))
+
+        def cost(i: int, j: int) -> int:  # the prompt's length for bars i..j-1
+            pre = offs[a] - offs[i] + (self._restated(ids, offs[i]) if i else 0)
+            suf = offs[j] - offs[b] + (self._restated(ids, offs[b]) if j > b else 0)
+            return head + pre + 1 + suf + 1 + 3  # FILL, FILL_START, BAR sig tempo
+
+        i, j, grew = a, b, True
+        while grew:
+            grew = False
+            if i > 0 and cost(i - 1, j) <= tokens:
+                i, grew = i - 1, True
+            if j < len(offs) - 1 and cost(i, j + 1) <= tokens:
+                j, grew = j + 1, True
+        return i, j
+
+    def _restated(self, ids: np.ndarray, bar_at: int) -> int:
+        """Tokens a restart at the BAR at `bar_at` adds: the time signature and tempo it does
+        not state itself."""
+        own = 0
+        while bar_at + 1 + own < len(ids) and \
+                self.vocab.kind(int(ids[bar_at + 1 + own])) in ("timesig", "tempo"):
+            own += 1
+        return 2 - own
 
     def decode(self, ids: np.ndarray | list[int], *, name: str = "") -> Clip:
         return codec.to_clip(codec.parse(ids, self.vocab), self.vocab, name=name)
 
-    def validate(self, ids: np.ndarray | list[int], *, fim: bool = False) -> GrammarState:
-        return self.grammar.validate(ids, fim=fim)
+    def validate(self, ids: np.ndarray | list[int], *, fim: bool = False,
+                 cancelled: Callable[[], bool] | None = None) -> GrammarState:
+        return self.grammar.validate(ids, fim=fim, cancelled=cancelled)
 
     # ------------------------------------------------------------ token ops
     def bar_offsets(self, ids: np.ndarray) -> np.ndarray:

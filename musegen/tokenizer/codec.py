@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,35 +54,58 @@ class Quantized:
     notes: tuple[_QNote, ...]  # sorted (bar, position, track, pitch)
 
 
-def quantize(clip: Clip, v: Vocab) -> Quantized:
+Cancelled = Callable[[], bool]
+CHECK_EVERY = 4096  # notes or tokens between two calls of a `cancelled` callback
+
+
+def quantize(clip: Clip, v: Vocab, *, bars: tuple[int, int] | None = None,
+             cancelled: Cancelled | None = None) -> Quantized:
+    """The clip on the token grid. `bars=(first, end)`: only bars first..end-1 (0-based), as
+    bars 0.. of the result; the track list is still the whole clip's, so serializing gives
+    the tokens of those bars exactly as in the whole clip's sequence (restarted at `first`).
+    Only the notes of those bars are visited. `cancelled()` true stops with InterruptedError."""
     tracks = [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])  # silent: 1 track
     if not tracks:
         raise TokenizeError("the clip has no tracks")
     if len(tracks) > v.n_tracks:
         raise TokenizeError(f"{len(tracks)} tracks; the tokenizer holds at most {v.n_tracks}")
-    bars = clip.bar_starts
+    first, end = (0, clip.n_bars) if bars is None else bars
+    if not 0 <= first <= end <= clip.n_bars:
+        raise TokenizeError(f"bars {first}..{end} outside the clip's 0..{clip.n_bars}")
+    starts = clip.bar_starts
     sig_index = {sig: i for i, sig in enumerate(v.time_signatures)}
     bar_sigs, bar_tempos = [], []
-    for b in range(clip.n_bars):
-        ts = clip.time_signature_at(bars[b])
+    for b in range(first, end):
+        ts = clip.time_signature_at(starts[b])
         key = (ts.numerator, ts.denominator)
         if key not in sig_index:
             raise TokenizeError(f"time signature {key[0]}/{key[1]} is not in the vocabulary")
         bar_sigs.append(sig_index[key])
-        bar_tempos.append(tempo_bin(clip.tempo_at(bars[b]), v.tempos_qpm))
-    grid_bars = [b // GRID for b in bars]  # bar lines on the grid (they are multiples of GRID)
+        bar_tempos.append(tempo_bin(clip.tempo_at(starts[b]), v.tempos_qpm))
+    # bar lines on the grid (they are multiples of GRID)
+    grid_bars = [b // GRID for b in starts[first:end + 1]]
+    to_end = end == clip.n_bars  # notes snapped onto the clip's end open a bar there
+    lo_tick, hi_tick = starts[first] - GRID, starts[end] + GRID  # onsets that may snap inside
     best: dict[tuple[int, int, int], _QNote] = {}
+    seen = 0
     for ti, t in enumerate(tracks):
-        for n in t.notes:
+        i = bisect.bisect_left(t.notes, lo_tick, key=_onset) if first else 0
+        j = len(t.notes) if to_end else bisect.bisect_left(t.notes, hi_tick, key=_onset)
+        for n in t.notes[i:j]:
+            seen += 1
+            if cancelled is not None and seen % CHECK_EVERY == 0 and cancelled():
+                raise InterruptedError("cancelled while encoding")
             q = int(round(n.start_tick / GRID))
             b = bisect.bisect_right(grid_bars, q) - 1
+            if b < 0 or (b >= len(bar_sigs) and not to_end):
+                continue  # snaps into a bar outside the range
             while b >= len(bar_sigs):  # a note snapped onto the clip's end: open a bar
                 bar_sigs.append(bar_sigs[-1])
                 bar_tempos.append(bar_tempos[-1])
                 grid_bars.append(grid_bars[-1] + _bar_len(v, bar_sigs[-1]))
             pos = q - grid_bars[b]
             if pos >= _bar_len(v, bar_sigs[b]):
-                raise TokenizeError(f"bar {b} is longer than its time signature")
+                raise TokenizeError(f"bar {first + b} is longer than its time signature")
             d = nearest_index(v.durations, max(1.0, n.duration_ticks / GRID))
             qn = _QNote(b, pos, ti, n.pitch, velocity_bin(n.velocity, v.n_velocities), d)
             k = (ti, b * 10_000 + pos, n.pitch)
@@ -92,12 +116,17 @@ def quantize(clip: Clip, v: Vocab) -> Quantized:
     return Quantized(programs, tuple(bar_sigs), tuple(bar_tempos), notes)
 
 
+def _onset(n: Note) -> int:
+    return n.start_tick
+
+
 def _bar_len(v: Vocab, sig_index: int) -> int:
     n, d = v.time_signatures[sig_index]
     return TICKS_PER_QUARTER * 4 * n // d
 
 
-def serialize(q: Quantized, v: Vocab, *, eos: bool = True) -> np.ndarray:
+def serialize(q: Quantized, v: Vocab, *, eos: bool = True,
+              cancelled: Cancelled | None = None) -> np.ndarray:
     out = [v.bos]
     for i, p in enumerate(q.programs):
         out += [v.id("track", i), v.id("program", p)]
@@ -125,6 +154,8 @@ def serialize(q: Quantized, v: Vocab, *, eos: bool = True) -> np.ndarray:
                 vel = n.vel_bin
             out += [v.id("pitch", n.pitch), v.id("duration", n.dur_index)]
             k += 1
+            if cancelled is not None and k % CHECK_EVERY == 0 and cancelled():
+                raise InterruptedError("cancelled while encoding")
     if eos:
         out.append(v.eos)
     return np.asarray(out, dtype=np.uint16)

@@ -11,6 +11,7 @@ ways out, so every generated segment has exactly the requested number of bars.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,6 +26,8 @@ AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY = "after_position", "after_track", "
 AFTER_PITCH, AFTER_DURATION, AFTER_FILL, AFTER_FILL_START = (
     "after_pitch", "after_duration", "after_fill", "after_fill_start")
 DONE = "done"
+
+CHECK_EVERY = 4096  # tokens between two calls of validate's `cancelled`
 
 # segments of a sequence: plain, or the three parts of a fill-in-the-middle example
 PLAIN, PREFIX, SUFFIX, MIDDLE = "plain", "prefix", "suffix", "middle"
@@ -185,10 +188,14 @@ class Grammar:
         return GrammarState(fim=fim, segment=PREFIX if fim else PLAIN,
                             velocity_bin=self.v.default_velocity_bin)
 
-    def validate(self, ids: np.ndarray | list[int], *, fim: bool = False) -> GrammarState:
-        """Walk a whole sequence; raises TokenizeError at the first bad token."""
+    def validate(self, ids: np.ndarray | list[int], *, fim: bool = False,
+                 cancelled: Callable[[], bool] | None = None) -> GrammarState:
+        """Walk a whole sequence; raises TokenizeError at the first bad token.
+        `cancelled()` true (asked every CHECK_EVERY tokens) stops with InterruptedError."""
         s = self.initial(fim=fim)
         for k, t in enumerate(ids):
+            if cancelled is not None and k % CHECK_EVERY == CHECK_EVERY - 1 and cancelled():
+                raise InterruptedError("cancelled while checking the prompt")
             if s.phase == DONE:
                 raise TokenizeError(f"token {k} ({self.v.describe(int(t))}) after the end")
             try:
