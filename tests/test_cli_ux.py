@@ -160,6 +160,18 @@ def test_a_user_error_is_one_line_naming_the_value(argv, fragment, tmp_path, mon
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (["serve", "--osc-port", "99999"], "argument --osc-port: port 99999 is outside 0..65535"),
+    (["serve", "--reply-port", "x"], "argument --reply-port: 'x' is not a port number"),
+])
+def test_a_bad_port_is_a_usage_error_not_a_traceback(argv, fragment, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:  # argparse's usage error: usage, then one line naming the value
+        main(argv + ["--session", str(tmp_path / "s")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(fragment)
+    assert not (tmp_path / "s").exists()
+
+
 def test_pick_device_names_what_this_machine_has(no_gpu):
     from musegen.errors import ParameterError
     from musegen.model import available_devices, pick_device
