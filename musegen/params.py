@@ -68,6 +68,11 @@ class Kind:
     def parse(self, name: str, v: object, top: int | None = None) -> object:
         return self.check(name, v, top)
 
+    def from_text(self, name: str, text: str) -> object:
+        """A command-line string as the Python value `check` takes (only its syntax is looked
+        at here: `check` says what is out of range)."""
+        return text
+
     def range_doc(self, cap: str = "") -> str:
         return ""
 
@@ -233,6 +238,9 @@ class PitchRange(Kind):
             raise ParameterError(f"{name} must look like 55-84, got {show(v)}")
         return self.check(name, v)
 
+    def from_text(self, name: str, text: str) -> tuple[int, int]:
+        return _pair(name, text, "55-84")
+
     def range_doc(self, cap: str = "") -> str:
         return "`\"55-84\"`, 0…127"
 
@@ -249,11 +257,12 @@ class BarRange(Kind):
     type_doc = "string or int"
 
     def check(self, name: str, v: object, top: int | None = None) -> tuple[int, int]:
+        """(The clip's own bars are checked where the clip is known: `Studio.regenerate`.)"""
         a, b = _pair(name, v, "5-6 (1-based, inclusive)")
         if a > b:
             raise ParameterError(f"{name} {a}..{b}: the first bar ({a}) is after the last ({b})")
         most = self.most if top is None else min(self.most, top)
-        if a < 1 or b - a + 1 > most:
+        if b - a + 1 > most:
             raise ParameterError(f"{name} must be first-last with 1 <= first <= last and at most "
                                  f"{most} bars, got {a}-{b}")
         return a, b
@@ -267,6 +276,9 @@ class BarRange(Kind):
             raise ParameterError(f"{name} must be first-last with 1 <= first <= last and at most "
                                  f"{most} bars, got {a}-{b}")
         return self.check(name, (a, b), top)
+
+    def from_text(self, name: str, text: str) -> tuple[int, int]:
+        return _pair(name, text, "5-6 (1-based, inclusive)")
 
     def range_doc(self, cap: str = "") -> str:
         return f"`FIRST-LAST`, 1-based and inclusive (`5` = just bar 5), at most {cap or self.most} bars"
@@ -300,6 +312,9 @@ class Tracks(Kind):
         if not out or not all(0 <= t <= MAX_TRACK for t in out):
             raise ParameterError(f"{name} must be track numbers in 0..{MAX_TRACK}, got {v!r}")
         return out
+
+    def from_text(self, name: str, text: str) -> list[int]:
+        return self.parse(name, text)
 
     def range_doc(self, cap: str = "") -> str:
         return f"`\"0,2\"`, each 0…{MAX_TRACK}"
@@ -428,6 +443,9 @@ class Rhyme(Kind):
                                  f"got {text[:60]!r}")
         return text.upper()
 
+    def from_text(self, name: str, text: str) -> str | None:
+        return self.parse(name, text)
+
 
 @dataclass(frozen=True)
 class Callback(Kind):
@@ -460,6 +478,8 @@ class Param:
     cap: str = ""  # "max_bars" or "max_variations"
     osc: bool = True  # offered over OSC
     cli: bool = True  # a flag of the CLI commands (False: the command adds its own, or none)
+    cli_help: str = ""  # the flag's help when it differs (a flag that turns a default off)
+    required: frozenset[str] = frozenset()  # the operations that need it
     inherited: bool = False  # a take built on a take inherits it unless given
     from_nothing: bool = False  # only used when there is no clip to start from
     note: str = ""  # docs/osc.md only: more about it
@@ -478,7 +498,7 @@ TABLE: tuple[Param, ...] = (
     Param("bars", Int(1, MAX_BARS), frozenset({"continue", "blend", "morph"}),
           "bars to generate (morph: per clip)", default=8, defaults={"morph": 4}, cap="max_bars"),
     Param("bars", BarRange(MAX_BARS), frozenset({"regenerate"}),
-          "bars to regenerate (the rest is kept)", cap="max_bars"),
+          "bars to regenerate (the rest is kept)", cap="max_bars", required=frozenset({"regenerate"})),
     Param("variations", Int(1, MAX_VARIATIONS), frozenset(MUSIC - {"morph"} | {"melody", "lyrics"}),
           "how many takes to make", default=4, cap="max_variations"),
     Param("steps", Int(2, MAX_VARIATIONS), frozenset({"morph"}),
@@ -489,12 +509,13 @@ TABLE: tuple[Param, ...] = (
           cli=False),
     Param("styles", Styles(), frozenset({"blend", "melody"}),
           "a weighted mix of styles (weights outside 0…1 extrapolate; the takes say so)",
-          cli=False, note="not together with `style`"),
+          cli=False, required=frozenset({"blend"}), note="not together with `style`"),
     Param("from_style", Text(), frozenset({"morph"}), "style of the first clip", key="from",
-          flag="--from"),
-    Param("to_style", Text(), frozenset({"morph"}), "style of the last clip", key="to", flag="--to"),
+          flag="--from", required=frozenset({"morph"})),
+    Param("to_style", Text(), frozenset({"morph"}), "style of the last clip", key="to", flag="--to",
+          required=frozenset({"morph"})),
     Param("slerp", Flag(), frozenset({"blend", "melody"}),
-          "1: spherical interpolation between two styles; 0: linear", default=False),
+          "spherical interpolation between two styles, instead of linear", default=False),
     # sampling
     Param("temperature", Float(0.05, 5.0), GENERATE, "lower = safer, higher = wilder",
           default=1.0, inherited=True),
@@ -546,12 +567,13 @@ TABLE: tuple[Param, ...] = (
     Param("text", Text(), frozenset({"melody"}),
           "the words, required: lines separated by `/` or newlines (at most 1024 characters, 64 "
           "lines, 32 syllables a line)",
-          cli=False),
+          cli=False, required=frozenset({"melody"})),
     Param("bars_per_line", Int(1, 16), frozenset({"melody"}), "force each line's phrase length in bars",
           default_doc="the shortest that sets the line well"),
     Param("vary_rhythm", Flag(), frozenset({"melody"}),
           "1: later variations vary the rhythm too; 0: every one keeps the best rhythm", default=True,
-          flag="--same-rhythm"),
+          flag="--same-rhythm",
+          cli_help="every variation keeps the best rhythm (default: later variations vary it)"),
     # lyrics
     Param("theme", Text(), frozenset({"lyrics"}), "words the lyrics are about: 'the sea'",
           default_doc="none"),

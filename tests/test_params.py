@@ -177,3 +177,48 @@ if __name__ == "__main__":  # rewrite docs/osc.md's generated tables from the ta
         doc = doc[:a] + protocol.docs_table(table) + doc[b:]
     DOCS.write_text(doc)
     print(f"wrote {DOCS}")
+
+
+# ------------------------------------------------------------------- the CLI
+COMMANDS = {"continue": ("continue", True), "regenerate": ("regenerate", True), "blend": ("blend", False),
+            "morph": ("morph", False), "melody": ("melody", False), "lyrics": ("lyrics", True)}
+
+
+def _flags(command: str) -> dict:
+    import argparse
+
+    from bridges.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {o: a for a in sub.choices[command]._actions for o in a.option_strings}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_a_flag_for_each_of_its_table_parameters(command):
+    op, has_input = COMMANDS[command]
+    flags = _flags(command)
+    for p in P.params_for(op).values():
+        if not p.cli:  # the command's own flag (--style) or none (callbacks)
+            continue
+        offered = not (p.from_nothing and has_input)  # tempo etc. only where input is optional
+        assert (p.flag in flags) == offered, (command, p.flag)
+        if offered and not isinstance(p.kind, P.Flag):
+            assert flags[p.flag].dest == p.name and p.help.split(",")[0] in flags[p.flag].help
+
+
+def test_cli_flags_become_checked_studio_keywords():
+    from bridges.cli import build_parser
+    from bridges.commands._params import request_kw
+
+    args = build_parser().parse_args(["blend", "--style", "a=1", "--pitch-range", "55-70", "--tracks", "0,2",
+                                      "--time-signature", "3/4", "--slerp", "--seed", "3"])
+    assert request_kw(args, "blend") == {"bars": 8, "variations": 4, "slerp": True, "seed": 3,
+                                         "pitch_range": (55, 70), "tracks": [0, 2], "time_signature": (3, 4)}
+    args = build_parser().parse_args(["lyrics", "x.mid", "--rhyme", "none"])
+    assert request_kw(args, "lyrics")["rhyme"] is None
+    args = build_parser().parse_args(["melody", "la", "--same-rhythm"])
+    assert request_kw(args, "melody")["vary_rhythm"] is False
+    args = build_parser().parse_args(["regenerate", "x.mid", "--bars", "5", "--keep-rhythm"])
+    assert request_kw(args, "regenerate")["bars"] == (5, 5)
+    with pytest.raises(ParameterError, match="--temperature must be in 0.05..5.0"):
+        request_kw(build_parser().parse_args(["continue", "x.mid", "--temperature", "9"]), "continue")

@@ -9,48 +9,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-# what the library uses when an option is not given (musegen.studio.Studio._params); the help
-# says these, and tests/test_cli_ux.py checks them against the Studio
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_TOP_P = 0.95
+from bridges.commands._params import add_params, request_kw
+from musegen.params import default
+
+# what the library uses when an option is not given (musegen/params.py); the help says these,
+# and tests/test_cli_ux.py checks them against the Studio
+DEFAULT_TEMPERATURE = default("continue", "temperature")
+DEFAULT_TOP_P = default("continue", "top_p")
 
 
-def _common(p: argparse.ArgumentParser, *, variations: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, op: str, *, has_input: bool = True) -> None:
+    """Where takes go and what runs them, then every request parameter of `op` (its flags come
+    from the parameter table, see bridges/commands/_params.py)."""
     p.add_argument("--out", type=Path, default=Path("takes"), help="folder for the takes")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     p.add_argument("--device", default=None,
                    help="auto, cpu, cuda, cuda:N or mps (default: auto = cuda, then mps, then cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for decoding (default: all cores, at most 4; 1 on a busy machine)")
-    if variations:
-        p.add_argument("--variations", type=int, default=4, help="how many takes to write (1..64)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="same seed + inputs = same takes (default: a new seed each run)")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="lower = safer, higher = wilder, 0.05..5 "
-                   f"(default: {DEFAULT_TEMPERATURE})")
-    p.add_argument("--top-p", type=float, default=None,
-                   help="draw only from the likeliest choices holding this share of the "
-                   f"probability, 0.01..1 (default: {DEFAULT_TOP_P})")
-    p.add_argument("--style-strength", type=float, default=None,
-                   help="0 = no style, 1 = as trained, >1 = exaggerated (default: 1.0)")
-    p.add_argument("--key", default=None,
-                   help="lock pitches to a key, e.g. 'D major', 'Em' (default: no lock)")
-    p.add_argument("--pitch-range", default=None,
-                   help="LOW-HIGH MIDI pitches, e.g. 55-84 (default: any pitch)")
-    p.add_argument("--density", type=float, default=None,
-                   help="target notes per bar (default: as the model plays)")
-    p.add_argument("--max-leap", type=int, default=None,
-                   help="largest step in semitones between a track's consecutive notes (default: no limit)")
-    p.add_argument("--max-copy", type=int, default=None,
-                   help="re-sample takes that copy this many consecutive notes from training data "
-                   "(default: never re-sample)")
+    add_params(p, op, has_input=has_input)
 
 
 _NO_STYLE = " (default: none, the model's unstyled voice)"
@@ -59,17 +41,14 @@ _NO_STYLE = " (default: none, the model's unstyled voice)"
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("continue", help="continue a MIDI file by N bars")
     c.add_argument("input", type=Path, help="MIDI file to continue, e.g. musegen/data/examples/folk.mid")
-    c.add_argument("--bars", type=int, default=8, help="bars to add after the last bar (1..256)")
     c.add_argument("--style", default=None, help="style name (see `musegen styles`)" + _NO_STYLE)
-    _common(c)
+    _common(c, "continue")
     c.set_defaults(func=run_continue)
 
     r = sub.add_parser("regenerate", help="regenerate a bar range of a MIDI file")
     r.add_argument("input", type=Path, help="MIDI file whose bars are regenerated")
-    r.add_argument("--bars", required=True,
-                   help="1-based inclusive range of the bars to regenerate, e.g. 5-6 (or one bar: 5)")
     r.add_argument("--style", default=None, help="style name (see `musegen styles`)" + _NO_STYLE)
-    _common(r)
+    _common(r, "regenerate")
     r.set_defaults(func=run_regenerate)
 
     b = sub.add_parser("blend", help="generate under a weighted mix of styles")
@@ -77,20 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MIDI file to continue (omit to start from nothing)")
     b.add_argument("--style", action="append", required=True, metavar="NAME=WEIGHT",
                    help="repeatable, e.g. --style bach-chorale=0.7 --style irish-dance=0.3")
-    b.add_argument("--bars", type=int, default=8, help="bars to generate (1..256)")
-    b.add_argument("--slerp", action="store_true",
-                   help="spherical interpolation (two styles; default: linear)")
-    _common(b)
+    _common(b, "blend", has_input=False)
     b.set_defaults(func=run_blend)
 
     m = sub.add_parser("morph", help="a sequence of clips walking from one style to another")
     m.add_argument("input", type=Path, nargs="?", default=None,
                    help="MIDI file every clip continues (omit to start from nothing)")
-    m.add_argument("--from", dest="from_style", required=True, help="style of the first clip")
-    m.add_argument("--to", dest="to_style", required=True, help="style of the last clip")
-    m.add_argument("--steps", type=int, default=5, help="how many clips, from the first style to the last (2..64)")
-    m.add_argument("--bars", type=int, default=4, help="bars per clip (1..256)")
-    _common(m, variations=False)
+    _common(m, "morph", has_input=False)
     m.set_defaults(func=run_morph)
 
     s = sub.add_parser("styles", help="list the model's styles")
@@ -111,24 +83,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     rd.add_argument("--soundfont", type=Path, default=None,
                     help="General MIDI SoundFont (default: the system's FluidR3_GM.sf2)")
     rd.set_defaults(func=run_render)
-
-
-def _kw(args: argparse.Namespace) -> dict:
-    from musegen.errors import ParameterError
-
-    kw: dict = {}
-    for name in ("seed", "temperature", "top_p", "style_strength", "key", "density", "max_copy",
-                 "max_leap"):
-        val = getattr(args, name, None)
-        if val is not None:
-            kw[name] = val
-    if getattr(args, "pitch_range", None):
-        try:
-            lo, hi = (int(x) for x in args.pitch_range.split("-"))
-        except ValueError:
-            raise ParameterError(f"--pitch-range must look like 55-84, got {args.pitch_range!r}") from None
-        kw["pitch_range"] = (lo, hi)
-    return kw
 
 
 def _studio(args: argparse.Namespace):  # noqa: ANN202
@@ -244,34 +198,23 @@ def written_line(paths: list[Path], out: Path) -> str:
 
 def run_continue(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
+    kw = request_kw(args, "continue")
     clip = _load(args.input)
     studio = _studio(args)
-    with progress_kw("continue", args.bars * args.variations) as kw:
-        takes = studio.continue_(clip, bars=args.bars, variations=args.variations,
-                                 style=args.style, **_kw(args), **kw)
+    with progress_kw("continue", kw["bars"] * kw["variations"]) as pkw:
+        takes = studio.continue_(clip, style=args.style, **kw, **pkw)
     _write(takes, args, args.input.stem, "continue")
     return 0
 
 
-def parse_bar_range(text: str) -> tuple[int, int]:
-    """'5-6' -> (5, 6); '5' -> (5, 5). 1-based, inclusive; the Studio checks the clip's bars."""
-    from musegen.errors import ParameterError
-
-    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
-    if not m:
-        raise ParameterError(f"--bars must look like 5-6 (1-based, inclusive), got {text!r}")
-    return int(m[1]), int(m[2] or m[1])
-
-
 def run_regenerate(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
-    bars = parse_bar_range(args.bars)
+    kw = request_kw(args, "regenerate")
+    first, last = kw["bars"]
     clip = _load(args.input)
     studio = _studio(args)
-    n = max(1, bars[1] - bars[0] + 1)
-    with progress_kw("regenerate", n * args.variations) as kw:
-        takes = studio.regenerate(clip, bars=bars, variations=args.variations,
-                                  style=args.style, **_kw(args), **kw)
+    with progress_kw("regenerate", max(1, last - first + 1) * kw["variations"]) as pkw:
+        takes = studio.regenerate(clip, style=args.style, **kw, **pkw)
     _write(takes, args, args.input.stem, "regenerate")
     return 0
 
@@ -292,22 +235,22 @@ def parse_style_weights(items: list[str]) -> dict[str, float]:
 def run_blend(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     styles = parse_style_weights(args.style)
+    kw = request_kw(args, "blend")
     clip = _load(args.input) if args.input else None
     studio = _studio(args)
-    with progress_kw("blend", args.bars * args.variations) as kw:
-        takes = studio.blend(clip, styles=styles, bars=args.bars, variations=args.variations,
-                             slerp=args.slerp, **_kw(args), **kw)
+    with progress_kw("blend", kw["bars"] * kw["variations"]) as pkw:
+        takes = studio.blend(clip, styles=styles, **kw, **pkw)
     _write(takes, args, args.input.stem if args.input else "blend", "blend")
     return 0
 
 
 def run_morph(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
+    kw = request_kw(args, "morph")
     clip = _load(args.input) if args.input else None
     studio = _studio(args)
-    with progress_kw("morph", args.bars * max(1, args.steps)) as kw:
-        takes = studio.morph(clip, from_style=args.from_style, to_style=args.to_style,
-                             steps=args.steps, bars=args.bars, **_kw(args), **kw)
+    with progress_kw("morph", kw["bars"] * max(1, kw["steps"])) as pkw:
+        takes = studio.morph(clip, **kw, **pkw)
     _write(takes, args, args.input.stem if args.input else "morph", "morph")
     return 0
 

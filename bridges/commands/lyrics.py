@@ -13,13 +13,12 @@ and figures.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import shlex
 import sys
 from pathlib import Path
 
-from bridges.commands.generate import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+from bridges.commands._params import add_params, request_kw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,22 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "as the phrase has notes, in a rhyme scheme; the syllables are written into "
                        "the MIDI as lyric events.")
     p.add_argument("input", type=Path, help="MIDI file with a melody")
-    p.add_argument("--theme", default=None, help="words the lyrics are about, e.g. 'the sea' (default: no theme)")
-    p.add_argument("--rhyme", default="ABAB",
-                   help="rhyme scheme, repeated over the lines (ABAB, AABB, ABCB...); 'none' for free verse")
-    p.add_argument("--variations", type=int, default=4, help="how many sets of lyrics to write (1..64)")
-    p.add_argument("--candidates", type=int, default=3,
-                   help="lines decoded per phrase; the one whose stresses best meet the beats is kept (1..8)")
-    p.add_argument("--track", type=int, default=None,
-                   help="track (0-based) that carries the tune (default: the highest pitched track)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="same seed + inputs = same lyrics (default: a new seed each run)")
-    p.add_argument("--temperature", type=float, default=0.9, help="lower = plainer words, higher = stranger, 0.05..3")
-    p.add_argument("--top-p", type=float, default=0.95,
-                   help="draw only from the likeliest words holding this share of the probability, 0.05..1")
     p.add_argument("--lyric-model", default=None,
                    help="any local Hugging Face causal-LM folder (default: the shipped lyric model)")
     _model_args(p)
+    add_params(p, "lyrics")
     p.set_defaults(func=run_lyrics)
 
     m = sub.add_parser("melody", help="a melody for lyrics: one note per syllable, written into the MIDI",
@@ -55,32 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="read the lyric from a UTF-8 text file (default: the TEXT argument)")
     m.add_argument("--style", action="append", default=None, metavar="NAME[=WEIGHT]",
                    help="style name, or repeat NAME=WEIGHT for a blend (see `musegen styles`; default: none)")
-    m.add_argument("--time-signature", default=None, help="4/4 (default), 3/4, 6/8 or 2/4")
-    m.add_argument("--tempo", type=float, default=None, help="quarter notes per minute (default 100)")
-    m.add_argument("--program", type=int, default=None, help="General MIDI program 0..127 (default 0)")
-    m.add_argument("--bars-per-line", type=int, default=None,
-                   help="force each line's phrase length in bars (default: the shortest that sets it well)")
-    m.add_argument("--same-rhythm", action="store_true",
-                   help="every variation keeps the best rhythm (default: later variations vary it)")
-    m.add_argument("--variations", type=int, default=4, help="how many melodies to write (1..64)")
-    m.add_argument("--seed", type=int, default=None,
-                   help="same seed + inputs = same takes (default: a new seed each run)")
-    m.add_argument("--temperature", type=float, default=None,
-                   help=f"lower = safer, higher = wilder, 0.05..5 (default: {DEFAULT_TEMPERATURE})")
-    m.add_argument("--top-p", type=float, default=None,
-                   help="draw only from the likeliest choices holding this share of the probability, 0.01..1 "
-                   f"(default: {DEFAULT_TOP_P})")
-    m.add_argument("--style-strength", type=float, default=None,
-                   help="0 = no style, 1 = as trained, >1 = exaggerated (default: 1.0)")
-    m.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em' (default: no lock)")
-    m.add_argument("--scale", default=None, help="major or minor (with --key; default: the key's own)")
-    m.add_argument("--pitch-range", default=None, help="LOW-HIGH MIDI pitches (default 55-81)")
-    m.add_argument("--max-leap", type=int, default=None,
-                   help="largest step in semitones between consecutive notes (default 12)")
-    m.add_argument("--max-copy", type=int, default=None,
-                   help="re-sample takes that copy this many consecutive notes from training data "
-                   "(default: never re-sample)")
     _model_args(m)
+    add_params(m, "melody")
     m.set_defaults(func=run_melody)
 
     p = sub.add_parser("lyrics-corpus", help="build the lyric model's verse corpus and tokenizer")
@@ -191,13 +154,6 @@ def quiet_hf_loading() -> None:
         pass
 
 
-def _check_number(name: str, value: float | None) -> None:
-    from musegen.errors import ParameterError
-
-    if value is not None and not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value}")
-
-
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f} %"
 
@@ -205,30 +161,23 @@ def _pct(x: float | None) -> str:
 def run_lyrics(args: argparse.Namespace) -> int:
     from bridges.commands.generate import _load, _write, check_out_dir, progress_kw
     from musegen.errors import MusegenError, ParameterError
-    from musegen.lyrics.writer import melody_track, phrases, rhyme_scheme
+    from musegen.lyrics.writer import melody_track, phrases
 
     check_out_dir(args.out)
 
-    rhyme = None if args.rhyme.strip().lower() in ("", "none", "free", "-") else args.rhyme
-    rhyme_scheme(rhyme, 1)  # a bad scheme is refused before any model is loaded
-    if args.seed is not None and args.seed < 0:
-        raise ParameterError(f"--seed must be a non-negative integer, got {args.seed}")
-    for name in ("temperature", "top_p"):
-        _check_number(f"--{name.replace('_', '-')}", getattr(args, name))
+    kw = request_kw(args, "lyrics")  # every value checked before a model loads
     if args.lyric_model is not None and not Path(args.lyric_model).expanduser().is_dir():
         raise ParameterError(f"--lyric-model {args.lyric_model!r}: no such folder")
     clip = _load(args.input)
     studio = _studio(args, lyric_model=args.lyric_model)
     quiet_hf_loading()
     try:  # one progress step per line of lyrics (lyrics_for itself refuses a bad track)
-        track = melody_track(clip) if args.track is None else args.track
+        track = melody_track(clip) if kw.get("track") is None else kw["track"]
         n_lines = len(phrases(clip, track)) if 0 <= track < len(clip.tracks) else 1
     except MusegenError:
         n_lines = 1
-    with progress_kw("lyrics", n_lines, "lines") as kw:
-        takes = studio.lyrics_for(clip, theme=args.theme, rhyme=rhyme, variations=args.variations,
-                                  seed=args.seed, temperature=args.temperature, top_p=args.top_p,
-                                  candidates=args.candidates, track=args.track, **kw)
+    with progress_kw("lyrics", n_lines, "lines") as pkw:
+        takes = studio.lyrics_for(clip, **kw, **pkw)
     paths = _write(takes, args, args.input.stem, "lyrics")
     for path, t in zip(paths, takes):
         f = t.params["figures"]
@@ -247,7 +196,7 @@ def _slug(text: str) -> str:
 
 
 def run_melody(args: argparse.Namespace) -> int:
-    from bridges.commands.generate import _kw, _write, check_out_dir, parse_style_weights, progress_kw
+    from bridges.commands.generate import _write, check_out_dir, parse_style_weights, progress_kw
     from musegen.errors import ParameterError
     from musegen.lyrics.melody import plan_melody
 
@@ -261,22 +210,15 @@ def run_melody(args: argparse.Namespace) -> int:
             raise ParameterError(f"--text-file {str(args.text_file)!r}: cannot read it ({e})") from None
     else:
         text = args.text
-    for name in ("temperature", "top_p", "style_strength", "tempo"):
-        _check_number(f"--{name.replace('_', '-')}", getattr(args, name))
-    kw = _kw(args)
-    for name in ("time_signature", "tempo", "program", "bars_per_line", "scale"):
-        if getattr(args, name) is not None:
-            kw[name] = getattr(args, name)
-    if args.same_rhythm:
-        kw["vary_rhythm"] = False
+    kw = request_kw(args, "melody")  # every value checked before the model loads
     style = None
     if args.style:
         weights = parse_style_weights(args.style)
         style = args.style[0] if len(args.style) == 1 and "=" not in args.style[0] else weights
-    plan = plan_melody(text, kw.get("time_signature") or (4, 4), kw.get("bars_per_line"))  # bad text: before loading
+    plan = plan_melody(text, kw["time_signature"], kw.get("bars_per_line"))  # bad text: before loading
     studio = _studio(args)
-    with progress_kw("melody", plan.bars * max(1, args.variations)) as pkw:
-        takes = studio.melody_for(text, style=style, variations=args.variations, **kw, **pkw)
+    with progress_kw("melody", plan.bars * max(1, kw["variations"])) as pkw:
+        takes = studio.melody_for(text, style=style, **kw, **pkw)
     name = _slug(text)
     paths = _write(takes, args, name, "melody")
     for path, t in zip(paths, takes):

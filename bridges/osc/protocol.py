@@ -99,8 +99,9 @@ SOURCE = {"take": (_str, "session take to work from (its MIDI file)"),
                          "lineage), once: a file whose bytes an earlier import holds reuses that take")}
 STREAM = (_flag, "also send every take as note messages (see *Streaming*)")
 _SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics"}  # melody starts from words
-REQUIRED = {"regenerate": ("take|path", "bars"), "blend": ("styles",), "morph": ("from", "to"),
-            "lyrics": ("take|path",), "melody": ("text",)}
+_NEED_SOURCE = ("regenerate", "lyrics")  # they change a clip: one must be given
+REQUIRED = {op: (("take|path",) if op in _NEED_SOURCE else ())
+            + tuple(p.key for p in P.params_for(op).values() if op in p.required) for op in P.OPERATIONS}
 MELODY_METRES = P.MELODY_METRES
 DEFAULTS = {"bars": 4}  # a request without bars gets 4 (a DAW asks for short takes; Python: 8)
 
@@ -117,7 +118,7 @@ def generating(op: str) -> dict[str, Check]:
 
 # address -> (accepted keys, required keys)
 ADDRESSES: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
-    **{op: (generating(op), REQUIRED.get(op, ())) for op in P.OPERATIONS},
+    **{op: (generating(op), REQUIRED[op]) for op in P.OPERATIONS},
     "accept": ({"take": _str}, ("take",)),
     "reject": ({"take": _str}, ("take",)),
     "edit": ({"take": _str, "path": _str}, ("take", "path")),
