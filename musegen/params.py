@@ -534,6 +534,9 @@ TABLE: tuple[Param, ...] = (
     # what the notes may be
     Param("key", Key(), GENERATE, "lock pitches to a key: 'D major', 'Em'", default_doc="no lock",
           inherited=True),
+    Param("scale", Choice(("major", "minor")), GENERATE,
+          "lock pitches to this scale on the key's tonic (on C without a key)",
+          default_doc="the key's own", inherited=True),
     Param("pitch_range", PitchRange(), GENERATE, "lowest and highest MIDI pitch",
           defaults={"melody": (55, 81)}, default_doc="any pitch", inherited=True),
     Param("density", Float(0.0, 64.0), MUSIC, "target notes per bar", unit="notes per bar",

@@ -192,6 +192,18 @@ def test_constraints_are_respected(studio, folk):
     assert {p % 12 for p in ps} <= {5, 7, 9, 10, 0, 2, 4}
 
 
+def test_scale_locks_to_the_scale_on_the_keys_tonic(studio, folk):
+    """scale minor with key D: D minor (with both forms of its 6th and 7th: never Eb, F# or
+    Ab); scale alone: C minor (never C#, E or F#)."""
+    d_minor = _pitches(studio.continue_(folk, bars=2, variations=2, seed=3, key="D", scale="minor",
+                                        temperature=1.5))
+    assert d_minor and not {p % 12 for p in d_minor} & {3, 6, 8}
+    [take] = studio.continue_(folk, bars=2, variations=1, seed=3, scale="minor", temperature=1.5)
+    assert not {p % 12 for p in _pitches([take])} & {1, 4, 6} and take.params["scale"] == "minor"
+    with pytest.raises(ParameterError, match="scale must be 'major' or 'minor', got 'dorian'"):
+        studio.continue_(folk, bars=1, variations=1, scale="dorian")
+
+
 def _largest_leap(studio, prompt, takes):
     """Largest step between consecutive notes of a one-track clip's takes, in the order they
     were drawn (a clip sorts a chord's notes by pitch), from the prompt's last note on."""

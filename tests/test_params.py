@@ -220,5 +220,9 @@ def test_cli_flags_become_checked_studio_keywords():
     assert request_kw(args, "melody")["vary_rhythm"] is False
     args = build_parser().parse_args(["regenerate", "x.mid", "--bars", "5", "--keep-rhythm"])
     assert request_kw(args, "regenerate")["bars"] == (5, 5)
+    args = build_parser().parse_args(["continue", "x.mid", "--key", "D", "--scale", "minor"])
+    assert request_kw(args, "continue") == {"bars": 8, "variations": 4, "key": "D", "scale": "minor"}
+    with pytest.raises(ProtocolError, match="scale must be 'major' or 'minor', got 'dorian'"):
+        parse_request("/musegen/continue", [1, "scale", "dorian"], LIM)
     with pytest.raises(ParameterError, match="--temperature must be in 0.05..5.0"):
         request_kw(build_parser().parse_args(["continue", "x.mid", "--temperature", "9"]), "continue")

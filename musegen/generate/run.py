@@ -199,8 +199,9 @@ def sample_params(given: Mapping[str, object], *, bars: int, variations: int
     p = float(given.get("top_p", 0.95))  # type: ignore[arg-type]
     g = float(given.get("style_strength", 1.0))  # type: ignore[arg-type]
     pcs = None
-    if given.get("key") is not None:
-        tonic, mode = parse_key(str(given["key"]))
+    if given.get("key") is not None or given.get("scale") is not None:
+        tonic, mode = parse_key(str(given.get("key") or "C major"))
+        mode = str(given.get("scale") or mode)
         pcs = frozenset(scale_pitch_classes(tonic, mode))
     pr = given.get("pitch_range")
     dens = given.get("density")
