@@ -13,7 +13,7 @@ from bridges.midi.playback import Player, channel_for, schedule
 from bridges.midi.transport import Transport
 from musegen import Clip, Note, Track
 from musegen.session import Session
-from musegen.studio import Take
+from tests.fakes import FakeStudio
 
 
 class FakeClock:
@@ -22,20 +22,6 @@ class FakeClock:
 
     def __call__(self):
         return self.t
-
-
-class FakeStudio:
-    """continue_ answers with `bars` bars of quarter notes (pitch 70, 72, ...)."""
-
-    def __init__(self):
-        self.calls = []
-
-    def continue_(self, clip, bars=4, variations=1, style=None, **kw):
-        self.calls.append((clip, bars, style, kw))
-        notes = tuple(Note(70 + i % 12, 90, i * 480, 240) for i in range(bars * 4))
-        new = Clip(tracks=(Track(notes),), length_ticks=bars * 1920)
-        return [Take(clip=new, operation="continue", params={"bars": bars}, seed=1, model_id="fake@0",
-                     bars=(0, bars))]
 
 
 def on(p, v=100, ch=0):

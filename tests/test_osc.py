@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
@@ -21,61 +20,16 @@ from pythonosc.osc_packet import OscPacket
 from bridges.osc.notes import ClipAssembler, clip_messages
 from bridges.osc.protocol import Limits, ProtocolError, parse_request, resolve_path
 from bridges.osc.server import OscServer
-from musegen import Clip, Note, ParameterError, Track
+from musegen import Clip, Note, Track
 from musegen.examples import example_path
 from musegen.session import Session
-from musegen.studio import StyleInfo, Take
+from musegen.take import Take
+from tests.fakes import FakeStudio, fake_clip
 
 ROOT = Path(__file__).parents[1]
 
 
 # ----------------------------------------------------------------- helpers
-def fake_clip(bars: int, seed: int = 0) -> Clip:
-    notes = tuple(Note(60 + (seed * 7 + i) % 12, 80, i * 480, 400) for i in range(bars * 4))
-    return Clip(tracks=(Track(notes),), length_ticks=bars * 1920)
-
-
-class FakeStudio:
-    """The Studio's generation methods, instantly (or with `delay` per progress step)."""
-
-    style_names = ["alpha", "beta", "gamma"]
-
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
-        self.styles = [StyleInfo(n, f"style {n}", i, 3, np.zeros(4)) for i, n in enumerate(self.style_names)]
-
-    def _run(self, op, clip, bars, n, styles, kw):
-        self.received = getattr(self, "received", []) + [clip]  # a Take when built on a take
-        for s in styles:
-            if s is not None and s not in self.style_names:
-                raise ParameterError(f"unknown style {s!r}")
-        on_progress, cancelled = kw.pop("on_progress", None), kw.pop("cancelled", None)
-        for i in range(4):
-            if on_progress:
-                on_progress(i / 4)
-            if cancelled and cancelled():
-                raise InterruptedError("generation cancelled")
-            time.sleep(self.delay)
-        seed = kw.get("seed", 0)
-        return [Take(clip=fake_clip(bars, seed + r), operation=op, params={"bars": bars, **kw},
-                     seed=seed + r, model_id="fake@0", bars=(0, bars)) for r in range(n)]
-
-    def continue_(self, clip, bars=8, variations=4, style=None, **kw):
-        return self._run("continue", clip, bars, variations, [style], kw)
-
-    def regenerate(self, clip, bars=(1, 1), variations=4, style=None, **kw):
-        base = clip.clip if isinstance(clip, Take) else clip  # like Studio: a Take or a Clip
-        if bars[1] > base.n_bars:
-            raise ParameterError(f"bars {bars[0]}..{bars[1]} outside the clip's bars 1..{base.n_bars}")
-        return self._run("regenerate", clip, base.n_bars, variations, [style], kw)
-
-    def blend(self, clip, styles, bars=8, variations=4, slerp=False, **kw):
-        return self._run("blend", clip, bars, variations, list(styles), kw)
-
-    def morph(self, clip, from_style, to_style, steps=5, bars=4, **kw):
-        return self._run("morph", clip, bars, steps, [from_style, to_style], kw)
-
-
 def dgram(address: str, *args) -> bytes:
     b = OscMessageBuilder(address)
     for a in args:

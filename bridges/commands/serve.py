@@ -87,7 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
     quiet_hf_loading()
     lyric_id = None
     if args.lyric_model is not None:  # a user's lyric model: load it now, so a bad folder fails here
-        lyric_id = studio.lyric_lm.model_id  # type: ignore[attr-defined]
+        lyric_id = studio.lyric_lm.model_id
     session = Session.open(args.session)
     from bridges.commands.session import report_opening
 

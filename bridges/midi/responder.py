@@ -23,6 +23,7 @@ from bridges.midi.phrase import Phrase, PhraseCapture
 from bridges.midi.playback import Player, schedule
 from bridges.midi.ports import InputPort, OutputPort
 from bridges.midi.transport import Transport
+from bridges.studio import Continues
 from musegen.clip import Clip
 from musegen.session import Session
 
@@ -66,7 +67,7 @@ class Response:
 
 
 class CallAndResponse:
-    def __init__(self, studio: object, out: OutputPort, *, session: Session | None = None,
+    def __init__(self, studio: Continues, out: OutputPort, *, session: Session | None = None,
                  config: ResponderConfig | None = None, background: bool = True,
                  log: Callable[[str], None] | None = None) -> None:
         self.studio = studio
@@ -140,7 +141,7 @@ class CallAndResponse:
             if self.session is not None:
                 phrase_id = self.session.import_clip(phrase.clip, operation="midi-in",
                                                      source="midi").id
-            takes = self.studio.continue_(phrase.clip, bars=self.config.bars, variations=1,  # type: ignore[attr-defined]
+            takes = self.studio.continue_(phrase.clip, bars=self.config.bars, variations=1,
                                           style=self.config.style, **self.config.params)
             take_id = None
             if self.session is not None:

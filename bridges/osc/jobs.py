@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from bridges.osc.notes import clip_messages
 from bridges.osc.protocol import DEFAULTS, GENERATE, LYRIC_OPS, Limits, ProtocolError, Request, to_keywords
+from bridges.studio import StudioLike
 from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError, ParameterError
 from musegen.params import default, params_for
@@ -54,7 +56,7 @@ class Executor:
     """Runs jobs. Intermediate replies (progress, take, note...) go out as they happen; the final
     one comes back in the `Outcome`."""
 
-    def __init__(self, studio: object, session: Session, limits: Limits) -> None:
+    def __init__(self, studio: StudioLike, session: Session, limits: Limits) -> None:
         self.studio = studio
         self.session = session
         self.limits = limits
@@ -83,7 +85,7 @@ class Executor:
                 job.send("/musegen/undone", [rid, entry["type"], rec.id, state])
                 done = [rec.id, str(rec.midi_path)]
             elif op == "styles":
-                styles = list(self.studio.styles)  # type: ignore[attr-defined]
+                styles = list(self.studio.styles)
                 for s in styles:
                     job.send("/musegen/style", [rid, s.index, s.name, s.description, s.pieces])
                 done = [len(styles)]
@@ -125,7 +127,7 @@ class Executor:
         kw = to_keywords(req.op, p)
         for name, limit in (("bars", self.limits.max_bars), ("variations", self.limits.max_variations)):
             if name in params_for(req.op) and name not in kw and req.op != "regenerate":
-                kw[name] = min(DEFAULTS.get(name, default(req.op, name)), limit)  # type: ignore[call-overload]
+                kw[name] = min(cast(int, DEFAULTS.get(name, default(req.op, name))), limit)
         kw["on_progress"] = progress
         kw["cancelled"] = job.cancel.is_set
         st = self.studio
@@ -254,12 +256,12 @@ class Executor:
             job.send(address, args)
 
 
-def lyric_messages(rid: int | str, index: int, take: object) -> list[tuple[str, list]]:
+def lyric_messages(rid: int | str, index: int, take: Take) -> list[tuple[str, list]]:
     """The replies that carry a lyrics or melody take's words, after its /musegen/take:
     `/musegen/lyrics/line id index line syllables text` per line (all 0-based; `syllables`:
     the notes of its phrase), then `/musegen/lyrics/figures id index key value ...`."""
-    params = getattr(take, "params", {})
-    if take.operation == "melody_for":  # type: ignore[attr-defined]
+    params = take.params
+    if take.operation == "melody_for":
         plan = params.get("plan", {}).get("lines", [])
         lines = [(len(ln["syllables"]), ln["text"]) for ln in plan]
     else:

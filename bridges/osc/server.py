@@ -30,6 +30,7 @@ from pythonosc.osc_packet import OscPacket
 from bridges.osc.jobs import Executor, Job, Outcome
 from bridges.osc.notes import ClipAssembler
 from bridges.osc.protocol import GENERATE, Limits, ProtocolError, Request, check_id, parse_request, resolve_path
+from bridges.studio import StudioLike
 from musegen.session import Session
 
 Address = tuple[str, int]
@@ -43,7 +44,7 @@ CANCEL_WAIT_S = 5.0  # a running job not stopped this long after a cancel: the c
 class OscServer:
     """Serve OSC requests on `host:port` (port 0 picks a free one; see `.address`)."""
 
-    def __init__(self, studio: object, session: Session, *, host: str = "127.0.0.1",
+    def __init__(self, studio: StudioLike, session: Session, *, host: str = "127.0.0.1",
                  port: int = 9000, reply_to: Address | None = None, limits: Limits | None = None,
                  log: Callable[[str], None] | None = None) -> None:
         self.studio = studio
