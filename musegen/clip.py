@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from musegen.atomic import write_bytes
 from musegen.errors import MidiFileError
 
 PPQ = 480
@@ -432,7 +434,7 @@ class Clip:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a format-1 MIDI file at `PPQ` atomically (temp file, fsync, rename)."""
         p = Path(path)
-        atomic_write_bytes(p, self.to_bytes())
+        write_bytes(p, self.to_bytes())
         return p
 
 
@@ -492,9 +494,9 @@ def _check_regular(p: Path, st: os.stat_result, limit: int) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so a crash leaves either the old file or the new one."""
-    from musegen.atomic import write_bytes
-
+    """Deprecated: use `musegen.atomic.write_bytes` (the one atomic write)."""
+    warnings.warn("musegen.clip.atomic_write_bytes is deprecated; use musegen.atomic.write_bytes",
+                  DeprecationWarning, stacklevel=2)
     write_bytes(path, data)
 
 
@@ -620,7 +622,6 @@ __all__ = [
     "TempoChange",
     "TimeSignature",
     "KeySignature",
-    "atomic_write_bytes",
     "read_regular_file",
     "estimate_key",
     "parse_key",

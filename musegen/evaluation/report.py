@@ -587,11 +587,11 @@ def _figures(m: dict, out: Path) -> list[Path]:
 def _save_small(fig: object, path: Path, kw: dict) -> Path:
     import io
 
-    from musegen.clip import atomic_write_bytes
+    from musegen.atomic import write_bytes
     from musegen.plots import _pyplot
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", **kw)  # type: ignore[attr-defined]
     _pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musegen.atomic import write_json
+from musegen.atomic import atomic_path, write_bytes, write_json
 from musegen.errors import ParameterError
 from musegen.lyrics import data as D
 from musegen.lyrics.syllables import words
@@ -185,9 +185,9 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
             info["valid_nll"] = eval_nll(model, valid, cfg)
         history.append({"step": step, **info})
         if step % cfg.save_every == 0 or step == cfg.steps:
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history}, tmp)
-            tmp.replace(state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                            "history": history}, tmp)
         if on_step:
             on_step(step, info["loss"], info)
     final = run_dir / "final"
@@ -195,7 +195,7 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
     tok.save_pretrained(final)
     words_src = corpus / WORDS_FILE
     if words_src.exists():
-        (final / WORDS_FILE).write_bytes(words_src.read_bytes())
+        write_bytes(final / WORDS_FILE, words_src.read_bytes())
     tail = [h["loss"] for h in history[-50:]]
     write_json(final / LYRIC_RECORD, {
         "config": asdict(cfg), "command": command, "steps": step,
