@@ -93,9 +93,10 @@ def evaluate_lyric_model(folder: Path, corpus: Path, *, max_valid: int = 2000) -
 
 def sample_lines(lm: LyricLM, seed: int = 0) -> list[dict]:
     """A few planned samples for the card: (syllables, theme, rhyme) -> lines."""
-    from musegen.lyrics.writer import _rhyme_index, write_lines
+    from musegen.lyrics.line_decoder import write_lines
+    from musegen.lyrics.rhyme import rhyme_index
 
-    idx = _rhyme_index(lm)
+    idx = rhyme_index(lm)
     out = []
     for i, (theme, targets, rhyme) in enumerate([("the sea", [8, 6, 8, 6], "ABAB"),
                                                  ("winter night", [7, 7, 7, 7], "AABB"),
