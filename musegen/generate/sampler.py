@@ -332,7 +332,9 @@ def sample(
         if not first_bar_s and all(s.bars - start_bars >= 1 or s.phase == DONE for s in states):
             first_bar_s = time.perf_counter() - t0
         if on_progress and steps % 16 == 0:
-            done_bars = sum(min(bars, bars - (s.bars_left or 0)) for s in states)
+            # bars finished: a row still writing counts the bar it is in as not done yet
+            done_bars = sum(bars if s.phase == DONE else max(0, bars - (s.bars_left or 0) - 1)
+                            for s in states)
             on_progress(done_bars / (B * bars))
         if cancelled and cancelled():
             raise InterruptedError("generation cancelled")
