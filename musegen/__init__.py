@@ -2,8 +2,7 @@
 
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import MidiFileError, MusegenError, ParameterError, TokenizeError
-
-__version__ = "0.1.0"
+from musegen.version import __version__
 
 __all__ = [
     "PPQ",

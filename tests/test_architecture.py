@@ -9,8 +9,8 @@
     `bridges/<sub>/`; a top-level module (`musegen/studio.py`, `bridges/cli.py`) is its own.
     Private names used within one module or one package are fine.
 
-Both are known to fail today (issue 13 item 2: studio <-> lyrics, melody calling
-`studio._params/_run/_take`, ...); the failure message lists every violation.
+Both hold since issue 13 item 2 (the lyrics use `musegen.generate.run` and `musegen.take`,
+never the studio); a failure lists every violation.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPS = ("musegen", "bridges")
@@ -350,13 +348,11 @@ def test_the_walker_sees_the_real_tree() -> None:
 
 
 # ----------------------------------------------------------------------------- the rules
-@pytest.mark.xfail(strict=False, reason="issue 13 item 2: being untangled")
 def test_no_import_cycle() -> None:
     cycles = import_cycles(all_uses())
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 item 2: being untangled")
 def test_no_cross_package_private_name() -> None:
     files = module_files()
     found = private_violations(files, all_uses(files))

@@ -203,13 +203,13 @@ class Tokenizer:
     def to_dict(self) -> dict:
         from importlib.metadata import version
 
-        import musegen
+        from musegen.version import __version__
 
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "vocab": self.vocab.to_dict(),
-            "versions": {"musegen": musegen.__version__, "symusic": version("symusic"),
+            "versions": {"musegen": __version__, "symusic": version("symusic"),
                          "numpy": np.__version__},
         }
 
