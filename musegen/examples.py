@@ -1,4 +1,5 @@
-"""Small example MIDI files shipped inside the package (for the demo and benchmarks).
+"""Small example MIDI files shipped inside the package (for the demo, the README and benchmarks);
+`python -m musegen.examples` prints their paths.
 
 - `folk`: a one-voice melody in 4/4 (music21's MIDI test file test07.mid, not part of the
   training corpus).
@@ -18,3 +19,8 @@ def example_path(name: str) -> Path:
         names = sorted(p.stem for p in _DIR.glob("*.mid"))
         raise ValueError(f"no example named {name!r}; there are: {', '.join(names)}")
     return path
+
+
+if __name__ == "__main__":  # `python -m musegen.examples`: where the bundled files are
+    for p in sorted(_DIR.glob("*.mid")):
+        print(p)

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from musegen.errors import ParameterError
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STYLE_FILE = "style_table.safetensors"
@@ -328,9 +330,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def available_devices() -> list[str]:
+    """The devices this machine can run on, e.g. ['cuda', 'cuda:0', 'cpu']."""
+    out = []
+    if torch.cuda.is_available():
+        out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append("mps")
+    return out + ["cpu"]
+
+
 def pick_device(preference: str | None = None) -> torch.device:
-    """cuda -> mps -> cpu, unless `preference` names one."""
+    """cuda -> mps -> cpu, unless `preference` names one; a device this machine does not have
+    raises `ParameterError` naming it and the ones it has."""
     if preference and preference != "auto":
+        have = available_devices()
+        if str(preference) not in have:
+            raise ParameterError(f"device {str(preference)!r} is not available on this machine; "
+                                 f"available: auto, {', '.join(have)}")
         return torch.device(preference)
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -345,4 +362,4 @@ def guided_logits(cond: torch.Tensor, uncond: torch.Tensor, strength: float) -> 
 
 
 __all__ = ["MusegenConfig", "MusegenLM", "StyleTable", "save_checkpoint",
-           "load_checkpoint", "pick_device", "guided_logits"]
+           "load_checkpoint", "pick_device", "available_devices", "guided_logits"]

@@ -611,6 +611,8 @@ def _bar_range(bars: object, n_bars: int) -> tuple[int, int]:
         a, b = (int(x) for x in bars)  # type: ignore[union-attr]
     except (TypeError, ValueError):
         raise ParameterError(f"bars must be (first, last), 1-based, got {bars!r}") from None
+    if a > b:
+        raise ParameterError(f"bars {a}..{b}: the first bar ({a}) is after the last ({b})")
     if not 1 <= a <= b <= n_bars:
         raise ParameterError(f"bars {a}..{b} outside the clip's bars 1..{n_bars}")
     return a, b

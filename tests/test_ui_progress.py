@@ -45,3 +45,18 @@ def test_a_bar_in_a_terminal():
             bar.update(step, info="loss 0.5")
     out = buf.getvalue()
     assert "━" in out and "5/5" in out and "train: " not in out
+
+
+def test_the_final_count_is_printed_once_however_often_it_is_reported():
+    import io
+
+    from rich.console import Console
+
+    from bridges.commands._ui import progress
+
+    buf = io.StringIO()
+    with progress(Console(file=buf, force_terminal=False, width=200), "job", total=4) as bar:
+        for done in (1, 2, 3, 4, 4, 4, 4):
+            bar.update(done)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("job: 4/4")]
+    assert len(lines) == 1, buf.getvalue()

@@ -84,7 +84,8 @@ class Reporter:
     def _on_update(self, stage_change: bool) -> None:
         first = self._last_line is None
         mark = (self.total and self.done is not None and self.done >= self._next_mark)
-        if first or stage_change or mark or (self.total and self.done == self.total):
+        done_now = self.total and self.done == self.total and self._last_line != self._state()
+        if first or stage_change or mark or done_now:  # "done" once, however often it is repeated
             self._line()
 
     def _state(self) -> tuple:

@@ -19,13 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", type=Path, default=None,
                    help="corpus folder (default: $MUSEGEN_HOME/corpus or ~/.cache/musegen/corpus)")
     b.add_argument("--midi-dir", type=Path, default=None,
-                   help="build from your own MIDI: each sub-folder name is a style")
+                   help="build from your own MIDI: each sub-folder name is a style (default: music21's scores)")
     b.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                    help="parallel worker processes (default: all cores)")
     b.add_argument("--limit-per-style", type=int, default=None,
-                   help="at most this many pieces per style (quick trials)")
+                   help="at most this many pieces per style, for quick trials (default: all)")
     b.add_argument("--style", action="append", dest="styles", default=None,
-                   help="only this style (repeatable)")
+                   help="only this style, repeatable (default: every style)")
     b.set_defaults(func=run_build)
 
 

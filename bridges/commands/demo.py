@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job, run on a bundled example")
     p.add_argument("--out", type=Path, default=Path("takes/demo"), help="folder for the takes")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="same seed = same takes")
     p.set_defaults(func=run)
 
 
@@ -22,19 +22,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bridges.commands.generate import written_line
+    from bridges.commands.generate import check_out_dir, progress_kw, written_line
     from musegen.clip import Clip
     from musegen.examples import example_path
     from musegen.session.files import write_numbered_takes
     from musegen.studio import Studio
 
+    check_out_dir(args.out)
     console = Console()
     src = example_path("folk")
     clip = Clip.load(src)
     studio = Studio(model=args.model)
     console.print(f"[bold]{src.name}[/]: {clip.n_bars} bars, {clip.n_notes} notes, key {clip.key}; "
                   f"model {studio.model_id} on {studio.device}")
-    takes = studio.continue_(clip, bars=8, variations=4, style="irish-dance", seed=args.seed)
+    with progress_kw("demo", 8 * 4) as kw:
+        takes = studio.continue_(clip, bars=8, variations=4, style="irish-dance", seed=args.seed, **kw)
     table = Table(title=f"4 continuations (8 bars, irish-dance) in {takes[0].seconds:.2f} s")
     for col in ("take", "bars", "notes", "longest run shared with a training piece"):
         table.add_column(col)

@@ -12,9 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
     p.add_argument("--quick", action="store_true", help="fewer takes and pieces (a few minutes)")
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--takes", type=int, default=None, help="generated takes per style")
-    p.add_argument("--blend-takes", type=int, default=None, help="takes per blend weight")
+    p.add_argument("--seed", type=int, default=1234, help="seed for every generated take")
+    p.add_argument("--takes", type=int, default=None, help="generated takes per style (default: 32; 4 with --quick)")
+    p.add_argument("--blend-takes", type=int, default=None, help="takes per blend weight (default: 16; 4 with --quick)")
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
     p.set_defaults(func=run)
 

@@ -11,13 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-nll", help="held-out NLL per style: model vs n-gram baseline")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
-    p.add_argument("--split", default="test", choices=["valid", "test"])
-    p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
+    p.add_argument("--split", default="test", choices=["valid", "test"], help="held-out split to measure")
+    p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here (default: no JSON)")
     p.set_defaults(func=run)
 
     c = sub.add_parser("model-card", help="measure a trained model and write its MODEL_CARD.md")
     c.add_argument("--model", type=Path, required=True, help="model folder written by `musegen train`")
-    c.add_argument("--corpus", type=Path, default=None)
+    c.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
     c.set_defaults(func=run_card)
 
 

@@ -7,46 +7,68 @@ on from the takes already in `<out>`, so nothing there is ever overwritten.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+# what the library uses when an option is not given (musegen.studio.Studio._params); the help
+# says these, and tests/test_cli_ux.py checks them against the Studio
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_P = 0.95
 
 
 def _common(p: argparse.ArgumentParser, *, variations: bool = True) -> None:
     p.add_argument("--out", type=Path, default=Path("takes"), help="folder for the takes")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    p.add_argument("--device", default=None,
+                   help="auto, cpu, cuda, cuda:N or mps (default: auto = cuda, then mps, then cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for decoding (default: all cores, at most 4; 1 on a busy machine)")
     if variations:
-        p.add_argument("--variations", type=int, default=4)
-    p.add_argument("--seed", type=int, default=None, help="same seed + inputs = same takes")
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-p", type=float, default=None)
+        p.add_argument("--variations", type=int, default=4, help="how many takes to write (1..64)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="same seed + inputs = same takes (default: a new seed each run)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="lower = safer, higher = wilder, 0.05..5 "
+                   f"(default: {DEFAULT_TEMPERATURE})")
+    p.add_argument("--top-p", type=float, default=None,
+                   help="draw only from the likeliest choices holding this share of the "
+                   f"probability, 0.01..1 (default: {DEFAULT_TOP_P})")
     p.add_argument("--style-strength", type=float, default=None,
-                   help="0 = no style, 1 = as trained, >1 = exaggerated")
-    p.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em'")
-    p.add_argument("--pitch-range", default=None, help="LOW-HIGH MIDI pitches, e.g. 55-84")
-    p.add_argument("--density", type=float, default=None, help="target notes per bar")
+                   help="0 = no style, 1 = as trained, >1 = exaggerated (default: 1.0)")
+    p.add_argument("--key", default=None,
+                   help="lock pitches to a key, e.g. 'D major', 'Em' (default: no lock)")
+    p.add_argument("--pitch-range", default=None,
+                   help="LOW-HIGH MIDI pitches, e.g. 55-84 (default: any pitch)")
+    p.add_argument("--density", type=float, default=None,
+                   help="target notes per bar (default: as the model plays)")
     p.add_argument("--max-leap", type=int, default=None,
-                   help="largest step in semitones between a track's consecutive notes")
+                   help="largest step in semitones between a track's consecutive notes (default: no limit)")
     p.add_argument("--max-copy", type=int, default=None,
-                   help="re-sample takes that copy this many consecutive notes from training data")
+                   help="re-sample takes that copy this many consecutive notes from training data "
+                   "(default: never re-sample)")
+
+
+_NO_STYLE = " (default: none, the model's unstyled voice)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("continue", help="continue a MIDI file by N bars")
-    c.add_argument("input", type=Path)
-    c.add_argument("--bars", type=int, default=8)
-    c.add_argument("--style", default=None, help="style name (see `musegen styles`)")
+    c.add_argument("input", type=Path, help="MIDI file to continue, e.g. musegen/data/examples/folk.mid")
+    c.add_argument("--bars", type=int, default=8, help="bars to add after the last bar (1..256)")
+    c.add_argument("--style", default=None, help="style name (see `musegen styles`)" + _NO_STYLE)
     _common(c)
     c.set_defaults(func=run_continue)
 
     r = sub.add_parser("regenerate", help="regenerate a bar range of a MIDI file")
-    r.add_argument("input", type=Path)
-    r.add_argument("--bars", required=True, help="1-based inclusive range, e.g. 5-6")
-    r.add_argument("--style", default=None)
+    r.add_argument("input", type=Path, help="MIDI file whose bars are regenerated")
+    r.add_argument("--bars", required=True,
+                   help="1-based inclusive range of the bars to regenerate, e.g. 5-6 (or one bar: 5)")
+    r.add_argument("--style", default=None, help="style name (see `musegen styles`)" + _NO_STYLE)
     _common(r)
     r.set_defaults(func=run_regenerate)
 
@@ -55,34 +77,37 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MIDI file to continue (omit to start from nothing)")
     b.add_argument("--style", action="append", required=True, metavar="NAME=WEIGHT",
                    help="repeatable, e.g. --style bach-chorale=0.7 --style irish-dance=0.3")
-    b.add_argument("--bars", type=int, default=8)
-    b.add_argument("--slerp", action="store_true", help="spherical interpolation (two styles)")
+    b.add_argument("--bars", type=int, default=8, help="bars to generate (1..256)")
+    b.add_argument("--slerp", action="store_true",
+                   help="spherical interpolation (two styles; default: linear)")
     _common(b)
     b.set_defaults(func=run_blend)
 
     m = sub.add_parser("morph", help="a sequence of clips walking from one style to another")
-    m.add_argument("input", type=Path, nargs="?", default=None)
-    m.add_argument("--from", dest="from_style", required=True)
-    m.add_argument("--to", dest="to_style", required=True)
-    m.add_argument("--steps", type=int, default=5)
-    m.add_argument("--bars", type=int, default=4)
+    m.add_argument("input", type=Path, nargs="?", default=None,
+                   help="MIDI file every clip continues (omit to start from nothing)")
+    m.add_argument("--from", dest="from_style", required=True, help="style of the first clip")
+    m.add_argument("--to", dest="to_style", required=True, help="style of the last clip")
+    m.add_argument("--steps", type=int, default=5, help="how many clips, from the first style to the last (2..64)")
+    m.add_argument("--bars", type=int, default=4, help="bars per clip (1..256)")
     _common(m, variations=False)
     m.set_defaults(func=run_morph)
 
     s = sub.add_parser("styles", help="list the model's styles")
-    s.add_argument("--model", default=None)
+    s.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=run_styles)
 
     mp = sub.add_parser("map", help="draw the style space as a labelled PNG")
-    mp.add_argument("output", type=Path)
-    mp.add_argument("--model", default=None)
+    mp.add_argument("output", type=Path, help="PNG file to write, e.g. styles.png")
+    mp.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     mp.set_defaults(func=run_map)
 
     rd = sub.add_parser("render", help="piano-roll PNG and, with fluidsynth, a WAV of a take")
-    rd.add_argument("input", type=Path)
-    rd.add_argument("--png", type=Path, default=None)
-    rd.add_argument("--wav", type=Path, default=None)
+    rd.add_argument("input", type=Path, help="MIDI file (a take or any other)")
+    rd.add_argument("--png", type=Path, default=None, help="write a piano roll here (default: none)")
+    rd.add_argument("--wav", type=Path, default=None,
+                    help="write audio here through fluidsynth (default: none)")
     rd.add_argument("--soundfont", type=Path, default=None,
                     help="General MIDI SoundFont (default: the system's FluidR3_GM.sf2)")
     rd.set_defaults(func=run_render)
@@ -107,10 +132,48 @@ def _kw(args: argparse.Namespace) -> dict:
 
 
 def _studio(args: argparse.Namespace):  # noqa: ANN202
+    from musegen.errors import ParameterError
     from musegen.studio import Studio
 
-    return Studio(model=args.model, device=getattr(args, "device", None),
-                  threads=getattr(args, "threads", None))
+    threads = getattr(args, "threads", None)
+    if threads is not None and not 1 <= threads <= 256:
+        raise ParameterError(f"--threads must be in 1..256, got {threads}")
+    return Studio(model=args.model, device=getattr(args, "device", None), threads=threads)
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an --out that cannot become a folder (it, or a folder above it, is a file)
+    before any model is loaded or any take generated."""
+    from musegen.errors import ParameterError
+
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == out else f"lies under {str(p)!r}, which is a file"
+                raise ParameterError(f"--out {str(out)!r} {what}, not a folder")
+            return
+
+
+@contextlib.contextmanager
+def progress_kw(label: str, units: int, unit: str = "bars") -> Iterator[dict]:
+    """The `on_progress` keyword for one Studio call, shown on stderr as `units` done (e.g.
+    bars x variations): a bar in a terminal, plain lines otherwise (bridges.commands._ui)."""
+    from rich.console import Console
+
+    from bridges.commands._ui import progress
+
+    units = max(1, units)
+    last = [-1]
+
+    with progress(Console(stderr=True), label, total=units) as rep:
+
+        def report(done: int) -> None:
+            if done != last[0]:  # the sampler repeats a fraction until its batch is done
+                last[0] = done
+                rep.update(done, info=unit)
+
+        yield {"on_progress": lambda f: report(min(units, max(0, round(f * units))))}
+        report(units)
 
 
 def _load(path: Path):  # noqa: ANN202
@@ -122,7 +185,7 @@ def _load(path: Path):  # noqa: ANN202
     from musegen.errors import ParameterError
     from musegen.studio import Take
 
-    if Path(path).with_suffix(".json").is_file():
+    if Path(path).is_file() and Path(path).with_suffix(".json").is_file():  # '.' has no suffix to swap
         try:
             return Take.load(path)
         except ParameterError as e:
@@ -180,24 +243,35 @@ def written_line(paths: list[Path], out: Path) -> str:
 
 
 def run_continue(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)
     clip = _load(args.input)
-    takes = _studio(args).continue_(clip, bars=args.bars, variations=args.variations,
-                                    style=args.style, **_kw(args))
+    studio = _studio(args)
+    with progress_kw("continue", args.bars * args.variations) as kw:
+        takes = studio.continue_(clip, bars=args.bars, variations=args.variations,
+                                 style=args.style, **_kw(args), **kw)
     _write(takes, args, args.input.stem, "continue")
     return 0
 
 
-def run_regenerate(args: argparse.Namespace) -> int:
+def parse_bar_range(text: str) -> tuple[int, int]:
+    """'5-6' -> (5, 6); '5' -> (5, 5). 1-based, inclusive; the Studio checks the clip's bars."""
     from musegen.errors import ParameterError
 
-    try:
-        a, _, b = args.bars.partition("-")
-        bars = (int(a), int(b or a))
-    except ValueError:
-        raise ParameterError(f"--bars must look like 5-6 (1-based, inclusive), got {args.bars!r}") from None
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if not m:
+        raise ParameterError(f"--bars must look like 5-6 (1-based, inclusive), got {text!r}")
+    return int(m[1]), int(m[2] or m[1])
+
+
+def run_regenerate(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)
+    bars = parse_bar_range(args.bars)
     clip = _load(args.input)
-    takes = _studio(args).regenerate(clip, bars=bars, variations=args.variations,
-                                     style=args.style, **_kw(args))
+    studio = _studio(args)
+    n = max(1, bars[1] - bars[0] + 1)
+    with progress_kw("regenerate", n * args.variations) as kw:
+        takes = studio.regenerate(clip, bars=bars, variations=args.variations,
+                                  style=args.style, **_kw(args), **kw)
     _write(takes, args, args.input.stem, "regenerate")
     return 0
 
@@ -216,17 +290,24 @@ def parse_style_weights(items: list[str]) -> dict[str, float]:
 
 
 def run_blend(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)
+    styles = parse_style_weights(args.style)
     clip = _load(args.input) if args.input else None
-    takes = _studio(args).blend(clip, styles=parse_style_weights(args.style), bars=args.bars,
-                                variations=args.variations, slerp=args.slerp, **_kw(args))
+    studio = _studio(args)
+    with progress_kw("blend", args.bars * args.variations) as kw:
+        takes = studio.blend(clip, styles=styles, bars=args.bars, variations=args.variations,
+                             slerp=args.slerp, **_kw(args), **kw)
     _write(takes, args, args.input.stem if args.input else "blend", "blend")
     return 0
 
 
 def run_morph(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)
     clip = _load(args.input) if args.input else None
-    takes = _studio(args).morph(clip, from_style=args.from_style, to_style=args.to_style,
-                                steps=args.steps, bars=args.bars, **_kw(args))
+    studio = _studio(args)
+    with progress_kw("morph", args.bars * max(1, args.steps)) as kw:
+        takes = studio.morph(clip, from_style=args.from_style, to_style=args.to_style,
+                             steps=args.steps, bars=args.bars, **_kw(args), **kw)
     _write(takes, args, args.input.stem if args.input else "morph", "morph")
     return 0
 
@@ -260,25 +341,36 @@ def run_map(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from musegen.clip import Clip
     from musegen.errors import ParameterError
     from musegen.plots import piano_roll
 
-    clip = _load(args.input)
+    clip = Clip.load(args.input)  # the MIDI file as it is (a take's sidecar plays no part here)
     if not args.png and not args.wav:
         raise ParameterError("render: give --png OUT.png and/or --wav OUT.wav")
-    if args.png:
-        print(f"wrote {piano_roll(clip, args.png)}")
-    if args.wav:
+    exe = sf2 = None
+    if args.wav:  # everything the WAV needs is checked before anything is written
         exe = shutil.which("fluidsynth")
+        if args.soundfont is not None and not args.soundfont.is_file():
+            raise ParameterError(f"--soundfont {str(args.soundfont)!r}: no such file")
         sf2 = args.soundfont or next((p for p in (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
                                                    Path("/usr/share/soundfonts/FluidR3_GM.sf2"))
                                       if p.exists()), None)
-        if not exe or not sf2 or not Path(sf2).exists():
-            raise ParameterError(
-                "render --wav needs fluidsynth and a General MIDI SoundFont: install the "
-                "packages `fluidsynth fluid-soundfont-gm` (Debian/Ubuntu) or pass --soundfont")
+        if not exe:
+            raise ParameterError("render --wav needs fluidsynth: install the package `fluidsynth` "
+                                 "(Debian/Ubuntu, Homebrew)")
+        if not sf2:
+            raise ParameterError("render --wav needs a General MIDI SoundFont: install the package "
+                                 "`fluid-soundfont-gm` (Debian/Ubuntu) or pass --soundfont FILE.sf2")
+    if args.png:
+        print(f"wrote {piano_roll(clip, args.png)}")
+    if args.wav:
         args.wav.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([exe, "-ni", "-q", "-F", str(args.wav), "-r", "44100", str(sf2),
-                        str(args.input)], check=True, capture_output=True)
+        res = subprocess.run([exe, "-ni", "-q", "-F", str(args.wav), "-r", "44100", str(sf2),
+                              str(args.input)], capture_output=True, text=True)
+        if res.returncode != 0:
+            said = (res.stderr or res.stdout).strip().splitlines()
+            raise ParameterError(f"fluidsynth could not render {str(args.input)!r} with {str(sf2)!r}"
+                                 + (f": {said[-1]}" if said else f" (exit {res.returncode})"))
         print(f"wrote {args.wav}")
     return 0

@@ -19,6 +19,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from bridges.commands.generate import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lyrics", help="lyrics for the melody of a MIDI file, written onto its notes",
@@ -26,17 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "as the phrase has notes, in a rhyme scheme; the syllables are written into "
                        "the MIDI as lyric events.")
     p.add_argument("input", type=Path, help="MIDI file with a melody")
-    p.add_argument("--theme", default=None, help="words the lyrics are about, e.g. 'the sea'")
+    p.add_argument("--theme", default=None, help="words the lyrics are about, e.g. 'the sea' (default: no theme)")
     p.add_argument("--rhyme", default="ABAB",
                    help="rhyme scheme, repeated over the lines (ABAB, AABB, ABCB...); 'none' for free verse")
-    p.add_argument("--variations", type=int, default=4)
+    p.add_argument("--variations", type=int, default=4, help="how many sets of lyrics to write (1..64)")
     p.add_argument("--candidates", type=int, default=3,
                    help="lines decoded per phrase; the one whose stresses best meet the beats is kept (1..8)")
     p.add_argument("--track", type=int, default=None,
                    help="track (0-based) that carries the tune (default: the highest pitched track)")
-    p.add_argument("--seed", type=int, default=None, help="same seed + inputs = same lyrics")
-    p.add_argument("--temperature", type=float, default=0.9)
-    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=None,
+                   help="same seed + inputs = same lyrics (default: a new seed each run)")
+    p.add_argument("--temperature", type=float, default=0.9, help="lower = plainer words, higher = stranger, 0.05..3")
+    p.add_argument("--top-p", type=float, default=0.95,
+                   help="draw only from the likeliest words holding this share of the probability, 0.05..1")
     p.add_argument("--lyric-model", default=None,
                    help="any local Hugging Face causal-LM folder (default: the shipped lyric model)")
     _model_args(p)
@@ -47,9 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "from the music model. Lines are the text's lines or its '/'-separated parts.")
     m.add_argument("text", nargs="?", default=None,
                    help="the lyric; separate lines with '/' or newlines (or use --text-file)")
-    m.add_argument("--text-file", type=Path, default=None, help="read the lyric from a UTF-8 text file")
+    m.add_argument("--text-file", type=Path, default=None,
+                   help="read the lyric from a UTF-8 text file (default: the TEXT argument)")
     m.add_argument("--style", action="append", default=None, metavar="NAME[=WEIGHT]",
-                   help="style name, or repeat NAME=WEIGHT for a blend (see `musegen styles`)")
+                   help="style name, or repeat NAME=WEIGHT for a blend (see `musegen styles`; default: none)")
     m.add_argument("--time-signature", default=None, help="4/4 (default), 3/4, 6/8 or 2/4")
     m.add_argument("--tempo", type=float, default=None, help="quarter notes per minute (default 100)")
     m.add_argument("--program", type=int, default=None, help="General MIDI program 0..127 (default 0)")
@@ -57,43 +62,49 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="force each line's phrase length in bars (default: the shortest that sets it well)")
     m.add_argument("--same-rhythm", action="store_true",
                    help="every variation keeps the best rhythm (default: later variations vary it)")
-    m.add_argument("--variations", type=int, default=4)
-    m.add_argument("--seed", type=int, default=None, help="same seed + inputs = same takes")
-    m.add_argument("--temperature", type=float, default=None)
-    m.add_argument("--top-p", type=float, default=None)
+    m.add_argument("--variations", type=int, default=4, help="how many melodies to write (1..64)")
+    m.add_argument("--seed", type=int, default=None,
+                   help="same seed + inputs = same takes (default: a new seed each run)")
+    m.add_argument("--temperature", type=float, default=None,
+                   help=f"lower = safer, higher = wilder, 0.05..5 (default: {DEFAULT_TEMPERATURE})")
+    m.add_argument("--top-p", type=float, default=None,
+                   help="draw only from the likeliest choices holding this share of the probability, 0.01..1 "
+                   f"(default: {DEFAULT_TOP_P})")
     m.add_argument("--style-strength", type=float, default=None,
-                   help="0 = no style, 1 = as trained, >1 = exaggerated")
-    m.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em'")
-    m.add_argument("--scale", default=None, help="major or minor (with --key)")
+                   help="0 = no style, 1 = as trained, >1 = exaggerated (default: 1.0)")
+    m.add_argument("--key", default=None, help="lock pitches to a key, e.g. 'D major', 'Em' (default: no lock)")
+    m.add_argument("--scale", default=None, help="major or minor (with --key; default: the key's own)")
     m.add_argument("--pitch-range", default=None, help="LOW-HIGH MIDI pitches (default 55-81)")
     m.add_argument("--max-leap", type=int, default=None,
                    help="largest step in semitones between consecutive notes (default 12)")
     m.add_argument("--max-copy", type=int, default=None,
-                   help="re-sample takes that copy this many consecutive notes from training data")
+                   help="re-sample takes that copy this many consecutive notes from training data "
+                   "(default: never re-sample)")
     _model_args(m)
     m.set_defaults(func=run_melody)
 
     p = sub.add_parser("lyrics-corpus", help="build the lyric model's verse corpus and tokenizer")
-    p.add_argument("--out", type=Path, default=Path("data/lyrics-corpus"))
-    p.add_argument("--vocab-size", type=int, default=4096)
-    p.add_argument("--limit", type=int, default=None, help="read only the first N lines (for a quick try)")
+    p.add_argument("--out", type=Path, default=Path("data/lyrics-corpus"), help="corpus folder to write")
+    p.add_argument("--vocab-size", type=int, default=4096, help="byte-level BPE vocabulary size")
+    p.add_argument("--limit", type=int, default=None,
+                   help="read only the first N lines, for a quick try (default: all)")
     p.set_defaults(func=run_corpus)
 
     p = sub.add_parser("lyrics-train", help="train the lyric language model")
-    p.add_argument("--corpus", type=Path, default=Path("data/lyrics-corpus"))
+    p.add_argument("--corpus", type=Path, default=Path("data/lyrics-corpus"), help="the `lyrics-corpus` folder")
     p.add_argument("--run-dir", type=Path, default=Path("runs/lyrics"),
                    help="checkpoints and the final model (RUN/final); an existing run is resumed")
-    p.add_argument("--steps", type=int, default=1600)
-    p.add_argument("--batch-size", type=int, default=24)
-    p.add_argument("--context", type=int, default=256)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--d-model", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--d-ff", type=int, default=768)
-    p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--steps", type=int, default=1600, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=24, help="sequences per step")
+    p.add_argument("--context", type=int, default=256, help="training window in tokens")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--d-model", type=int, default=256, help="model width")
+    p.add_argument("--layers", type=int, default=4, help="transformer layers")
+    p.add_argument("--heads", type=int, default=4, help="attention heads per layer")
+    p.add_argument("--d-ff", type=int, default=768, help="feed-forward width")
+    p.add_argument("--eval-every", type=int, default=200, help="steps between validation losses")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and data order")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(func=run_train)
 
 
@@ -115,9 +126,8 @@ def run_corpus(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
-    from rich.progress import TextColumn
 
-    from bridges.commands._ui import progress_bar
+    from bridges.commands._ui import progress
     from musegen.errors import ParameterError
     from musegen.lyrics.train import LyricTrainConfig, train_lyric_model
 
@@ -130,16 +140,17 @@ def run_train(args: argparse.Namespace) -> int:
                            hidden=args.d_model, layers=args.layers, heads=args.heads, ffn=args.d_ff,
                            seed=args.seed, eval_every=args.eval_every, save_every=min(100, args.eval_every))
     command = "musegen " + shlex.join(sys.argv[1:])
-    with progress_bar(console, "[bold]lyrics-train", TextColumn("loss {task.fields[loss]:.3f}"),
-                      TextColumn("valid {task.fields[valid]}")) as bar:
-        task = bar.add_task("train", total=cfg.steps, loss=float("nan"), valid="-")
+    quiet_hf_loading()  # no tqdm bar of transformers' own when the model is written
+    valid = "-"
+    with progress(console, "[bold]lyrics-train", total=cfg.steps) as bar:
 
         def on_step(step: int, loss: float, info: dict) -> None:
-            extra = {"valid": f"{info['valid_nll']:.3f}"} if "valid_nll" in info else {}
-            bar.update(task, completed=step, loss=loss, **extra)
+            nonlocal valid
             if "valid_nll" in info:
-                console.log(f"step {step}: train loss {loss:.3f}, valid NLL {info['valid_nll']:.3f}, "
-                            f"{info['tokens_per_s']:.0f} tokens/s")
+                valid = f"{info['valid_nll']:.3f}"
+                bar.print(f"step {step}: train loss {loss:.3f}, valid NLL {info['valid_nll']:.3f}, "
+                          f"{info['tokens_per_s']:.0f} tokens/s")
+            bar.update(step, info=f"loss {loss:.3f} valid {valid}")
 
         final = train_lyric_model(args.corpus, args.run_dir, cfg, command=command, on_step=on_step)
     console.print(f"wrote {final}")
@@ -150,7 +161,8 @@ def run_train(args: argparse.Namespace) -> int:
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("takes"), help="folder for the takes")
     p.add_argument("--model", default=None, help="music model folder (default: the shipped model)")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    p.add_argument("--device", default=None,
+                   help="auto, cpu, cuda, cuda:N or mps (default: auto = cuda, then mps, then cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for decoding (default: all cores, at most 4; 1 on a busy machine)")
 
@@ -191,9 +203,11 @@ def _pct(x: float | None) -> str:
 
 
 def run_lyrics(args: argparse.Namespace) -> int:
-    from bridges.commands.generate import _load, _write
-    from musegen.errors import ParameterError
-    from musegen.lyrics.writer import rhyme_scheme
+    from bridges.commands.generate import _load, _write, check_out_dir, progress_kw
+    from musegen.errors import MusegenError, ParameterError
+    from musegen.lyrics.writer import melody_track, phrases, rhyme_scheme
+
+    check_out_dir(args.out)
 
     rhyme = None if args.rhyme.strip().lower() in ("", "none", "free", "-") else args.rhyme
     rhyme_scheme(rhyme, 1)  # a bad scheme is refused before any model is loaded
@@ -206,9 +220,15 @@ def run_lyrics(args: argparse.Namespace) -> int:
     clip = _load(args.input)
     studio = _studio(args, lyric_model=args.lyric_model)
     quiet_hf_loading()
-    takes = studio.lyrics_for(clip, theme=args.theme, rhyme=rhyme, variations=args.variations,
-                              seed=args.seed, temperature=args.temperature, top_p=args.top_p,
-                              candidates=args.candidates, track=args.track)
+    try:  # one progress step per line of lyrics (lyrics_for itself refuses a bad track)
+        track = melody_track(clip) if args.track is None else args.track
+        n_lines = len(phrases(clip, track)) if 0 <= track < len(clip.tracks) else 1
+    except MusegenError:
+        n_lines = 1
+    with progress_kw("lyrics", n_lines, "lines") as kw:
+        takes = studio.lyrics_for(clip, theme=args.theme, rhyme=rhyme, variations=args.variations,
+                                  seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                                  candidates=args.candidates, track=args.track, **kw)
     paths = _write(takes, args, args.input.stem, "lyrics")
     for path, t in zip(paths, takes):
         f = t.params["figures"]
@@ -227,10 +247,11 @@ def _slug(text: str) -> str:
 
 
 def run_melody(args: argparse.Namespace) -> int:
-    from bridges.commands.generate import _kw, _write, parse_style_weights
+    from bridges.commands.generate import _kw, _write, check_out_dir, parse_style_weights, progress_kw
     from musegen.errors import ParameterError
     from musegen.lyrics.melody import plan_melody
 
+    check_out_dir(args.out)
     if (args.text is None) == (args.text_file is None):
         raise ParameterError("melody: give the lyric as an argument or with --text-file (one of them)")
     if args.text_file is not None:
@@ -252,8 +273,10 @@ def run_melody(args: argparse.Namespace) -> int:
     if args.style:
         weights = parse_style_weights(args.style)
         style = args.style[0] if len(args.style) == 1 and "=" not in args.style[0] else weights
-    plan_melody(text, kw.get("time_signature") or (4, 4), kw.get("bars_per_line"))  # bad text: before loading
-    takes = _studio(args).melody_for(text, style=style, variations=args.variations, **kw)
+    plan = plan_melody(text, kw.get("time_signature") or (4, 4), kw.get("bars_per_line"))  # bad text: before loading
+    studio = _studio(args)
+    with progress_kw("melody", plan.bars * max(1, args.variations)) as pkw:
+        takes = studio.melody_for(text, style=style, variations=args.variations, **kw, **pkw)
     name = _slug(text)
     paths = _write(takes, args, name, "melody")
     for path, t in zip(paths, takes):

@@ -15,9 +15,9 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lyrics-card", help="export a trained lyric model, measure it, write its model card")
     p.add_argument("--run-dir", type=Path, default=Path("runs/lyrics"), help="the finished `lyrics-train` run")
-    p.add_argument("--corpus", type=Path, default=Path("data/lyrics-corpus"))
+    p.add_argument("--corpus", type=Path, default=Path("data/lyrics-corpus"), help="the `lyrics-corpus` folder")
     p.add_argument("--out", type=Path, default=None, help="model folder to write (default: RUN/final in place)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(func=run)
 
 

@@ -18,24 +18,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session", type=Path, default=None,
                    help="session folder for every phrase and answer (required unless --list)")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--name", default="musegen", help="virtual port name prefix")
     p.add_argument("--api", default="auto", choices=("auto", "alsa", "jack", "coremidi", "winmm"),
                    help="MIDI system (auto: ALSA, then JACK on Linux)")
-    p.add_argument("--in-port", default=None, help="open this existing input instead of a virtual one")
-    p.add_argument("--out-port", default=None, help="open this existing output instead of a virtual one")
+    p.add_argument("--in-port", default=None,
+                   help="open this existing input instead of a virtual one (default: a virtual port)")
+    p.add_argument("--out-port", default=None,
+                   help="open this existing output instead of a virtual one (default: a virtual port)")
     p.add_argument("--list", action="store_true", help="list existing ports and exit")
     p.add_argument("--bpm", type=float, default=120.0, help="tempo when no MIDI clock arrives")
     p.add_argument("--silence", type=float, default=2.0, help="seconds of silence that end a phrase")
-    p.add_argument("--end-cc", type=int, default=None, help="controller number that ends a phrase")
+    p.add_argument("--end-cc", type=int, default=None,
+                   help="controller number that ends a phrase (default: silence alone ends it)")
     p.add_argument("--bars", type=int, default=4, help="bars in each answer")
-    p.add_argument("--beats-per-bar", type=int, default=4)
-    p.add_argument("--style", default=None)
-    p.add_argument("--in-channel", type=int, default=None, help="listen to MIDI channel 1-16 only")
+    p.add_argument("--beats-per-bar", type=int, default=4, help="beats in a bar of the phrase you play")
+    p.add_argument("--style", default=None, help="style of the answers (default: none, the model's unstyled voice)")
+    p.add_argument("--in-channel", type=int, default=None,
+                   help="listen to MIDI channel 1-16 only (default: every channel)")
     p.add_argument("--out-channel", type=int, default=1, help="answer on MIDI channel 1-16")
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--key", default=None, help="lock answers to a key, e.g. 'D minor'")
+    p.add_argument("--temperature", type=float, default=None, help="lower = safer, higher = wilder (default: 1.0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="same seed + phrase = same answer (default: a new seed each time)")
+    p.add_argument("--key", default=None, help="lock answers to a key, e.g. 'D minor' (default: no lock)")
     p.set_defaults(func=run_midi)
 
 

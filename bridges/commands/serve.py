@@ -9,16 +9,28 @@ import sys
 from pathlib import Path
 
 
+def port(text: str) -> int:
+    """An argparse type: a UDP port number 0..65535 (0: any free port), named in the error otherwise."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port {n} is outside 0..65535")
+    return n
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="answer OSC requests from a DAW (see docs/osc.md)",
                        description="Serve /musegen/* OSC requests over UDP. Every take lands in "
                        "the session folder; replies go to the sender unless --reply-port is set.")
-    p.add_argument("--osc-port", type=int, default=9000, help="UDP port to listen on (default 9000)")
+    p.add_argument("--osc-port", type=port, default=9000, help="UDP port to listen on (default 9000)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; anything else is reachable from "
                    "other machines and prints a warning)")
-    p.add_argument("--reply-host", default=None, help="send every reply here instead of the sender")
-    p.add_argument("--reply-port", type=int, default=None, help="port for --reply-host")
+    p.add_argument("--reply-host", default=None,
+                   help="send every reply here instead of the sender (default: the sender)")
+    p.add_argument("--reply-port", type=port, default=None, help="port for --reply-host (default: the sender's port)")
     p.add_argument("--session", type=Path, required=True, help="session folder (created if new)")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
@@ -30,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow", type=Path, action="append", default=[], metavar="DIR",
                    help="folder clients may name in paths (repeatable; the session folder is "
                    "always allowed; relative paths start at the first one)")
-    p.add_argument("--max-bars", type=int, default=64)
-    p.add_argument("--max-variations", type=int, default=8)
+    p.add_argument("--max-bars", type=int, default=64, help="most bars one request may ask for")
+    p.add_argument("--max-variations", type=int, default=8, help="most variations one request may ask for")
     p.add_argument("--max-queue", type=int, default=32, help="requests waiting, per worker")
     p.add_argument("--max-notes", type=int, default=20_000, help="notes per streamed clip")
     p.add_argument("--quiet", action="store_true", help="log nothing per request")

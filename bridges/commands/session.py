@@ -14,52 +14,56 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+FOLDER = "the session folder (a `--session` of serve, midi or repl)"
+TAKE = "take id, e.g. t0003 (see `musegen session list`)"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("session", help="list, decide on and export the takes of a session")
     ssub = p.add_subparsers(dest="session_command", metavar="ACTION", required=True)
 
     ls = ssub.add_parser("list", help="the takes, oldest first")
-    ls.add_argument("folder", type=Path)
-    ls.add_argument("--status", choices=("pending", "accepted", "rejected"), default=None)
+    ls.add_argument("folder", type=Path, help=FOLDER)
+    ls.add_argument("--status", choices=("pending", "accepted", "rejected"), default=None,
+                    help="only takes with this status (default: all)")
     ls.add_argument("--all", action="store_true", help="include undone edits")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=run_list)
 
     sh = ssub.add_parser("show", help="one take: its sidecar and its lineage")
-    sh.add_argument("folder", type=Path)
-    sh.add_argument("take")
+    sh.add_argument("folder", type=Path, help=FOLDER)
+    sh.add_argument("take", help=TAKE)
     sh.set_defaults(func=run_show)
 
     for name in ("accept", "reject"):
         d = ssub.add_parser(name, help=f"{name} a take")
-        d.add_argument("folder", type=Path)
-        d.add_argument("take")
+        d.add_argument("folder", type=Path, help=FOLDER)
+        d.add_argument("take", help=TAKE)
         d.set_defaults(func=run_decide, decision=name)
 
     ed = ssub.add_parser("edit", help="import your edited MIDI as a new take under TAKE")
-    ed.add_argument("folder", type=Path)
-    ed.add_argument("take")
-    ed.add_argument("midi", type=Path)
+    ed.add_argument("folder", type=Path, help=FOLDER)
+    ed.add_argument("take", help="the take you edited, e.g. t0003")
+    ed.add_argument("midi", type=Path, help="your edited MIDI file")
     ed.set_defaults(func=run_edit)
 
     un = ssub.add_parser("undo", help="undo the latest accept, reject or edit")
-    un.add_argument("folder", type=Path)
+    un.add_argument("folder", type=Path, help=FOLDER)
     un.set_defaults(func=run_undo)
 
     ex = ssub.add_parser("export", help="copy a take (MIDI + sidecar) out of the session")
-    ex.add_argument("folder", type=Path)
-    ex.add_argument("take")
+    ex.add_argument("folder", type=Path, help=FOLDER)
+    ex.add_argument("take", help=TAKE)
     ex.add_argument("dest", type=Path, help="a .mid path or a folder")
     ex.set_defaults(func=run_export)
 
     lg = ssub.add_parser("log", help="print the journal (JSON lines)")
-    lg.add_argument("folder", type=Path)
+    lg.add_argument("folder", type=Path, help=FOLDER)
     lg.set_defaults(func=run_log)
 
     rs = ssub.add_parser("resolve", help="mark damaged journal lines as dealt with (after "
                          "checking the takes they name and deciding them again where needed)")
-    rs.add_argument("folder", type=Path)
+    rs.add_argument("folder", type=Path, help=FOLDER)
     rs.add_argument("line", type=int, nargs="+", help="journal line numbers `session list` names")
     rs.set_defaults(func=run_resolve)
 

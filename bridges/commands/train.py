@@ -53,21 +53,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where to write the finished model folder (default: RUN/model)")
     p.add_argument("--steps", type=int, default=None,
                    help="optimizer steps (default 4000; 300 when learning a style)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (at most 8 to learn a style)")
     p.add_argument("--context", type=int, default=512, help="training window in tokens")
     p.add_argument("--lr", type=float, default=None,
                    help="peak learning rate (default 1.5e-3; 2e-2 when learning a style)")
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--d-model", type=int, default=256)
-    p.add_argument("--layers", type=int, default=6)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--d-ff", type=int, default=768)
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--ckpt-every", type=int, default=100)
-    p.add_argument("--fim-rate", type=float, default=0.25)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=200, help="steps of linear learning-rate warm-up")
+    p.add_argument("--d-model", type=int, default=256, help="model width")
+    p.add_argument("--layers", type=int, default=6, help="transformer layers")
+    p.add_argument("--heads", type=int, default=4, help="attention heads per layer")
+    p.add_argument("--d-ff", type=int, default=768, help="feed-forward width")
+    p.add_argument("--eval-every", type=int, default=500, help="steps between validation losses")
+    p.add_argument("--ckpt-every", type=int, default=100, help="steps between checkpoints (resume points)")
+    p.add_argument("--fim-rate", type=float, default=0.25, help="share of training windows in fill-in-the-middle form")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and data order")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps or cpu")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--no-resume", action="store_true",
                    help="start the run folder over (its checkpoint, log and staged MIDI are removed)")
     p.add_argument("--fp16", action="store_true", help="store the exported weights in float16")
@@ -75,9 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--init", default=None,
                    help="start from a trained model folder ('default' = the shipped model)")
     g.add_argument("--midi-dir", type=Path, default=None,
-                   help="your MIDI files (a folder of .mid files) for the new style")
-    g.add_argument("--style", default=None, help="name of the new style")
-    g.add_argument("--description", default=None, help="one line describing the new style")
+                   help="your MIDI files (a folder of .mid files) for the new style (default: none)")
+    g.add_argument("--style", default=None, help="name of the new style (default: none)")
+    g.add_argument("--description", default=None, help="one line describing the new style (default: none)")
     p.set_defaults(func=run)
 
 

@@ -131,7 +131,9 @@ class _Watch:
                                         for r in self.rows):
             self.first_bar_s = time.perf_counter() - self.t0
         if self.on_progress and self.steps % 16 == 0:
-            done = sum(min(self.bars, self.bars - (r.state.bars_left or 0)) for r in self.rows)
+            # bars finished: a row still writing counts the bar it is in as not done yet
+            done = sum(self.bars if r.done else max(0, self.bars - (r.state.bars_left or 0) - 1)
+                       for r in self.rows)
             self.on_progress(done / (len(self.rows) * self.bars))
         if self.cancelled and self.cancelled():
             raise InterruptedError("generation cancelled")
