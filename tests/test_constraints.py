@@ -197,13 +197,18 @@ def test_avoid_earlier_penalises_an_old_path_while_a_row_follows_it(tok, prompt)
 
 
 # ------------------------------------------------------------------ the pipeline
-def test_pipeline_skips_a_constraint_that_would_leave_a_row_nothing(tok, prompt):
+def test_pipeline_skips_a_constraint_that_would_leave_a_row_nothing(tok, prompt, monkeypatch):
     class Nothing(C.Constraint):
+        @classmethod
+        def build(cls, req: Request) -> C.Constraint:
+            return cls()
+
         def mask(self, rows, allowed):
             return torch.zeros_like(allowed)
 
+    monkeypatch.setattr(C, "CONSTRAINTS", (*C.CONSTRAINTS, Nothing))
     pipe = C.Pipeline(Request(tok, SampleParams(), prompt))
-    pipe.constraints.append(Nothing())
+    assert isinstance(pipe.constraints[-1], Nothing)
     r = row(tok, prompt)
     _, allowed = pipe.apply([r], torch.zeros(1, tok.vocab.size))
     assert torch.equal(allowed[0], grammar(tok, r)[0])

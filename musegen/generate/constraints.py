@@ -17,7 +17,7 @@ row nothing only to fall back to the grammar alone. Any other constraint sees ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,15 +84,16 @@ class Row:
     tokens: list[int]  # drawn so far, the forced ones first
     bar_tokens: int = 0  # tokens since its last BAR
     bar_notes: int = 0  # notes since its last BAR
+    done: bool = field(init=False)  # its segment is closed
 
-    @property
-    def done(self) -> bool:
-        return self.state.phase == DONE
+    def __post_init__(self) -> None:
+        self.done = self.state.phase == DONE
 
     def push(self, grammar: Grammar, token: int) -> None:
         """Take a drawn token (from inside the row's mask, so inside the grammar)."""
         grammar.advance(self.state, token)
-        if self.done:
+        if self.state.phase == DONE:
+            self.done = True
             return
         v = grammar.v
         self.tokens.append(token)
@@ -121,9 +122,10 @@ class Constraint:
 
 
 class StateConstraint(Constraint):
-    """A constraint that reads nothing but `key(row)`: memoised with the grammar."""
+    """A constraint whose mask depends on nothing but `key(row)` (a hashable) and the fields of
+    `Grammar.mask_key`: memoised with the grammar."""
 
-    def key(self, row: Row) -> tuple:
+    def key(self, row: Row) -> Hashable:
         raise NotImplementedError
 
 
@@ -146,8 +148,8 @@ class KeyAndRange(StateConstraint):
             m &= filters.pitch_range_mask(v, *p.pitch_range)
         return cls(req, m)
 
-    def key(self, row: Row) -> tuple:
-        return (row.state.track,)
+    def key(self, row: Row) -> Hashable:
+        return row.state.track
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
         keep = torch.tensor([self.req.is_drum(r.state.track) for r in rows])[:, None]
@@ -165,8 +167,8 @@ class MeterLock(StateConstraint):
     def build(cls, req: Request) -> MeterLock | None:
         return cls(req.tok.vocab, req.params.free_first_bar) if req.params.lock_meter else None
 
-    def key(self, row: Row) -> tuple:
-        return (row.state.bars <= 1,) if self.free_first_bar else ()
+    def key(self, row: Row) -> Hashable:
+        return self.free_first_bar and row.state.bars <= 1
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
         out = allowed.clone()
@@ -191,8 +193,8 @@ class Tracks(StateConstraint):
         t = req.params.tracks
         return cls(req.tok.vocab, t) if t is not None else None
 
-    def key(self, row: Row) -> tuple:
-        return (row.state.phase, row.state.track)
+    def key(self, row: Row) -> Hashable:
+        return row.state.phase, row.state.track
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
         out = allowed.clone()
@@ -215,8 +217,8 @@ class RunawayBar(StateConstraint):
     def build(cls, req: Request) -> RunawayBar:
         return cls(req.tok.grammar, req.params.max_tokens_per_bar)
 
-    def key(self, row: Row) -> tuple:
-        return (row.bar_tokens >= self.limit,)
+    def key(self, row: Row) -> Hashable:
+        return row.bar_tokens >= self.limit
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
         out = allowed.clone()
@@ -386,6 +388,7 @@ class StateMasks(Constraint):
 
     def __init__(self, grammar: Grammar, rules: Sequence[StateConstraint]) -> None:
         self.grammar, self.rules = grammar, list(rules)
+        self._keys = [c.key for c in self.rules]
         self.cache: dict[tuple, torch.Tensor] = {}
 
     @classmethod
@@ -394,12 +397,12 @@ class StateMasks(Constraint):
         return cls(req.tok.grammar, [c for c in built if c is not None])
 
     def key(self, row: Row) -> tuple:
-        return (Grammar.mask_key(row.state), *(c.key(row) for c in self.rules))
+        return (Grammar.mask_key(row.state), *[k(row) for k in self._keys])
 
     def fresh(self, row: Row) -> torch.Tensor:
         """(V,) the row's mask, computed (what the cache holds for its key)."""
         grammar = torch.from_numpy(self.grammar.allowed(row.state))
-        if row.done:
+        if row.state.phase == DONE:
             m = torch.zeros_like(grammar)
             m[self.grammar.v.pad] = True
             return m
@@ -408,7 +411,8 @@ class StateMasks(Constraint):
             m = c.mask([row], m)
         return m[0] if m.any() else grammar
 
-    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+    def masks(self, rows: Sequence[Row]) -> torch.Tensor:
+        """(R, V) each row's mask, from the cache."""
         out = []
         for r in rows:
             k = self.key(r)
@@ -416,7 +420,10 @@ class StateMasks(Constraint):
             if m is None:
                 m = self.cache[k] = self.fresh(r)
             out.append(m)
-        return allowed & torch.stack(out)
+        return torch.stack(out)
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        return allowed & self.masks(rows)
 
 
 class Pipeline:
@@ -424,24 +431,32 @@ class Pipeline:
     (`StateMasks`), then the others from `CONSTRAINTS`."""
 
     def __init__(self, req: Request) -> None:
+        self.state = StateMasks.build(req)
         others = (c.build(req) for c in CONSTRAINTS if not issubclass(c, StateConstraint))
-        self.constraints: list[Constraint] = [StateMasks.build(req), *(c for c in others if c)]
-        self.size = req.tok.vocab.size
+        self.others: list[Constraint] = [c for c in others if c is not None]
+        # per hook, only the constraints that override it (a step is ~1 ms: calls add up)
+        self._masks = [c for c in self.others if type(c).mask is not Constraint.mask]
+        self._biases = [c for c in self.others if type(c).bias is not Constraint.bias]
+        self._advances = [c for c in self.others if type(c).advance is not Constraint.advance]
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        return [self.state, *self.others]
 
     def apply(self, rows: Sequence[Row], logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits with -inf outside the masks and every bias added, the masks), (R, V) each."""
-        allowed = torch.ones(len(rows), self.size, dtype=torch.bool)
-        for c in self.constraints:
+        allowed = self.state.masks(rows)  # never empty: the grammar alone at worst
+        for c in self._masks:
             narrowed = c.mask(rows, allowed)
             empty = ~narrowed.any(1)
             if empty.any():  # a constraint that would leave a row nothing is skipped for it
                 narrowed = torch.where(empty[:, None], allowed, narrowed)
             allowed = narrowed
         logits = logits.masked_fill(~allowed, NEG_INF)
-        for c in self.constraints:
+        for c in self._biases:
             logits = c.bias(rows, logits)
         return logits, allowed
 
     def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
-        for c in self.constraints:
+        for c in self._advances:
             c.advance(rows, tokens)

@@ -315,9 +315,9 @@ class Stream:
             lg = guided_logits(lg[:A], lg[A:], self.strength)
         return lg.float().cpu()
 
-    @torch.no_grad()
     def feed(self, tokens: list[int], keep: list[int]) -> None:
-        """Rows `keep` (positions in the batch, ascending) go on, row keep[i] with tokens[i]."""
+        """Rows `keep` (positions in the batch, ascending) go on, row keep[i] with tokens[i].
+        (No autograd here: the Decoder's own methods run without it.)"""
         A = len(self.rows)
         if len(keep) < A:  # some rows are done: the batch goes on without them
             idx = torch.tensor(keep, device=self.dev)

@@ -162,8 +162,17 @@ class Grammar:
             self._advance_head(s)
         elif token == v.bar:
             self._advance_bar(s)
-        elif kind in _PHASE_AFTER:
-            self._advance_in_bar(s, kind, token - v.ranges[kind].start)
+        elif kind in _PHASE_AFTER:  # inside a bar
+            s.phase = _PHASE_AFTER[kind]
+            i = token - v.ranges[kind].start
+            if kind == "timesig":
+                s.bar_positions = int(self._bar_len[i])
+            elif kind == "position":
+                s.position = i
+            elif kind == "track":
+                s.track = i
+            elif kind == "velocity":
+                s.velocity_bin = i
         else:
             self._advance_special(s, token)
         return s
@@ -188,18 +197,6 @@ class Grammar:
             s.bars_left -= 1
         s.phase, s.position, s.track = BAR_HEAD, -1, 0
         s.velocity_bin = self.v.default_velocity_bin
-
-    def _advance_in_bar(self, s: GrammarState, kind: str, i: int) -> None:
-        """TIMESIG, TEMPO, POSITION, TRACK, VELOCITY, PITCH or DURATION number `i`."""
-        s.phase = _PHASE_AFTER[kind]
-        if kind == "timesig":
-            s.bar_positions = int(self._bar_len[i])
-        elif kind == "position":
-            s.position = i
-        elif kind == "track":
-            s.track = i
-        elif kind == "velocity":
-            s.velocity_bin = i
 
     def _advance_special(self, s: GrammarState, token: int) -> None:
         v = self.v
