@@ -1,7 +1,8 @@
 """What the sampler may draw: the grammar and every musical constraint, one class each.
 
-Per step the sampler hands the rows still generating to `Pipeline.apply`, which narrows an
-all-True (rows, vocab) mask through each constraint's `mask`, sets the logits outside it to
+Per step the sampler hands the rows still generating to `Pipeline.apply`, which starts from
+each row's grammar mask (narrowed by the state constraints, `StateMasks`), narrows that
+(rows, vocab) mask through each other constraint's `mask`, sets the logits outside it to
 -inf, adds each constraint's `bias`, and after the draw tells each constraint the drawn tokens
 (`advance`). The grammar comes first and is the floor: every constraint narrows inside it, so
 no constraint can make an undecodable sequence possible; a constraint that would leave a row
