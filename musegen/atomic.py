@@ -4,7 +4,11 @@ never leaves a half-written take, checkpoint, shard or journal-adjacent file.
 :func:`atomic_path` yields a temporary name in the target's folder; on success the file gets
 the mode `open()` would have given it, is fsynced and ``os.replace``d onto the final name
 (atomic on POSIX and Windows), and the folder is fsynced so the rename itself survives a
-power cut.
+power cut. :func:`create_new` is the same write for a name that must not exist yet (it never
+replaces a file).
+
+Temporary files are named ``.<final name>.<random><suffix>.tmp``, so recovery can find and
+delete the leftovers of a write a crash cut short (``musegen.session.files.stray_temp_files``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+TEMP_SUFFIX = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path, suffix: str = "", mode: int | None = None) -> Iterator[Path]:
@@ -28,7 +34,7 @@ def atomic_path(path: Path, suffix: str = "", mode: int | None = None) -> Iterat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp",
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + TEMP_SUFFIX,
                                     dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -63,6 +69,31 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def create_new(path: Path, data: bytes) -> Path:
+    """Write `data` to a new file `path`, atomically; FileExistsError if `path` exists (it is
+    never replaced, even by a writer racing this one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600
+        try:
+            os.link(tmp, path)  # unlike rename, fails when `path` exists
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: claim the name, then fill it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, default_file_mode()))
+            os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> Path:

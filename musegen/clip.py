@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from musegen.atomic import write_bytes
 from musegen.errors import MidiFileError
 
 PPQ = 480
@@ -327,66 +329,16 @@ class Clip:
         def tk(t: int) -> int:
             return int(round(t * PPQ / tpq))
 
-        tracks = []
-        n_total = 0
         src = list(score.tracks)  # type: ignore[attr-defined]
-        channel_of = _channels(src, note_groups)
-        # symusic puts a MIDI track's lyric events on a sibling track without notes, just
-        # after the one holding the notes: give each such orphan's lyrics to its sibling.
-        lyrics_of: list[dict[int, str]] = [{} for _ in src]
-        owner = 0
-        for i, tr in enumerate(src):
-            if len(tr.notes):
-                owner = i
-            for m in tr.lyrics:
-                text = m.text.strip()
-                if text:
-                    target = i if len(tr.notes) else owner
-                    if not len(tr.notes) and i > 0 and src[i - 1].name != tr.name:
-                        target = next((j for j, o in enumerate(src)
-                                       if o.name == tr.name and len(o.notes)), owner)
-                    lyrics_of[target].setdefault(tk(m.time), text)
-        for tr, lyr, ch in zip(src, lyrics_of, channel_of):
-            notes = []
-            for n in tr.notes:
-                if n.duration <= 0 or not 0 <= n.pitch <= 127:
-                    continue
-                start = tk(n.time)
-                notes.append(Note(int(n.pitch), max(1, min(127, int(n.velocity))), start,
-                                  max(1, tk(n.time + n.duration) - start),
-                                  lyr.pop(start, None)))
-            n_total += len(notes)
-            if n_total > MAX_NOTES:
-                raise MidiFileError(source, f"more than {MAX_NOTES} notes: likely corrupt")
-            if not notes:
-                continue
-            notes.sort(key=lambda x: (x.start_tick, x.pitch))
-            tracks.append(Track(tuple(notes), int(tr.program), bool(tr.is_drum), str(tr.name), ch))
-        end_tick = max((n.end_tick for t in tracks for n in t.notes), default=0)
-        marked = False
-        for m in score.markers:  # type: ignore[attr-defined]
-            if m.text == END_MARKER:
-                end_tick, marked = max(end_tick, tk(m.time)), True
+        tracks = _tracks_of(src, _lyrics_by_track(src, tk), _channels(src, note_groups), tk, source)
+        end_tick, marked = _end_tick(score, tracks, tk)
         if not tracks:
             if not marked or end_tick <= 0:
                 raise MidiFileError(source, "the file holds no notes")
-            # a take of silent bars, as musegen writes it: keep its length and first track
-            first = next(iter(src), None)
-            tracks.append(Track((), int(first.program) if first is not None else 0,
-                                bool(first.is_drum) if first is not None else False,
-                                str(first.name) if first is not None else ""))
+            tracks.append(_silent_track(src))  # a take of silent bars, as musegen writes it
         if end_tick > MAX_LENGTH_TICKS:
             raise MidiFileError(source, f"{end_tick / PPQ:.0f} quarter notes long: likely corrupt")
-        tempos = tuple(TempoChange(tk(t.time), float(t.qpm)) for t in score.tempos  # type: ignore[attr-defined]
-                       if 1.0 <= t.qpm <= 1000.0)
-        sigs = tuple(
-            TimeSignature(tk(t.time), int(t.numerator), int(t.denominator))
-            for t in score.time_signatures  # type: ignore[attr-defined]
-            if t.numerator > 0 and t.denominator in (1, 2, 4, 8, 16, 32, 64)
-        )
-        keys = tuple(KeySignature(tk(k.time), int(k.key), bool(k.tonality))
-                     for k in score.key_signatures  # type: ignore[attr-defined]
-                     if -7 <= int(k.key) <= 7 and int(k.tonality) in (0, 1))
+        tempos, sigs, keys = _score_meta(score, tk)
         return cls(
             tracks=tuple(tracks),
             tempos=_dedupe_events(tempos, lambda t: t.qpm) or (TempoChange(0, 120.0),),
@@ -432,7 +384,7 @@ class Clip:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a format-1 MIDI file at `PPQ` atomically (temp file, fsync, rename)."""
         p = Path(path)
-        atomic_write_bytes(p, self.to_bytes())
+        write_bytes(p, self.to_bytes())
         return p
 
 
@@ -492,9 +444,9 @@ def _check_regular(p: Path, st: os.stat_result, limit: int) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so a crash leaves either the old file or the new one."""
-    from musegen.atomic import write_bytes
-
+    """Deprecated: use `musegen.atomic.write_bytes` (the one atomic write)."""
+    warnings.warn("musegen.clip.atomic_write_bytes is deprecated; use musegen.atomic.write_bytes",
+                  DeprecationWarning, stacklevel=2)
     write_bytes(path, data)
 
 
@@ -548,6 +500,97 @@ def _key_name(sharps: int, tonality: int) -> str:
     is (6 sharps: F# major, 6 flats: Gb major)."""
     names = _MINOR_BY_SHARPS if tonality == 1 else _MAJOR_BY_SHARPS
     return f"{names[sharps + 7]} {'minor' if tonality == 1 else 'major'}"
+
+
+def _lyrics_by_track(src: Sequence, tk: Callable[[int], int]) -> list[dict[int, str]]:
+    """Each symusic track's lyrics by tick (the first per tick, stripped, empty ones dropped).
+
+    symusic puts a MIDI track's lyric events on a sibling track without notes, just after the
+    one holding the notes: each such orphan's lyrics go to its sibling (the last track with
+    notes, or the track with notes of the orphan's name when the one before is named otherwise).
+    """
+    lyrics_of: list[dict[int, str]] = [{} for _ in src]
+    owner = 0
+    for i, tr in enumerate(src):
+        if len(tr.notes):
+            owner = i
+        for m in tr.lyrics:
+            text = m.text.strip()
+            if text:
+                target = i if len(tr.notes) else owner
+                if not len(tr.notes) and i > 0 and src[i - 1].name != tr.name:
+                    target = next((j for j, o in enumerate(src)
+                                   if o.name == tr.name and len(o.notes)), owner)
+                lyrics_of[target].setdefault(tk(m.time), text)
+    return lyrics_of
+
+
+def _tracks_of(src: Sequence, lyrics_of: Sequence[dict[int, str]], channel_of: Sequence[int | None],
+               tk: Callable[[int], int], source: object) -> list[Track]:
+    """The tracks that hold notes, at `PPQ`, each note with its lyric; MidiFileError past
+    MAX_NOTES notes."""
+    tracks = []
+    n_total = 0
+    for tr, lyr, ch in zip(src, lyrics_of, channel_of):
+        notes = _notes_of(tr, lyr, tk)
+        n_total += len(notes)
+        if n_total > MAX_NOTES:
+            raise MidiFileError(source, f"more than {MAX_NOTES} notes: likely corrupt")
+        if notes:
+            tracks.append(Track(tuple(notes), int(tr.program), bool(tr.is_drum), str(tr.name), ch))
+    return tracks
+
+
+def _notes_of(tr: object, lyr: dict[int, str], tk: Callable[[int], int]) -> list[Note]:
+    """One symusic track's playable notes (positive length, pitch 0..127), sorted by (start,
+    pitch); the first note at a tick takes the lyric there (taken out of `lyr`)."""
+    notes = []
+    for n in tr.notes:  # type: ignore[attr-defined]
+        if n.duration <= 0 or not 0 <= n.pitch <= 127:
+            continue
+        start = tk(n.time)
+        notes.append(Note(int(n.pitch), max(1, min(127, int(n.velocity))), start,
+                          max(1, tk(n.time + n.duration) - start),
+                          lyr.pop(start, None)))
+    notes.sort(key=lambda x: (x.start_tick, x.pitch))
+    return notes
+
+
+def _end_tick(score: object, tracks: Sequence[Track], tk: Callable[[int], int]) -> tuple[int, bool]:
+    """(end of the last note or of musegen's end marker, whichever is later; whether the
+    score has that marker)."""
+    end_tick = max((n.end_tick for t in tracks for n in t.notes), default=0)
+    marked = False
+    for m in score.markers:  # type: ignore[attr-defined]
+        if m.text == END_MARKER:
+            end_tick, marked = max(end_tick, tk(m.time)), True
+    return end_tick, marked
+
+
+def _silent_track(src: Sequence) -> Track:
+    """The one track of a take of silent bars: the file's first track's program, drum flag and
+    name, if it has one."""
+    first = next(iter(src), None)
+    if first is None:
+        return Track((), 0, False, "")
+    return Track((), int(first.program), bool(first.is_drum), str(first.name))
+
+
+def _score_meta(score: object, tk: Callable[[int], int]
+                ) -> tuple[tuple[TempoChange, ...], tuple[TimeSignature, ...], tuple[KeySignature, ...]]:
+    """The score's tempos (1..1000 qpm), time signatures (power-of-two denominators) and key
+    signatures (-7..7 sharps, major or minor) at `PPQ`; others are dropped."""
+    tempos = tuple(TempoChange(tk(t.time), float(t.qpm)) for t in score.tempos  # type: ignore[attr-defined]
+                   if 1.0 <= t.qpm <= 1000.0)
+    sigs = tuple(
+        TimeSignature(tk(t.time), int(t.numerator), int(t.denominator))
+        for t in score.time_signatures  # type: ignore[attr-defined]
+        if t.numerator > 0 and t.denominator in (1, 2, 4, 8, 16, 32, 64)
+    )
+    keys = tuple(KeySignature(tk(k.time), int(k.key), bool(k.tonality))
+                 for k in score.key_signatures  # type: ignore[attr-defined]
+                 if -7 <= int(k.key) <= 7 and int(k.tonality) in (0, 1))
+    return tempos, sigs, keys
 
 
 def _channels(src: Sequence, groups: Sequence[tuple[int, int, int, int]] | None) -> list[int | None]:
@@ -620,7 +663,6 @@ __all__ = [
     "TempoChange",
     "TimeSignature",
     "KeySignature",
-    "atomic_write_bytes",
     "read_regular_file",
     "estimate_key",
     "parse_key",

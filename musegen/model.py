@@ -280,7 +280,7 @@ def save_checkpoint(model: MusegenLM, directory: str | Path, *, styles: list[dic
     from safetensors.torch import save_file
 
     from musegen.atomic import atomic_path
-    from musegen.clip import atomic_write_bytes
+    from musegen.atomic import write_bytes as atomic_write_bytes
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

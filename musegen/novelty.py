@@ -79,7 +79,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musegen.clip import PPQ, Clip, Track, atomic_write_bytes
+from musegen.atomic import write_bytes
+from musegen.clip import PPQ, Clip, Track
 from musegen.errors import MusegenError, ParameterError
 
 FORMAT = "musegen-novelty"
@@ -323,7 +324,7 @@ class NoveltyIndex:
             counts=_planes(counts),
             posting_delta=_planes(dp.astype(self.postings.dtype)),
         )
-        atomic_write_bytes(p, buf.getvalue())
+        write_bytes(p, buf.getvalue())
         return p
 
     @classmethod

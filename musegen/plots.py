@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from musegen.clip import PPQ, Clip, Track, atomic_write_bytes
+from musegen.atomic import write_bytes
+from musegen.clip import PPQ, Clip, Track
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,7 +29,7 @@ def _save(fig: object, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")  # type: ignore[attr-defined]
     _pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path
 
 
@@ -179,5 +180,5 @@ def piano_roll(clip: Clip, path: Path, title: str | None = None) -> Path:
     """Write `clip`'s piano roll (see `piano_roll_figure`) to the PNG file `path`."""
     buf = io.BytesIO()
     piano_roll_figure(clip, title).savefig(buf, format="png", dpi=120)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musegen.atomic import write_bytes as atomic_write_bytes
 from musegen.carry import carry, splice
-from musegen.clip import Clip, atomic_write_bytes, parse_key
+from musegen.clip import Clip, parse_key
 from musegen.errors import ParameterError
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from musegen.atomic import atomic_path
 from musegen.errors import ParameterError
 from musegen.model import MusegenConfig, MusegenLM, pick_device, save_checkpoint
 from musegen.tokenizer import Tokenizer
@@ -211,13 +212,10 @@ def _optimizer(model: MusegenLM, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def save_training_state(path: Path, model: MusegenLM, opt: torch.optim.Optimizer,
                         state: TrainState, cfg: TrainConfig) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict(),
-                "optimizer": opt.state_dict(), "state": asdict(state),
-                "train_config": asdict(cfg)}, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict(),
+                    "optimizer": opt.state_dict(), "state": asdict(state),
+                    "train_config": asdict(cfg)}, tmp)
 
 
 def load_training_state(path: Path) -> dict:

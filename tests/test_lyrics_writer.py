@@ -17,10 +17,10 @@ from musegen.lyrics.lm import BANNED, CONT, NEWLINE, PUNCT, SHIPPED, START, Lyri
 from musegen.lyrics.syllables import line_syllables
 from musegen.lyrics.writer import (
     RhymeIndex,
-    _rhyme_index,
     melody_track,
     onsets_of,
     phrases,
+    rhyme_index,
     rhyme_scheme,
     strong_flags,
     write_lines,
@@ -107,7 +107,7 @@ def test_lyrics_for_matches_every_phrase_exactly(studio, chorale, tmp_path):
 
 def test_rhyme_words_rhyme(studio, chorale):
     take = studio.lyrics_for(chorale, rhyme="AABB", variations=1, seed=5)[0]
-    idx = _rhyme_index(studio.lyric_lm)
+    idx = rhyme_index(studio.lyric_lm)
     ends = take.params["end_words"]
     assert take.params["figures"]["rhyme_fit"] == 1.0
     for a, b in zip(ends[0::2], ends[1::2]):

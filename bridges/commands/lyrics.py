@@ -136,9 +136,9 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if not (args.corpus / "train.npy").exists():
         raise ParameterError(f"no lyric corpus in {args.corpus}: run `musegen lyrics-corpus --out {args.corpus}`")
-    cfg = LyricTrainConfig(steps=args.steps, batch=args.batch_size, seq_len=args.context, lr=args.lr,
-                           hidden=args.d_model, layers=args.layers, heads=args.heads, ffn=args.d_ff,
-                           seed=args.seed, eval_every=args.eval_every, save_every=min(100, args.eval_every))
+    cfg = LyricTrainConfig(steps=args.steps, batch_size=args.batch_size, context=args.context, lr=args.lr,
+                           d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=args.d_ff,
+                           seed=args.seed, eval_every=args.eval_every, ckpt_every=min(100, args.eval_every))
     command = "musegen " + shlex.join(sys.argv[1:])
     quiet_hf_loading()  # no tqdm bar of transformers' own when the model is written
     valid = "-"

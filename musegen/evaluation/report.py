@@ -17,11 +17,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,47 +189,97 @@ def _valid_take(clip: Clip, bars: int, tmp: Path, k: int) -> bool:
         return False
 
 
+@dataclass
+class _Run:
+    """What the stages of one `evaluate` share: the model, the corpus, and the count of takes
+    generated and of those valid."""
+
+    cfg: EvalConfig
+    studio: Any  # musegen.studio.Studio (imported late: it pulls in torch)
+    corpus: Any  # musegen.corpus.dataset.Corpus
+    corpus_dir: Path
+    stage: Callable[[str], None]
+    n_valid: int = 0
+    n_takes: int = 0
+
+    def __post_init__(self) -> None:
+        self.names: list[str] = self.studio.style_names
+        if self.names[: len(self.corpus.style_names)] != list(self.corpus.style_names):
+            raise ValueError(f"corpus styles {self.corpus.style_names} do not match the model's {self.names}")
+        self.tok = self.corpus.tokenizer()
+        self.train = self.corpus.split("train")
+        self.held = self.corpus.split(self.cfg.split)
+        self.tmp = Path(tempfile.mkdtemp(prefix="musegen-eval-"))  # where takes are saved to be re-read
+
+    def count(self, takes: Sequence) -> None:
+        """Count `takes` toward validity: decodable, with exactly the requested bars."""
+        for t in takes:
+            self.n_valid += _valid_take(t.clip, self.cfg.bars, self.tmp, self.n_takes)
+            self.n_takes += 1
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], key: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    seconds[key] = time.perf_counter() - t0
+
+
 def evaluate(model_dir: Path, corpus_dir: Path, cfg: EvalConfig | None = None, *,
              on_stage: Callable[[str], None] | None = None) -> dict:
     """Measure everything; return the metrics (JSON-able, with the data the figures need)."""
     from musegen.corpus.dataset import Corpus
-    from musegen.evaluation.nll import evaluate_nll
-    from musegen.novelty import build_from_corpus
     from musegen.studio import Studio
-    from musegen.train import token_nll
 
     cfg = cfg or EvalConfig()
-    stage = on_stage or (lambda s: None)
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
-    studio = Studio(model=model_dir)
-    corpus = Corpus.open(corpus_dir)
-    names = studio.style_names
-    if names[: len(corpus.style_names)] != list(corpus.style_names):
-        raise ValueError(f"corpus styles {corpus.style_names} do not match the model's {names}")
-    tok = corpus.tokenizer()
-    k = len(names)
-    train = corpus.split("train")
-    held = corpus.split(cfg.split)
+    run = _Run(cfg, Studio(model=model_dir), Corpus.open(corpus_dir), corpus_dir, on_stage or (lambda s: None))
+    with _timed(seconds, "nll"):
+        nll = _likelihood(run)
+    with _timed(seconds, "classifier"):
+        clf, classifier, test_clips = _classifier(run)
+    with _timed(seconds, "generation"):
+        gen, fidelity = _fidelity(run, clf)
+    with _timed(seconds, "blend"):
+        blend = _blend(run, clf, test_clips)
+    desc, within = _descriptors(run.names, test_clips, gen)
+    with _timed(seconds, "novelty"):
+        novelty = _novelty(run, gen, test_clips)
+    with _timed(seconds, "style_map"):
+        style_map = _style_map(run)
+    seconds["total"] = time.perf_counter() - t_start
+    headline = _headline(classifier, fidelity, blend, novelty, within, run.n_valid / max(1, run.n_takes), nll)
+    return {"model": str(model_dir), "model_id": run.studio.model_id, "corpus": str(corpus_dir),
+            "config": asdict(cfg), "styles": run.names, "headline": headline, "targets": TARGETS,
+            "nll": nll.to_dict(), "nll_markdown": nll.markdown(), "classifier": classifier,
+            "fidelity": fidelity, "blend": blend, "descriptors": desc,
+            "novelty": novelty, "validity": {"takes": run.n_takes, "valid": run.n_valid},
+            "style_map": style_map, "seconds": seconds}
 
-    # 1. likelihood
-    t0 = time.perf_counter()
-    stage("likelihood: model vs n-gram")
-    nll = evaluate_nll(studio.model, names, train, corpus.split("valid"),
-                       _pieces(held, cfg.nll_pieces_per_style), split=cfg.split)
-    seconds["nll"] = time.perf_counter() - t0
 
-    # 2a. the classifier, on real pieces only
-    t0 = time.perf_counter()
-    stage("style classifier on real pieces")
+def _likelihood(run: _Run) -> Any:
+    """1. Likelihood per style, model vs n-gram."""
+    from musegen.evaluation.nll import evaluate_nll
+
+    run.stage("likelihood: model vs n-gram")
+    return evaluate_nll(run.studio.model, run.names, run.train, run.corpus.split("valid"),
+                        _pieces(run.held, run.cfg.nll_pieces_per_style), split=run.cfg.split)
+
+
+def _classifier(run: _Run) -> tuple[StyleClassifier, dict, list[tuple[int, Clip]]]:
+    """2a. The style classifier, trained and tested on real pieces only; also returns the
+    held-out excerpts (style, clip) it was tested on."""
+    cfg, k = run.cfg, len(run.names)
+    run.stage("style classifier on real pieces")
     xs, ys = [], []
-    for s, ids in _pieces(train, cfg.train_pieces_per_style):
-        for c in excerpts(tok.decode(ids), cfg.bars, cfg.excerpts_per_train_piece):
+    for s, ids in _pieces(run.train, cfg.train_pieces_per_style):
+        for c in excerpts(run.tok.decode(ids), cfg.bars, cfg.excerpts_per_train_piece):
             xs.append(features(c))
             ys.append(s)
-    clf = StyleClassifier.fit(np.stack(xs), np.array(ys), names)
-    test_pieces = _pieces(held, cfg.test_pieces_per_style)
-    test_clips = [(s, excerpts(tok.decode(ids), cfg.bars, 1)) for s, ids in test_pieces]
+    clf = StyleClassifier.fit(np.stack(xs), np.array(ys), run.names)
+    test_pieces = _pieces(run.held, cfg.test_pieces_per_style)
+    test_clips = [(s, excerpts(run.tok.decode(ids), cfg.bars, 1)) for s, ids in test_pieces]
     test_clips = [(s, c[0]) for s, c in test_clips if c]
     tx = np.stack([features(c) for _, c in test_clips])
     ty = np.array([s for s, _ in test_clips])
@@ -237,136 +289,153 @@ def evaluate(model_dir: Path, corpus_dir: Path, cfg: EvalConfig | None = None, *
     classifier = {"train_excerpts": len(ys), "test_pieces": len(ty),
                   "features": FEATURES, "confusion": real_conf.tolist(), **_accuracy(real_conf),
                   "wrong_label_accuracy": float((real_pred == wrong).mean())}
-    seconds["classifier"] = time.perf_counter() - t0
+    return clf, classifier, test_clips
 
-    # 2b. generated takes, one style at a time
-    t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="musegen-eval-"))
-    n_valid = n_takes = 0
+
+def _fidelity(run: _Run, clf: StyleClassifier) -> tuple[dict[str, list[Clip]], dict]:
+    """2b. Generated takes, one style at a time, labelled by the classifier."""
+    cfg, names, k = run.cfg, run.names, len(run.names)
     gen: dict[str, list[Clip]] = {}
     for i, name in enumerate(names):
-        stage(f"generating {name}")
-        takes = studio.blend(None, styles={name: 1.0}, bars=cfg.bars,
-                             variations=cfg.takes_per_style, seed=cfg.seed + 100 * i)
+        run.stage(f"generating {name}")
+        takes = run.studio.blend(None, styles={name: 1.0}, bars=cfg.bars,
+                                 variations=cfg.takes_per_style, seed=cfg.seed + 100 * i)
         gen[name] = [t.clip for t in takes]
-        for t in takes:
-            n_valid += _valid_take(t.clip, cfg.bars, tmp, n_takes)
-            n_takes += 1
-    gx = {n: np.stack([features(c) for c in gen[n]]) for n in names}
+        run.count(takes)
     gen_conf = np.zeros((k, k), dtype=np.int64)
     gen_wrong = []
     for i, n in enumerate(names):
-        pred = clf.predict(gx[n])
+        pred = clf.predict(np.stack([features(c) for c in gen[n]]))
         for p in pred:
             gen_conf[i, p] += 1
         gen_wrong.append(float((pred == (i + 1) % k).mean()))
     fidelity = {"takes_per_style": cfg.takes_per_style, "confusion": gen_conf.tolist(),
                 **_accuracy(gen_conf), "wrong_style_share": float(np.mean(gen_wrong))}
-    seconds["generation"] = time.perf_counter() - t0
+    return gen, fidelity
 
-    # 3. blend control
-    t0 = time.perf_counter()
-    real_desc: dict[str, list[np.ndarray]] = {n: [] for n in names}
+
+def _blend(run: _Run, clf: StyleClassifier, test_clips: Sequence[tuple[int, Clip]]) -> list[dict]:
+    """3. Blend control, for each pair of styles (see `_pairs`)."""
+    real_desc: dict[str, list[np.ndarray]] = {n: [] for n in run.names}
     for s, c in test_clips:
-        real_desc[names[s]].append(describe(c))
-    cnames, cents, mu, sd = centroids(real_desc)
-    blend = []
-    for a, b in _pairs(names, cfg):
-        stage(f"blend {a} -> {b}")
-        ia, ib = names.index(a), names.index(b)
-        ws, probs, projs = [], [], []
-        for j, w in enumerate(cfg.weights):
-            takes = studio.blend(None, styles={a: 1 - w, b: w}, bars=cfg.bars,
-                                 variations=cfg.blend_takes, seed=cfg.seed + 1000 + j)
-            for t in takes:
-                n_valid += _valid_take(t.clip, cfg.bars, tmp, n_takes)
-                n_takes += 1
-            p = clf.proba(np.stack([features(t.clip) for t in takes]))
-            probs.append((p[:, ib] / np.maximum(p[:, ia] + p[:, ib], 1e-12)).tolist())
-            if a in cnames and b in cnames:
-                projs.append(projection(np.stack([describe(t.clip) for t in takes]),
-                                        cents[cnames.index(a)], cents[cnames.index(b)],
-                                        mu, sd).tolist())
-            ws.append(w)
-        inside = [j for j, w in enumerate(ws) if w <= 1.0]
-        x = np.concatenate([[ws[j]] * len(probs[j]) for j in inside])
-        y = np.concatenate([probs[j] for j in inside])
-        entry = {"pair": [a, b], "weights": ws, "prob_b": [float(np.mean(p)) for p in probs],
-                 "prob_b_takes": probs, "spearman_prob": spearman(x, y),
-                 "spearman_prob_means": spearman(np.array([ws[j] for j in inside]),
-                                                 np.array([np.mean(probs[j]) for j in inside]))}
-        if projs:
-            yp = np.concatenate([projs[j] for j in inside])
-            entry["projection"] = [float(np.mean(p)) for p in projs]
-            entry["spearman_projection"] = spearman(x, yp)
-        blend.append(entry)
-    seconds["blend"] = time.perf_counter() - t0
+        real_desc[run.names[s]].append(describe(c))
+    ref = centroids(real_desc)
+    return [_blend_pair(run, clf, a, b, ref) for a, b in _pairs(run.names, run.cfg)]
 
-    # 4. descriptors real vs generated
+
+def _blend_pair(run: _Run, clf: StyleClassifier, a: str, b: str, ref: tuple) -> dict:
+    """The classifier's probability of `b` (against `a`) and the takes' position between the
+    two styles' real pieces, as b's weight goes through `cfg.weights`."""
+    cfg = run.cfg
+    cnames, cents, mu, sd = ref
+    run.stage(f"blend {a} -> {b}")
+    ia, ib = run.names.index(a), run.names.index(b)
+    ws, probs, projs = [], [], []
+    for j, w in enumerate(cfg.weights):
+        takes = run.studio.blend(None, styles={a: 1 - w, b: w}, bars=cfg.bars,
+                                 variations=cfg.blend_takes, seed=cfg.seed + 1000 + j)
+        run.count(takes)
+        p = clf.proba(np.stack([features(t.clip) for t in takes]))
+        probs.append((p[:, ib] / np.maximum(p[:, ia] + p[:, ib], 1e-12)).tolist())
+        if a in cnames and b in cnames:
+            projs.append(projection(np.stack([describe(t.clip) for t in takes]),
+                                    cents[cnames.index(a)], cents[cnames.index(b)],
+                                    mu, sd).tolist())
+        ws.append(w)
+    return _blend_entry(a, b, ws, probs, projs)
+
+
+def _blend_entry(a: str, b: str, ws: list[float], probs: list[list[float]], projs: list[list[float]]) -> dict:
+    """Means and Spearman correlations with the weight (over the weights up to 1)."""
+    inside = [j for j, w in enumerate(ws) if w <= 1.0]
+    x = np.concatenate([[ws[j]] * len(probs[j]) for j in inside])
+    y = np.concatenate([probs[j] for j in inside])
+    entry = {"pair": [a, b], "weights": ws, "prob_b": [float(np.mean(p)) for p in probs],
+             "prob_b_takes": probs, "spearman_prob": spearman(x, y),
+             "spearman_prob_means": spearman(np.array([ws[j] for j in inside]),
+                                             np.array([np.mean(probs[j]) for j in inside]))}
+    if projs:
+        yp = np.concatenate([projs[j] for j in inside])
+        entry["projection"] = [float(np.mean(p)) for p in projs]
+        entry["spearman_projection"] = spearman(x, yp)
+    return entry
+
+
+def _descriptors(names: Sequence[str], test_clips: Sequence[tuple[int, Clip]],
+                 gen: dict[str, list[Clip]]) -> tuple[dict[str, dict], float]:
+    """4. Musical descriptors, real vs generated, per style with relative gaps; and the share
+    of gaps within the target."""
     desc: dict[str, dict] = {}
     for i, n in enumerate(names):
         real = [musical(c) for s, c in test_clips if s == i]
         if not real:
             continue
         r, g = np.mean(real, 0), np.mean([musical(c) for c in gen[n]], 0)
-        desc[n] = {d: {"real": float(r[j]), "generated": float(g[j]),
-                       "gap": float((g[j] - r[j]) / abs(r[j])) if abs(r[j]) > 1e-9 else
-                       (0.0 if abs(g[j]) < 1e-9 else None)}
+        desc[n] = {d: {"real": float(r[j]), "generated": float(g[j]), "gap": _gap(float(r[j]), float(g[j]))}
                    for j, d in enumerate(MUSICAL)}
     gaps = [v["gap"] for s in desc.values() for v in s.values() if v["gap"] is not None]
     within = float(np.mean([abs(g) <= TARGETS["descriptor_gap"] for g in gaps])) if gaps else 0.0
+    return desc, within
 
-    # 5. novelty
-    t0 = time.perf_counter()
-    stage("novelty")
+
+def _gap(real: float, generated: float) -> float | None:
+    """(generated - real) / |real|; 0 when both are 0, None when only the real one is."""
+    if abs(real) > 1e-9:
+        return (generated - real) / abs(real)
+    return 0.0 if abs(generated) < 1e-9 else None
+
+
+def _novelty(run: _Run, gen: dict[str, list[Clip]], test_clips: Sequence[tuple[int, Clip]]) -> dict:
+    """5. Longest run copied from the training set: generated takes vs held-out pieces, and a
+    planted copy of a training piece as the control."""
+    from musegen.novelty import build_from_corpus
+
+    run.stage("novelty")
     # built from this corpus's train split, so the held-out pieces and the planted control
     # are judged against exactly the pieces the split keeps out
-    index, index_source = build_from_corpus(corpus_dir, split="train"), "corpus train split"
-    gen_runs = novelty_runs(index, [c for n in names for c in gen[n]])
+    index, index_source = build_from_corpus(run.corpus_dir, split="train"), "corpus train split"
+    gen_runs = novelty_runs(index, [c for n in run.names for c in gen[n]])
     real_runs = novelty_runs(index, [c for _, c in test_clips])
-    planted = excerpts(tok.decode(train[0][1]), max(8, cfg.bars), 1)
-    novelty = {"index": index_source, "threshold_notes": COPY_NOTES,
-               "generated": _run_summary(gen_runs), "real_heldout": _run_summary(real_runs),
-               "planted_train_excerpt_run": novelty_runs(index, planted)[0] if planted else None}
-    seconds["novelty"] = time.perf_counter() - t0
+    planted = excerpts(run.tok.decode(run.train[0][1]), max(8, run.cfg.bars), 1)
+    return {"index": index_source, "threshold_notes": COPY_NOTES,
+            "generated": _run_summary(gen_runs), "real_heldout": _run_summary(real_runs),
+            "planted_train_excerpt_run": novelty_runs(index, planted)[0] if planted else None}
 
-    # 7. held-out pieces placed by the model's posterior over styles
-    t0 = time.perf_counter()
-    stage("placing held-out pieces on the style map")
-    placed = _pieces(held, cfg.placed_pieces_per_style)
-    ctx = min(256, studio.model.cfg.context)
+
+def _style_map(run: _Run) -> dict:
+    """7. Held-out pieces placed by the model's posterior over styles."""
+    from musegen.train import token_nll
+
+    run.stage("placing held-out pieces on the style map")
+    k = len(run.names)
+    placed = _pieces(run.held, run.cfg.placed_pieces_per_style)
+    ctx = min(256, run.studio.model.cfg.context)
     windows = [(s, ids[:ctx]) for _, ids in placed for s in range(k)]
-    tot = np.array([x.sum() for x in token_nll(studio.model, windows)]).reshape(len(placed), k)
+    tot = np.array([x.sum() for x in token_nll(run.studio.model, windows)]).reshape(len(placed), k)
     post = np.exp(-(tot - tot.min(1, keepdims=True)))
     post /= post.sum(1, keepdims=True)
-    vecs = np.stack([s.vector for s in studio.styles])
+    vecs = np.stack([s.vector for s in run.studio.styles])
     place_true = [s for s, _ in placed]
-    style_map = {"pieces": len(placed), "true": place_true,
-                 "model_accuracy": float((post.argmax(1) == np.array(place_true)).mean())
-                 if placed else 0.0,
-                 "points": (post @ vecs).tolist(), "vectors": vecs.tolist()}
-    seconds["style_map"] = time.perf_counter() - t0
-    seconds["total"] = time.perf_counter() - t_start
+    return {"pieces": len(placed), "true": place_true,
+            "model_accuracy": float((post.argmax(1) == np.array(place_true)).mean()) if placed else 0.0,
+            "points": (post @ vecs).tolist(), "vectors": vecs.tolist()}
 
-    blend_mean = float(np.mean([b["spearman_prob"] for b in blend])) if blend else 0.0
-    headline = {
+
+def _headline(classifier: dict, fidelity: dict, blend: Sequence[dict], novelty: dict, within: float,
+              validity: float, nll: Any) -> dict:
+    """The figures `TARGETS` names, and a few beside them."""
+    return {
         "classifier_accuracy": classifier["accuracy"],
         "classifier_balanced_accuracy": classifier["balanced_accuracy"],
         "generated_fidelity": fidelity["accuracy"],
         "generated_fidelity_balanced": fidelity["balanced_accuracy"],
-        "blend_spearman": blend_mean,
+        "blend_spearman": float(np.mean([b["spearman_prob"] for b in blend])) if blend else 0.0,
         "copy_share": novelty["generated"].get(f"share_ge_{COPY_NOTES}", 0.0),
         "real_copy_share": novelty["real_heldout"].get(f"share_ge_{COPY_NOTES}", 0.0),
         "descriptor_gap_within_10pct": within,
-        "validity": n_valid / max(1, n_takes),
+        "validity": validity,
         "nll_improvement": nll.mean_improvement,
     }
-    return {"model": str(model_dir), "model_id": studio.model_id, "corpus": str(corpus_dir),
-            "config": asdict(cfg), "styles": names, "headline": headline, "targets": TARGETS,
-            "nll": nll.to_dict(), "nll_markdown": nll.markdown(), "classifier": classifier,
-            "fidelity": fidelity, "blend": blend, "descriptors": desc,
-            "novelty": novelty, "validity": {"takes": n_takes, "valid": n_valid},
-            "style_map": style_map, "seconds": seconds}
 
 
 # ------------------------------------------------------------------------------ writing
@@ -587,11 +656,11 @@ def _figures(m: dict, out: Path) -> list[Path]:
 def _save_small(fig: object, path: Path, kw: dict) -> Path:
     import io
 
-    from musegen.clip import atomic_write_bytes
+    from musegen.atomic import write_bytes
     from musegen.plots import _pyplot
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", **kw)  # type: ignore[attr-defined]
     _pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path

@@ -22,6 +22,7 @@ import torch
 
 from musegen.atomic import write_json, write_text
 from musegen.lyrics.lm import LyricLM
+from musegen.lyrics.train import LyricTrainConfig
 
 
 def stanzas_of(stream: np.ndarray, bos: int) -> list[np.ndarray]:
@@ -79,7 +80,8 @@ def evaluate_lyric_model(folder: Path, corpus: Path, *, max_valid: int = 2000) -
     valid = stanzas_of(np.load(corpus / "valid.npy"), bos)[:max_valid]
     t0 = time.perf_counter()
     total, n = model_nll(lm, test)
-    seen = record["steps"] * record["config"]["batch"] * record["config"]["seq_len"]
+    cfg = LyricTrainConfig.from_dict(record["config"])
+    seen = record["steps"] * cfg.batch_size * cfg.context
     train = np.load(corpus / "train.npy", mmap_mode="r")[: min(seen, 12_000_000)]
     base = baseline_nll(np.asarray(train), valid, test, bos, len(lm.tok))
     nll = total / n
@@ -91,9 +93,10 @@ def evaluate_lyric_model(folder: Path, corpus: Path, *, max_valid: int = 2000) -
 
 def sample_lines(lm: LyricLM, seed: int = 0) -> list[dict]:
     """A few planned samples for the card: (syllables, theme, rhyme) -> lines."""
-    from musegen.lyrics.writer import _rhyme_index, write_lines
+    from musegen.lyrics.line_decoder import write_lines
+    from musegen.lyrics.rhyme import rhyme_index
 
-    idx = _rhyme_index(lm)
+    idx = rhyme_index(lm)
     out = []
     for i, (theme, targets, rhyme) in enumerate([("the sea", [8, 6, 8, 6], "ABAB"),
                                                  ("winter night", [7, 7, 7, 7], "AABB"),
@@ -108,18 +111,18 @@ def sample_lines(lm: LyricLM, seed: int = 0) -> list[dict]:
 def write_card(folder: Path, figures: dict, samples: list[dict]) -> Path:
     """MODEL_CARD.md + eval.json for the lyric model folder."""
     rec = json.loads((folder / "musegen_lyrics.json").read_text())
-    cfg, corp = rec["config"], rec.get("corpus", {})
+    cfg, corp = LyricTrainConfig.from_dict(rec["config"]), rec.get("corpus", {})
     write_json(folder / "eval.json", {"figures": figures, "samples": samples})
     hist = rec.get("history") or [{}]
     tps = hist[-1].get("tokens_per_s")
-    secs = rec.get("train_seconds") or (rec["steps"] * cfg["batch"] * cfg["seq_len"] / tps if tps else 0)
+    secs = rec.get("train_seconds") or (rec["steps"] * cfg.batch_size * cfg.context / tps if tps else 0)
     size_mb = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
     split = corp.get("splits", {})
     lines = [
         "# musegen lyric model", "",
         "A small causal language model for song lyrics: a `transformers` `LlamaForCausalLM` "
-        f"({rec['parameters']:,} parameters: {cfg['layers']} layers x {cfg['hidden']}, {cfg['heads']} heads, "
-        f"feed-forward {cfg['ffn']}, tied embeddings) over a {corp.get('vocab_size', '?')}-token byte-level BPE "
+        f"({rec['parameters']:,} parameters: {cfg.n_layers} layers x {cfg.d_model}, {cfg.n_heads} heads, "
+        f"feed-forward {cfg.d_ff}, tied embeddings) over a {corp.get('vocab_size', '?')}-token byte-level BPE "
         "(`tokenizers`) with plan tokens: before each line the model reads its syllable count (`<|sN|>`) and "
         "its end word (`... word<|sep|>`), and before a stanza optional theme words (`<|theme|>`). "
         "`musegen.lyrics.writer` decodes lines under an exact syllable budget and a rhyme scheme.", "",
@@ -131,10 +134,10 @@ def write_card(folder: Path, figures: dict, samples: list[dict]) -> Path:
         "| split | lines | stanzas | tokens |", "|---|---:|---:|---:|",
         *[f"| {k} | {v['lines']:,} | {v['stanzas']:,} | {v['tokens']:,} |" for k, v in split.items()], "",
         "## Training", "",
-        f"{rec['steps']:,} steps x {cfg['batch']} windows x {cfg['seq_len']} tokens "
-        f"({rec['steps'] * cfg['batch'] * cfg['seq_len'] / 1e6:.1f} M tokens, "
-        f"{rec['steps'] * cfg['batch'] * cfg['seq_len'] / max(1, split.get('train', {}).get('tokens', 1)):.2f} "
-        f"epochs); AdamW lr {cfg['lr']}, warm-up {cfg['warmup']}, cosine to 10 %. Final training loss "
+        f"{rec['steps']:,} steps x {cfg.batch_size} windows x {cfg.context} tokens "
+        f"({rec['steps'] * cfg.batch_size * cfg.context / 1e6:.1f} M tokens, "
+        f"{rec['steps'] * cfg.batch_size * cfg.context / max(1, split.get('train', {}).get('tokens', 1)):.2f} "
+        f"epochs); AdamW lr {cfg.lr}, warm-up {cfg.warmup}, cosine to 10 %. Final training loss "
         f"{rec['final_train_loss']:.3f} (mean of the last 50 steps); validation NLL {rec['valid_nll']:.3f}. "
         f"Training time: {secs / 60:.1f} min on {rec.get('hardware', figures.get('hardware', 'this machine'))}.", "",
         "Reproduce:", "", "```", "musegen lyrics-corpus --out data/lyrics-corpus", rec["command"],

@@ -21,13 +21,13 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from musegen.atomic import write_json
+from musegen.atomic import atomic_path, write_bytes, write_json
 from musegen.errors import ParameterError
 from musegen.lyrics import data as D
 from musegen.lyrics.syllables import words
@@ -94,28 +94,46 @@ def build_lyric_corpus(out: Path, *, vocab_size: int = 4096, limit: int | None =
 # ------------------------------------------------------------------ model + training
 @dataclass(frozen=True)
 class LyricTrainConfig:
+    """The lyric model's training settings, named as `musegen.train.TrainConfig` and
+    `musegen.model.MusegenConfig` name them (batch_size, context, d_model, n_layers, ...)."""
+
     steps: int = 2000
-    batch: int = 24
-    seq_len: int = 256
+    batch_size: int = 24  # windows per step
+    context: int = 256  # window length in tokens
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 0.1
-    hidden: int = 256
-    layers: int = 4
-    heads: int = 4
-    ffn: int = 768
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 768
     seed: int = 0
     eval_every: int = 250
     eval_batches: int = 20
-    save_every: int = 250
+    ckpt_every: int = 250
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LyricTrainConfig:
+        """A config from its saved form (`musegen_lyrics.json`'s "config"), also under the
+        names records written before the rename use (batch, seq_len, hidden, ...)."""
+        unknown = sorted(k for k in d if k not in _FIELDS and k not in OLD_NAMES)
+        if unknown:
+            raise ParameterError(f"unknown lyric training settings {unknown}")
+        return cls(**{OLD_NAMES.get(k, k): v for k, v in d.items()})
+
+
+OLD_NAMES = {"batch": "batch_size", "seq_len": "context", "hidden": "d_model", "layers": "n_layers",
+             "heads": "n_heads", "ffn": "d_ff", "save_every": "ckpt_every"}
+"""Names of `LyricTrainConfig` settings before they took `TrainConfig`'s, old -> new."""
+_FIELDS = {f.name for f in fields(LyricTrainConfig)}
 
 
 def make_model(cfg: LyricTrainConfig, tok: object) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    mc = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.ffn,
-                     num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
-                     max_position_embeddings=max(512, cfg.seq_len), tie_word_embeddings=True,
+    mc = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
+                     num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_heads,
+                     max_position_embeddings=max(512, cfg.context), tie_word_embeddings=True,
                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                      rope_theta=10000.0)
     torch.manual_seed(cfg.seed)
@@ -124,8 +142,8 @@ def make_model(cfg: LyricTrainConfig, tok: object) -> torch.nn.Module:
 
 def _batch(stream: np.ndarray, cfg: LyricTrainConfig, step: int, salt: int = 0) -> torch.Tensor:
     g = np.random.default_rng([cfg.seed, step, salt])
-    starts = g.integers(0, stream.size - cfg.seq_len - 1, size=cfg.batch)
-    return torch.from_numpy(np.stack([stream[s:s + cfg.seq_len + 1] for s in starts]).astype(np.int64))
+    starts = g.integers(0, stream.size - cfg.context - 1, size=cfg.batch_size)
+    return torch.from_numpy(np.stack([stream[s:s + cfg.context + 1] for s in starts]).astype(np.int64))
 
 
 def _loss(model: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
@@ -153,8 +171,8 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
     """Train (or resume) in `run_dir`; returns the final checkpoint folder `run_dir/final`."""
     from transformers import AutoTokenizer
 
-    if cfg.steps < 1 or cfg.batch < 1 or cfg.seq_len < 8:
-        raise ParameterError(f"steps, batch and seq_len must be positive (seq_len >= 8), got {cfg}")
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.context < 8:
+        raise ParameterError(f"steps, batch_size and context must be positive (context >= 8), got {cfg}")
     tok = AutoTokenizer.from_pretrained(corpus / "tokenizer")
     train = np.load(corpus / "train.npy")
     valid = np.load(corpus / "valid.npy")
@@ -179,15 +197,15 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        done = cfg.batch * cfg.seq_len * step
+        done = cfg.batch_size * cfg.context * step
         info = {"loss": float(loss.detach()), "tokens_per_s": done / max(1e-9, time.time() - t0)}
         if step % cfg.eval_every == 0 or step == cfg.steps:
             info["valid_nll"] = eval_nll(model, valid, cfg)
         history.append({"step": step, **info})
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history}, tmp)
-            tmp.replace(state_path)
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            with atomic_path(state_path) as tmp:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                            "history": history}, tmp)
         if on_step:
             on_step(step, info["loss"], info)
     final = run_dir / "final"
@@ -195,7 +213,7 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
     tok.save_pretrained(final)
     words_src = corpus / WORDS_FILE
     if words_src.exists():
-        (final / WORDS_FILE).write_bytes(words_src.read_bytes())
+        write_bytes(final / WORDS_FILE, words_src.read_bytes())
     tail = [h["loss"] for h in history[-50:]]
     write_json(final / LYRIC_RECORD, {
         "config": asdict(cfg), "command": command, "steps": step,

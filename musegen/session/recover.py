@@ -26,7 +26,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from musegen.session.files import atomic_write, fsync_dir, stray_temp_files
+from musegen.atomic import write_bytes
+from musegen.session.files import FILE_MODE, fsync_dir, stray_temp_files
 from musegen.session.journal import DamagedLine
 
 
@@ -101,7 +102,7 @@ def keep_torn_tail(folder: Path, data: bytes, offset: int) -> str:
     dest, n = orphans / f"journal-tail-{offset}.bin", 1
     while dest.exists():
         dest, n = orphans / f"journal-tail-{offset}.{n}.bin", n + 1
-    atomic_write(dest, data)
+    write_bytes(dest, data, FILE_MODE)
     return str(dest.relative_to(folder))
 
 

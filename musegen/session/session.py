@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
+from musegen.atomic import write_bytes
 from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError
 from musegen.session import history as hist
-from musegen.session.files import atomic_write
+from musegen.session.files import FILE_MODE
 from musegen.session.history import History, TakeRecord
 from musegen.session.journal import DamagedLine, Journal, read_journal, repair_tail
 from musegen.session.recover import RecoveryReport, keep_torn_tail, remove_temp_files, scan_takes, take_damage
@@ -88,7 +89,7 @@ class Session:
                                    "pick a new or empty folder")
             path.mkdir(parents=True, exist_ok=True)
             meta = {**FORMAT, **CHECKSUMS, "created": time.time()}
-            atomic_write(marker, json.dumps(meta).encode())
+            write_bytes(marker, json.dumps(meta).encode(), FILE_MODE)
         else:
             meta = _check_marker(marker)
         lock_fd = None if readonly else _lock(path)
@@ -348,8 +349,8 @@ class Session:
         d = Path(dest).expanduser()
         if d.is_dir() or d.suffix.lower() not in (".mid", ".midi"):
             d = d / f"{self.folder.name}-{rec.id}.mid"
-        atomic_write(d, rec.midi_path.read_bytes())
-        atomic_write(d.with_suffix(".json"), rec.sidecar_path.read_bytes())
+        write_bytes(d, rec.midi_path.read_bytes(), FILE_MODE)
+        write_bytes(d.with_suffix(".json"), rec.sidecar_path.read_bytes(), FILE_MODE)
         return d
 
     # ---------------------------------------------------------------- internals
@@ -371,9 +372,9 @@ class Session:
                     "request": request_id, "session": self.folder.name, "n_bars": clip.n_bars,
                     "n_notes": clip.n_notes, "created": round(time.time(), 3)}
             mid = self.takes_dir / f"{tid}.mid"
-            atomic_write(mid, data, TAKE_MODE)
-            atomic_write(mid.with_suffix(".json"),
-                         json.dumps(side, indent=1, default=str, ensure_ascii=False).encode(), TAKE_MODE)
+            write_bytes(mid, data, TAKE_MODE)
+            write_bytes(mid.with_suffix(".json"),
+                        json.dumps(side, indent=1, default=str, ensure_ascii=False).encode(), TAKE_MODE)
             entry = self._log(entry_type, **_entry_from_sidecar(side), source=source)
             return self._history.takes[entry["take"]]
 

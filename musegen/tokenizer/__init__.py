@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musegen.clip import Clip, atomic_write_bytes
+from musegen.atomic import write_bytes
+from musegen.clip import Clip
 from musegen.errors import TokenizeError
 from musegen.tokenizer import codec
 from musegen.tokenizer.grammar import Grammar, GrammarState
@@ -214,7 +215,7 @@ class Tokenizer:
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         path = Path(directory) / "tokenizer.json"
-        atomic_write_bytes(path, json.dumps(self.to_dict(), indent=1).encode())
+        write_bytes(path, json.dumps(self.to_dict(), indent=1).encode())
         return path
 
     @classmethod
