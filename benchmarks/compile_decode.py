@@ -34,6 +34,9 @@ def make_step(m):
     kc = [torch.zeros(B, heads, L, hd) for _ in range(cfg.n_layers)]
     vc = [torch.zeros(B, heads, L, hd) for _ in range(cfg.n_layers)]
     emb = m.model.embed_tokens.weight
+    qkv_w = [torch.cat([b.self_attn.q_proj.weight, b.self_attn.k_proj.weight, b.self_attn.v_proj.weight])
+             for b in m.model.layers]  # [q; k; v] and [gate; up]: one matmul each
+    gu_w = [torch.cat([b.mlp.gate_proj.weight, b.mlp.up_proj.weight]) for b in m.model.layers]
 
     def norm(x, w):
         return F.rms_norm(x, (cfg.d_model,), w, cfg.norm_eps)
@@ -45,13 +48,13 @@ def make_step(m):
         mask = (torch.arange(L) <= pos)[None, None, None, :]
         for i, blk in enumerate(m.model.layers):
             a, mlp = blk.self_attn, blk.mlp
-            qkv = F.linear(norm(x, blk.input_layernorm.weight), a.fused).view(B, 1, 3, heads, hd)
+            qkv = F.linear(norm(x, blk.input_layernorm.weight), qkv_w[i]).view(B, 1, 3, heads, hd)
             qk = apply_rotary(qkv[:, :, :2], cos, sin)
             kc[i].index_copy_(2, pos, qk[:, :, 1].transpose(1, 2))
             vc[i].index_copy_(2, pos, qkv[:, :, 2].transpose(1, 2))
             y = F.scaled_dot_product_attention(qk[:, :, 0].transpose(1, 2), kc[i], vc[i], attn_mask=mask)
             x = x + a.o_proj(y.transpose(1, 2).reshape(B, 1, -1))
-            gate, up = F.linear(norm(x, blk.post_attention_layernorm.weight), mlp.fused).chunk(2, -1)
+            gate, up = F.linear(norm(x, blk.post_attention_layernorm.weight), gu_w[i]).chunk(2, -1)
             x = x + mlp.down_proj(F.silu(gate) * up)
         return F.linear(norm(x, m.model.norm.weight), emb)
 
@@ -62,8 +65,7 @@ def time_lean(m, steps: int = 300) -> float:
     """ms per step of the sampler's own decode path after a 256-token shared prompt."""
     style = m.styles.weight[1:2].detach()
     dec = Decoder(DecodeWeights.of(m), capacity=steps + 1)
-    dec.start(torch.randint(3, 400, (1, 256)), style, torch.zeros(B, dtype=torch.long),
-              style.expand(B, -1))
+    dec.start(torch.randint(3, 400, (1, 256)), style, torch.zeros(B, dtype=torch.long))
     ids = torch.randint(3, 400, (B,))
     for _ in range(10):
         dec.step(ids)

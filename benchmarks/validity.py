@@ -18,8 +18,8 @@ from benchmarks._report import emit
 from musegen import Clip
 from musegen.clip import parse_key
 from musegen.examples import example_path
+from musegen.generate.constraints import last_pitches
 from musegen.generate.filters import scale_pitch_classes
-from musegen.generate.sampler import last_pitches
 from musegen.studio import Studio
 from musegen.tokenizer.vocab import DRUM_PROGRAM
 

@@ -10,18 +10,19 @@ Read top to bottom:
                       checkpoint opens with `AutoModelForCausalLM.from_pretrained` (which sees
                       it with a zero style vector). The style vector is added to the token
                       embedding at every position.
-4. `KVCache`        - a preallocated cache for decoding, so a step costs one small forward.
-5. save/load        - the Hugging Face folder layout plus musegen's own files.
+4. save/load        - the Hugging Face folder layout plus musegen's own files.
 
-The forward pass is written out (RMSNorm, rotary embeddings, SwiGLU, SDPA) rather than
-calling `LlamaForCausalLM` because decoding with a preallocated cache and fused projections is
-~2-3x faster on a CPU than HF's generic cache path (see benchmarks/generate.py); a test keeps
-the two forwards equal.
+`MusegenLM.forward` is the one reference forward (training, scoring, evaluation), written out
+(RMSNorm, rotary embeddings, SwiGLU, SDPA) so it reads top to bottom; a test keeps it equal to
+`transformers`' Llama on the same folder. Decoding does not call it per token: every inference
+speed-up (KV cache, folded norms, fused projections, a prompt cache shared by variations) lives
+in `musegen/generate/decode.py`, whose test keeps its cached logits equal to this forward's.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -152,8 +153,7 @@ class RMSNorm(nn.Module):
 
 
 def rotary(cfg: MusegenConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (T, head_dim) in HF Llama's (half-split) layout. (Decoding reads a
-    precomputed table instead: `MusegenLM._rotary`.)"""
+    """cos, sin of shape (T, head_dim) in HF Llama's (half-split) layout."""
     hd = cfg.head_dim
     inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
     freqs = positions.float()[:, None] * inv[None, :]
@@ -176,34 +176,14 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
-        self.fused: torch.Tensor | None = None  # [q; k; v] weights for decoding, see fuse()
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-                start: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
-        if self.fused is not None and not self.training:  # decoding: fewer, larger kernels
-            qkv = F.linear(x, self.fused).view(B, T, 3, self.n_heads, self.hd)
-            qk = apply_rotary(qkv[:, :, :2], cos[None, :, None, None, :], sin[None, :, None, None, :])
-            q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)  # (B, nh, T, hs)
-            v = qkv[:, :, 2].transpose(1, 2)
-        else:
-            q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, nh, T, hs)
-            k = self.k_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
-            v = self.v_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
-            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if cache is not None:
-            ck, cv = cache  # (B, nh, max_len, hs), written in place
-            ck[:, :, start:start + T] = k
-            cv[:, :, start:start + T] = v
-            k, v = ck[:, :, :start + T], cv[:, :, :start + T]
-        if T == 1:
-            y = F.scaled_dot_product_attention(q, k, v)  # one query sees the whole cache
-        elif start == 0:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:  # several new tokens after a cached prefix
-            mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, nh, T, hs)
+        k = self.k_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -213,12 +193,8 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
         self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
         self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
-        self.fused: torch.Tensor | None = None  # [gate; up] weights for decoding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused is not None and not self.training:
-            gate, up = F.linear(x, self.fused).chunk(2, dim=-1)
-            return self.down_proj(F.silu(gate) * up)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
@@ -230,10 +206,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-                start: int = 0) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, start)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -243,30 +217,6 @@ class Backbone(nn.Module):  # named `model` inside MusegenLM, as in LlamaForCaus
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-
-
-@dataclass
-class KVCache:
-    """Preallocated keys and values: one (k, v) pair per layer, (B, nh, max_len, hs)."""
-
-    layers: list[tuple[torch.Tensor, torch.Tensor]]
-    length: int = 0
-
-    @classmethod
-    def empty(cls, cfg: MusegenConfig, batch: int, max_len: int, device: torch.device,
-              dtype: torch.dtype) -> KVCache:
-        shape = (batch, cfg.n_heads, max_len, cfg.head_dim)
-        return cls([(torch.zeros(shape, device=device, dtype=dtype),
-                     torch.zeros(shape, device=device, dtype=dtype))
-                    for _ in range(cfg.n_layers)])
-
-    def expand(self, batch: int) -> KVCache:
-        """A cache of one row repeated `batch` times (variations share their prompt)."""
-        return KVCache([(k.expand(batch, -1, -1, -1).clone(), v.expand(batch, -1, -1, -1).clone())
-                        for k, v in self.layers], self.length)
-
-    def select(self, rows: torch.Tensor) -> KVCache:
-        return KVCache([(k[rows], v[rows]) for k, v in self.layers], self.length)
 
 
 class MusegenLM(nn.Module):
@@ -282,42 +232,24 @@ class MusegenLM(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, std=0.02)
 
-    def _rotary(self, start: int, T: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        table = getattr(self, "_rope_table", None)
-        if table is None or table[0].shape[0] < start + T or table[0].device != device:
-            n = max(start + T, 2 * self.cfg.context)
-            table = rotary(self.cfg, torch.arange(n, device=device))
-            self._rope_table = table
-        return table[0][start:start + T], table[1][start:start + T]
-
     @property
     def lm_head_weight(self) -> torch.Tensor:
         return self.model.embed_tokens.weight  # tied, as `tie_word_embeddings` says
 
-    def forward(self, ids: torch.Tensor, style: torch.Tensor,
-                cache: KVCache | None = None) -> torch.Tensor:
-        """Logits (B, T, V) for token ids (B, T) under style vectors (B, d).
-
-        With a cache, `ids` continue the cached sequence and the cache advances.
-        """
+    def forward(self, ids: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) for token ids (B, T) under style vectors (B, d)."""
         B, T = ids.shape
-        start = cache.length if cache is not None else 0
-        cos, sin = self._rotary(start, T, ids.device)
+        cos, sin = rotary(self.cfg, torch.arange(T, device=ids.device))  # (T, hs) each
         x = self.model.embed_tokens(ids) + style[:, None, :].to(self.model.embed_tokens.weight.dtype)
-        for i, block in enumerate(self.model.layers):
-            x = block(x, cos, sin, cache.layers[i] if cache is not None else None, start)
-        if cache is not None:
-            cache.length = start + T
-        return F.linear(self.model.norm(x), self.lm_head_weight)
-
-    @torch.no_grad()
-    def fuse(self) -> MusegenLM:
-        """Concatenate q/k/v and gate/up weights so a decode step runs 4 matmuls per layer
-        instead of 7 (used in eval mode only; training and saving see the plain weights)."""
         for block in self.model.layers:
-            a, m = block.self_attn, block.mlp
-            a.fused = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).contiguous()
-            m.fused = torch.cat([m.gate_proj.weight, m.up_proj.weight]).contiguous()
+            x = block(x, cos, sin)  # (B, T, d)
+        return F.linear(self.model.norm(x), self.lm_head_weight)  # (B, T, V)
+
+    def fuse(self) -> MusegenLM:
+        """Deprecated, does nothing: decoding builds its own fused weights
+        (`musegen.generate.decode.DecodeWeights`)."""
+        warnings.warn("MusegenLM.fuse() does nothing any more: decoding speed-ups live in "
+                      "musegen.generate.decode", DeprecationWarning, stacklevel=2)
         return self
 
     def style_vectors(self, style_ids: torch.Tensor) -> torch.Tensor:
@@ -429,5 +361,5 @@ def guided_logits(cond: torch.Tensor, uncond: torch.Tensor, strength: float) -> 
     return uncond + strength * (cond - uncond)
 
 
-__all__ = ["MusegenConfig", "MusegenLM", "StyleTable", "KVCache", "save_checkpoint",
+__all__ = ["MusegenConfig", "MusegenLM", "StyleTable", "save_checkpoint",
            "load_checkpoint", "pick_device", "available_devices", "guided_logits"]

@@ -5,7 +5,7 @@ import torch
 
 from musegen import Clip, ParameterError
 from musegen.examples import example_path
-from musegen.generate import filters
+from musegen.generate import draw, filters
 from musegen.studio import Studio
 from musegen.tokenizer import Tokenizer
 from musegen.tokenizer.vocab import Vocab
@@ -28,13 +28,17 @@ def _pitches(takes):
 # ------------------------------------------------------------------ filters, alone
 def test_temperature_and_top_p():
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
-    assert torch.allclose(filters.temperature(logits, 2.0), logits / 2)
+    assert torch.allclose(draw.scale(logits, 2.0), logits / 2)
     with pytest.raises(ValueError, match="temperature"):
-        filters.temperature(logits, 0)
-    kept = filters.top_p(logits, 0.7)
+        draw.scale(logits, 0)
+    with pytest.raises(ValueError, match="top_p.*1.5"):
+        draw.check(1.0, 1.5)
+    kept = draw.nucleus(logits, 0.7)
     # probabilities 0.64, 0.24, 0.09, 0.03: the nucleus for 0.7 is the first two tokens
     assert torch.isfinite(kept[0, :2]).all() and torch.isinf(kept[0, 2:]).all()
-    assert torch.equal(filters.top_p(logits, 1.0), logits)
+    assert torch.equal(draw.nucleus(logits, 1.0), logits)
+    shuffled = logits[:, [2, 0, 3, 1]]  # the nucleus follows the tokens, not their places
+    assert draw.outside_nucleus(shuffled.log_softmax(-1), 0.7).tolist() == [[True, False, True, False]]
 
 
 def test_masks_key_and_range():
@@ -59,7 +63,7 @@ def test_leap_mask():
 
 
 def test_last_pitches_follow_tracks_and_skip_a_fill_suffix(studio):
-    from musegen.generate.sampler import last_pitches
+    from musegen.generate.constraints import last_pitches
 
     tok = studio.tok
     v = tok.vocab
@@ -70,13 +74,6 @@ def test_last_pitches_follow_tracks_and_skip_a_fill_suffix(studio):
     assert last_pitches(tok, ids) == {0: 62, 1: 72}
     fim = ids + [v.fill, v.bar, v.id("position", 0), pi(40), v.id("duration", 3), v.fill_start]
     assert last_pitches(tok, fim) == {0: 62, 1: 72}  # the suffix's 40 does not count
-
-
-def test_apply_mask_never_empties_a_row():
-    logits = torch.zeros(2, 4)
-    allowed = torch.tensor([[True, False, False, False], [False, False, False, False]])
-    out = filters.apply_mask(logits, allowed)
-    assert torch.isinf(out[0, 1:]).all() and torch.isfinite(out[1]).all()
 
 
 def test_density_bias_and_avoid_tokens():
@@ -90,16 +87,14 @@ def test_density_bias_and_avoid_tokens():
 
 
 def test_draw_samples_the_top_p_nucleus_by_inverse_cdf():
-    from musegen.generate.sampler import _draw
-
     # probabilities 0.644, 0.237, 0.087, 0.032; the 0.7 nucleus is tokens 0 and 1: 0.731 / 0.269
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]]).repeat(5, 1)
     u = torch.tensor([0.0, 0.72, 0.74, 0.999999, 1.0])
-    assert _draw(logits, 1.0, 0.7, u).tolist() == [0, 0, 1, 1, 1]
-    assert _draw(logits, 1.0, 1.0, u).tolist() == [0, 1, 1, 3, 3]  # never the -inf token
+    assert draw.draw(logits, 1.0, 0.7, u).tolist() == [0, 0, 1, 1, 1]
+    assert draw.draw(logits, 1.0, 1.0, u).tolist() == [0, 1, 1, 3, 3]  # never the -inf token
     # the empirical distribution is softmax(logits / t) cut to the nucleus
     g = torch.Generator().manual_seed(0)
-    many = _draw(logits[:1].expand(20000, -1), 2.0, 0.9, torch.rand(20000, generator=g))
+    many = draw.draw(logits[:1].expand(20000, -1), 2.0, 0.9, torch.rand(20000, generator=g))
     p = torch.softmax(logits[0] / 2.0, -1)
     keep = (p.cumsum(-1) - p) < 0.9
     want = p * keep / (p * keep).sum()
@@ -107,29 +102,41 @@ def test_draw_samples_the_top_p_nucleus_by_inverse_cdf():
     assert (got - want).abs().max() < 0.015
 
 
+def test_gumbel_noise_and_gumbel_max():
+    """`draw.gumbel` is the lyric writer's noise bit for bit (same generator, same numbers), and
+    `gumbel_max` draws from softmax(scores)."""
+    scores = torch.randn(2, 7, generator=torch.Generator().manual_seed(1))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    u = torch.rand((2, 7), generator=g1).clamp_(1e-12, 1 - 1e-12)
+    assert torch.equal(scores - torch.log(-torch.log(u)), scores + draw.gumbel((2, 7), g2))
+    g = torch.Generator().manual_seed(0)
+    sc = torch.tensor([1.0, 0.0, -1.0])
+    got = torch.bincount(torch.tensor([draw.gumbel_max(sc, g) for _ in range(10000)]), minlength=3)
+    assert (got / 10000 - sc.softmax(-1)).abs().max() < 0.02
+
+
 def test_cached_masks_equal_fresh_ones(studio, folk):
-    """The sampler memoises `_row_masks` on a state key: walk real takes under constraints and
-    compare every state's cached mask with a freshly built one."""
-    from musegen.generate.sampler import SampleParams, _MaskCache, _row_masks
+    """The sampler memoises the grammar and the state constraints on a state key: walk real
+    takes under constraints and compare every state's cached mask with a freshly built one."""
+    from musegen.generate.constraints import Request, Row, SampleParams, StateMasks
 
     tok = studio.tok
     takes = studio.continue_(folk, bars=3, variations=3, seed=5)
     prompt = tok.encode(folk, eos=False)
     params = SampleParams(pitch_range=(55, 80), tracks=frozenset({0}), max_tokens_per_bar=6,
                           free_first_bar=True)
-    static = filters.pitch_range_mask(tok.vocab, 55, 80)
-    masks = _MaskCache(tok, params, [0], static)
+    masks = StateMasks.build(Request(tok, params, prompt))
+    assert len(masks.rules) == 4  # key/range, meter, tracks, runaway bar
+    everything = torch.ones(1, tok.vocab.size, dtype=torch.bool)
     n = 0
     for t in takes:
-        s = tok.validate(prompt)
-        s.bars_left = 3
-        n_bar = 0
+        row = Row(0, tok.validate(prompt), [])
+        row.state.bars_left = 3
         for x in t.tokens:
-            for state in (s, s.copy()):  # the second look-up is a cache hit
-                assert torch.equal(masks([state], [n_bar])[0],
-                                   _row_masks(tok, [state], params, [0], [n_bar], static)[0])
-            tok.grammar.step(s, int(x))
-            n_bar = 0 if x == tok.vocab.bar else n_bar + 1
+            again = Row(1, row.state.copy(), [], row.bar_tokens, row.bar_notes)
+            for r in (row, again):  # the second look-up is a cache hit
+                assert torch.equal(masks.mask([r], everything)[0], masks.fresh(r))
+            row.push(tok.grammar, int(x))
             n += 1
     assert n > 30 and 0 < len(masks.cache) < n
 
@@ -169,7 +176,7 @@ def test_decode_step_layouts_agree(studio, threads):
     def run(n: int) -> list[torch.Tensor]:
         torch.set_num_threads(n)
         dec = Decoder(w, 16)
-        outs = [dec.start(ids, sty, torch.zeros(B, dtype=torch.long), sty.expand(B, -1))]
+        outs = [dec.start(ids, sty, torch.zeros(B, dtype=torch.long))]
         for t, col in enumerate(steps):
             if t == 4:
                 dec.keep(torch.tensor([1]))  # one row: the (in, out) layout again

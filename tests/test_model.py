@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from musegen import Clip
-from musegen.model import KVCache, MusegenLM, load_checkpoint
+from musegen.model import MusegenLM, load_checkpoint
 from musegen.tokenizer import Tokenizer
 from musegen.train import TrainConfig, export, make_batch, make_window, new_model, train
 
@@ -103,18 +103,6 @@ def test_hf_automodel_opens_the_lm_part(tok, tmp_path):
     assert torch.allclose(ours, theirs, atol=1e-5)
 
 
-def test_kv_cache_matches_full_forward(tok):
-    m = tiny(tok).eval()
-    ids = torch.randint(3, tok.vocab_size, (3, 64))
-    st = m.style_vectors(torch.tensor([0, 1, 2]))
-    with torch.no_grad():
-        full = m(ids, st)
-        cache = KVCache.empty(m.cfg, 3, 80, torch.device("cpu"), torch.float32)
-        parts = [m(ids[:, :10], st, cache), m(ids[:, 10:17], st, cache)]  # prefill, then a chunk
-        parts += [m(ids[:, t:t + 1], st, cache) for t in range(17, 64)]
-    assert (torch.cat(parts, 1) - full).abs().max() <= 1e-4
-
-
 def test_style_mix_and_new_style(tok):
     m = tiny(tok)
     a, b = m.styles.weight[1], m.styles.weight[2]
@@ -146,23 +134,25 @@ def test_model_is_a_plain_module():
     assert issubclass(MusegenLM, torch.nn.Module)
 
 
-def test_fused_decoding_weights_give_the_same_logits(tok):
+def test_fuse_is_kept_as_a_no_op_that_warns(tok):
     m = tiny(tok).eval()
     ids = torch.randint(3, tok.vocab_size, (2, 20))
     st = m.style_vectors(torch.tensor([1, 2]))
     with torch.no_grad():
-        plain = m(ids, st)
-        fused = m.fuse()(ids, st)
-    assert torch.allclose(plain, fused, atol=1e-5)
+        before = m(ids, st)
+        with pytest.warns(DeprecationWarning, match="decode"):
+            assert m.fuse() is m
+        assert torch.equal(m(ids, st), before)
 
 
 @pytest.mark.parametrize("row_prefix", [[0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 1], [2, 0, 1, 2]])
 @pytest.mark.parametrize("lse_kernel", [True, False])
-def test_lean_decoder_matches_the_cached_forward(tok, row_prefix, lse_kernel, monkeypatch):
-    """The sampler's decode path (shared prompt cache or per-row caches, folded norms,
-    interleaved rotary, rows leaving the batch) gives the logits of the plain forward with a
-    KVCache, with the CPU
-    flash kernel's log-sum-exp merge and with the plain-SDPA fallback other devices use."""
+def test_cached_decoding_matches_the_reference_forward(tok, row_prefix, lse_kernel, monkeypatch):
+    """The KV-cache equivalence test: the sampler's decode path (a prompt cache shared by rows
+    or per-row caches, folded norms, interleaved rotary, rows leaving the batch) gives, at
+    every step, the logits of `MusegenLM.forward` run uncached over each row's whole
+    sequence so far; with the CPU flash kernel's log-sum-exp merge and with the plain-SDPA
+    fallback other devices use."""
     from musegen.generate import decode
     from musegen.generate.decode import Decoder, DecodeWeights
 
@@ -171,24 +161,39 @@ def test_lean_decoder_matches_the_cached_forward(tok, row_prefix, lse_kernel, mo
 
     m = tiny(tok).eval()
     rp = torch.tensor(row_prefix)
-    U, B, P = int(rp.max()) + 1, len(row_prefix), 12
+    U, P = int(rp.max()) + 1, 12
     pids = torch.randint(3, tok.vocab_size, (U, P))
     pst = m.style_vectors(torch.arange(U) % 3)
-    rst = pst[rp] + 0.01 * torch.randn(len(rp), m.cfg.d_model)
     dec = Decoder(DecodeWeights.of(m), capacity=16)
-    cache = KVCache.empty(m.cfg, U, P + 16, torch.device("cpu"), torch.float32)
+    seqs, styles = pids[rp], pst[rp]  # each row's sequence so far and its style
     with torch.no_grad():
-        errs = [(dec.start(pids, pst, rp, rst) - m(pids, pst, cache)[:, -1][rp]).abs().max()]
-        cache = cache.select(rp)
+        errs = [(dec.start(pids, pst, rp) - m(pids, pst)[:, -1][rp]).abs().max()]
         for t in range(12):
             if t in (6, 9):  # rows 0 and 2 go on, then the second of them alone
                 keep = torch.tensor([0, 2] if t == 6 else [1])
                 dec.keep(keep)
-                cache, rst, B = cache.select(keep), rst[keep], len(keep)
-            ids = torch.randint(3, tok.vocab_size, (B,))
-            errs.append((dec.step(ids) - m(ids[:, None], rst, cache)[:, -1]).abs().max())
+                seqs, styles = seqs[keep], styles[keep]
+            ids = torch.randint(3, tok.vocab_size, (len(seqs),))
+            seqs = torch.cat([seqs, ids[:, None]], 1)
+            errs.append((dec.step(ids) - m(seqs, styles)[:, -1]).abs().max())
     assert max(errs) < 1e-4
     assert dec.length == P + 12
+
+
+def test_decode_weights_are_cached_for_the_model_not_in_it(tok):
+    import gc
+    import weakref
+
+    from musegen.generate import decode
+
+    m = tiny(tok).eval()
+    w = decode.DecodeWeights.of(m)
+    assert decode.DecodeWeights.of(m) is w and not any(isinstance(x, (tuple, decode.DecodeWeights))
+                                                       for x in vars(m).values())
+    gone = weakref.ref(w)
+    del m, w
+    gc.collect()
+    assert gone() is None  # the cache does not keep a model's weights alive
 
 
 def test_decode_weights_follow_the_parameters(tok):

@@ -1,1 +1,3 @@
-"""Generation: logit filters (`filters`) and the seeded, cached decode loop (`sampler`)."""
+"""Generation: the seeded decode loop (`sampler`), the constraints it samples under
+(`constraints`, built from the pure masks and biases of `filters`), the draw (`draw`), and
+the fast cached forward with the context window (`decode`)."""

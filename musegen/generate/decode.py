@@ -18,16 +18,19 @@ decoding with them:
 * rows that are done can be dropped from the batch (`keep`).
 
 A step works on a (rows,) tensor of token ids and returns (rows, vocab) float32 logits.
+`Stream` runs a whole request with it: guidance rows, the context window and its slide.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musegen.model import MusegenLM
+from musegen.model import MusegenLM, guided_logits
 
 _flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
@@ -84,13 +87,16 @@ class DecodeWeights:
 
     @classmethod
     def of(cls, model: MusegenLM) -> DecodeWeights:
-        """Cached on the model; rebuilt if its parameters were replaced, moved or changed in place."""
+        """Built once per model and kept here (`_BUILT`, which forgets a model when it goes);
+        rebuilt if its parameters were replaced, moved or changed in place."""
         key = tuple((id(p), p.data_ptr(), p._version) for p in model.parameters())
-        hit = model.__dict__.get("_decode_weights")
+        hit = _BUILT.get(model)
         if hit is None or hit[0] != key:
-            hit = (key, cls(model))
-            model.__dict__["_decode_weights"] = hit
+            hit = _BUILT[model] = (key, cls(model))
         return hit[1]
+
+
+_BUILT: weakref.WeakKeyDictionary[MusegenLM, tuple[tuple, DecodeWeights]] = weakref.WeakKeyDictionary()
 
 
 def _rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
@@ -105,7 +111,7 @@ class Decoder:
 
     `prefix_ids` (U, P) are the prompt windows of U distinct prefixes (one when every row
     starts from the same prompt under the same style) with style vectors `prefix_styles`
-    (U, d); row r of the batch starts from prefix `row_prefix[r]` and adds `row_styles[r]`.
+    (U, d); row r of the batch starts from prefix `row_prefix[r]` and goes on in its style.
     `capacity` is how many tokens each row may add; past that the caller slides its window
     and starts a new Decoder.
     """
@@ -126,9 +132,10 @@ class Decoder:
         return self.P + self.S
 
     @torch.no_grad()
-    def start(self, prefix_ids: torch.Tensor, prefix_styles: torch.Tensor, row_prefix: torch.Tensor,
-              row_styles: torch.Tensor) -> torch.Tensor:
-        """Prefill the prompt(s); returns the logits (B, V) of each row's next token."""
+    def start(self, prefix_ids: torch.Tensor, prefix_styles: torch.Tensor, row_prefix: torch.Tensor
+              ) -> torch.Tensor:
+        """Prefill the prompt(s); returns the logits (B, V) of each row's next token. Row r
+        goes on under its prefix's style, `prefix_styles[row_prefix[r]]`."""
         w = self.w
         U, P = prefix_ids.shape
         B = row_prefix.shape[0]
@@ -147,7 +154,7 @@ class Decoder:
             x = x + (F.silu(g) * u) @ wdown
         last = w.norm(x[:, -1]) @ w.head  # (U, V)
         self.P, self.S, self.base, self.suffix = P, 0, 0, []
-        self.styles = row_styles.to(w.emb.dtype)
+        self.styles = prefix_styles[row_prefix].to(w.emb.dtype)
         # rows in equal consecutive blocks per prefix row: a block's queries share one call
         group = B // U if B % U == 0 else 0
         blocks = row_prefix.view(U, group)[:, 0] if group else None
@@ -256,3 +263,82 @@ def _attend(q: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, ks: torch.Tenso
     k = torch.cat([kp.repeat_interleave(G, 0), ks], 2)
     v = torch.cat([vp.repeat_interleave(G, 0), vs], 2)
     return F.scaled_dot_product_attention(q[:, :, None], k, v)[:, :, 0]
+
+
+class Stream:
+    """The model side of one request: every row's next-token logits, one token at a time.
+
+    All rows start from `prompt` (T,), cut to its last `context // 2` tokens with `head` (the
+    header) kept; it is prefilled once per distinct style row. With guidance (`strength` != 1)
+    each row also runs under the "no style" vector and `logits` mixes the two. A row's cache
+    holds at most `context` tokens, as in training: past that the window slides the same way
+    and the caches are rebuilt from it. `budget` is the most tokens a row will add.
+    """
+
+    @torch.no_grad()
+    def __init__(self, model: MusegenLM, prompt: np.ndarray, head: np.ndarray, styles: torch.Tensor,
+                 *, strength: float, budget: int) -> None:
+        self.w = DecodeWeights.of(model)
+        self.dev = next(model.parameters()).device
+        self.context, self.keep_tokens, self.budget = model.cfg.context, max(8, model.cfg.context // 2), budget
+        self.head, self.strength, self.guided = head, strength, strength != 1.0
+        B = styles.shape[0]
+        self.styles, self.null = styles, model.styles.null.expand(B, -1)
+        first = self._window(prompt[None, :])
+        every = torch.cat([styles, self.null]) if self.guided else styles
+        uniq, inverse = torch.unique(every, dim=0, return_inverse=True)
+        self.dec = self._decoder(first.shape[1])
+        self._logits = self.dec.start(torch.from_numpy(first).to(self.dev).expand(uniq.shape[0], -1),
+                                      uniq, inverse.to(self.dev))
+        self.rows = list(range(B))  # the request's rows still in the batch
+        # what each row's cache holds (for re-windowing): the prompt window, then its tokens
+        self.held = np.zeros((B, first.shape[1] + budget + 1), dtype=np.int64)
+        self.held[:, :first.shape[1]] = first
+        self.n_held = first.shape[1]
+
+    def _window(self, rows: np.ndarray) -> np.ndarray:
+        """(R, T) -> the last tokens, header first, at most `keep_tokens` long."""
+        if rows.shape[1] <= self.keep_tokens:
+            return rows
+        h = len(self.head)
+        tail = rows[:, -(self.keep_tokens - h):]
+        return np.concatenate([np.broadcast_to(self.head, (rows.shape[0], h)), tail], 1)
+
+    def _decoder(self, n_prompt: int) -> Decoder:  # a cache of at most `context` tokens
+        return Decoder(self.w, min(self.context, n_prompt + self.budget) + 1 - n_prompt)
+
+    def logits(self) -> torch.Tensor:
+        """(A, V) float32 on the CPU: the next-token logits of the rows in the batch."""
+        lg = self._logits
+        if self.guided:
+            A = len(self.rows)
+            lg = guided_logits(lg[:A], lg[A:], self.strength)
+        return lg.float().cpu()
+
+    def feed(self, tokens: list[int], keep: list[int]) -> None:
+        """Rows `keep` (positions in the batch, ascending) go on, row keep[i] with tokens[i].
+        (No autograd here: the Decoder's own methods run without it.)"""
+        A = len(self.rows)
+        if len(keep) < A:  # some rows are done: the batch goes on without them
+            idx = torch.tensor(keep, device=self.dev)
+            self.dec.keep(torch.cat([idx, idx + A]) if self.guided else idx)
+            self.rows = [self.rows[i] for i in keep]
+        self.held[self.rows, self.n_held] = tokens
+        self.n_held += 1
+        if self.dec.S + 1 >= self.dec.capacity:  # the window is full: slide it
+            self._slide()
+        else:
+            col = torch.tensor(tokens, dtype=torch.long, device=self.dev)
+            self._logits = self.dec.step(torch.cat([col, col]) if self.guided else col)
+
+    def _slide(self) -> None:
+        win = self._window(self.held[self.rows, :self.n_held])
+        self.held[self.rows, :win.shape[1]] = win
+        self.n_held = win.shape[1]
+        full = np.concatenate([win, win]) if self.guided else win
+        styles = self.styles[self.rows]
+        if self.guided:
+            styles = torch.cat([styles, self.null[:len(self.rows)]])
+        self.dec = self._decoder(win.shape[1])
+        self._logits = self.dec.start(torch.from_numpy(full).to(self.dev), styles,
+                                      torch.arange(full.shape[0], device=self.dev))

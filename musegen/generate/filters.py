@@ -1,9 +1,9 @@
-"""Logit filters: small functions from (logits, context) to logits, each testable alone.
+"""Logit filters: small pure functions from (logits or a vocabulary, context) to logits or
+masks, each testable alone; the constraints in `constraints.py` are built from them, and
+temperature and top-p live with the draw (`draw.py`).
 
 All work on a batch: `logits` is (B, V) float; masks are (B, V) or (V,) bool where True
-means "allowed". A disallowed token gets -inf. The grammar mask always comes last so no
-filter can make an undecodable sequence possible; a filter that would forbid every token
-of a row is skipped for that row (the grammar still holds).
+means "allowed".
 """
 
 from __future__ import annotations
@@ -11,35 +11,6 @@ from __future__ import annotations
 import torch
 
 from musegen.tokenizer.vocab import Vocab
-
-NEG_INF = float("-inf")
-
-
-def apply_mask(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """-inf where not allowed. Rows where nothing would remain are left unchanged."""
-    allowed = allowed.expand_as(logits)
-    empty = ~allowed.any(dim=-1, keepdim=True)
-    return logits.masked_fill(~allowed & ~empty, NEG_INF)
-
-
-def temperature(logits: torch.Tensor, t: float) -> torch.Tensor:
-    if t <= 0:
-        raise ValueError(f"temperature must be > 0, got {t}")
-    return logits / t
-
-
-def top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
-    """Nucleus filter: keep the smallest set of tokens whose probability reaches `p`."""
-    if not 0 < p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {p}")
-    if p >= 1:
-        return logits
-    sorted_logits, order = logits.sort(dim=-1, descending=True)
-    probs = sorted_logits.softmax(-1)
-    before = probs.cumsum(-1) - probs  # mass strictly before each token
-    drop_sorted = before >= p
-    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-    return logits.masked_fill(drop, NEG_INF)
 
 
 def pitch_class_mask(vocab: Vocab, pitch_classes: set[int]) -> torch.Tensor:

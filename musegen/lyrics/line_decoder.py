@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from musegen.generate import draw
 from musegen.lyrics import data as D
 from musegen.lyrics.lm import BANNED, CONT, NEWLINE, PUNCT, START, LyricLM, n_syllables
 from musegen.lyrics.phrasing import stress_figures
@@ -251,11 +252,8 @@ def decode_lines(lm: LyricLM, prompts: Sequence[list[int]], rows: Sequence[_Row]
         lp = torch.log_softmax(logits.float() / max(temperature, 1e-4), dim=-1).cpu()
         scores = lp + _stress_bonus(lm, rows)
         if top_p < 1.0:
-            sp, si = torch.sort(lp, dim=-1, descending=True)
-            outside = (sp.exp().cumsum(-1) - sp.exp()) > top_p
-            scores = scores - torch.zeros_like(scores).scatter_(1, si, outside.float() * 1e4)
-        u = torch.rand(scores.shape, generator=gen).clamp_(1e-12, 1 - 1e-12)
-        scores = scores - torch.log(-torch.log(u))
+            scores = scores - draw.outside_nucleus(lp, top_p).float() * 1e4
+        scores = scores + draw.gumbel(scores.shape, gen)
         top = torch.topk(scores, 64, dim=-1).indices.numpy()
         nxt = []
         for i, r in enumerate(rows):
@@ -326,8 +324,7 @@ def _choose_end(lm: LyricLM, lp: torch.Tensor | None, cands: list[tuple[str, int
         score = lp[[_first_token(lm, w) for w, _ in cands]] + 0.1 * freq
     else:
         score = 0.5 * freq
-    u = torch.rand(len(cands), generator=gen).clamp_(1e-12, 1 - 1e-12)
-    return cands[int(torch.argmax(score - torch.log(-torch.log(u))))][0]
+    return cands[draw.gumbel_max(score, gen)][0]
 
 
 

@@ -27,6 +27,11 @@ AFTER_PITCH, AFTER_DURATION, AFTER_FILL, AFTER_FILL_START = (
     "after_pitch", "after_duration", "after_fill", "after_fill_start")
 DONE = "done"
 
+# the phase after a token of each kind inside a bar
+_PHASE_AFTER = {"timesig": AFTER_TIMESIG, "tempo": AFTER_TEMPO, "position": AFTER_POSITION,
+                "track": AFTER_TRACK, "velocity": AFTER_VELOCITY, "pitch": AFTER_PITCH,
+                "duration": AFTER_DURATION}
+
 CHECK_EVERY = 4096  # tokens between two calls of validate's `cancelled`
 
 # segments of a sequence: plain, or the three parts of a fill-in-the-middle example
@@ -77,6 +82,13 @@ class Grammar:
         if s.segment == SUFFIX:
             return [v.fill_start]
         return [v.fill_end]
+
+    @staticmethod
+    def mask_key(s: GrammarState) -> tuple:
+        """The fields of `s` that `allowed` and `end_tokens` read: two states with the same key
+        allow the same tokens (the sampler memoises masks on it)."""
+        return (s.phase, s.segment, s.n_tracks, s.track, s.velocity_bin, s.position,
+                s.bar_positions, s.bars_left is None, s.bars_left == 0)
 
     def allowed(self, s: GrammarState) -> np.ndarray:
         """Boolean mask over the vocabulary of the tokens that may come next."""
@@ -137,44 +149,58 @@ class Grammar:
         if not 0 <= token < self.v.size or not self.allowed(s)[token]:
             what = self.v.describe(token) if 0 <= token < self.v.size else str(token)
             raise TokenizeError(f"token {what} may not follow state {s.phase!r}")
+        return self.advance(s, token)
+
+    def advance(self, s: GrammarState, token: int) -> GrammarState:
+        """Advance `s` in place by `token` without checking that it is allowed: for a caller
+        that drew `token` from inside `allowed(s)` (the sampler checks its whole batch at once).
+        `step` is this plus the check."""
+        token = int(token)
         v = self.v
         kind = v.kind(token)
-        i = token - v.ranges[kind].start
+        if s.phase in (START, HEAD_PROGRAM) or (s.phase in (HEAD_TRACK, HEAD_DONE) and kind == "track"):
+            self._advance_head(s)
+        elif token == v.bar:
+            self._advance_bar(s)
+        elif kind in _PHASE_AFTER:  # inside a bar
+            s.phase = _PHASE_AFTER[kind]
+            i = token - v.ranges[kind].start
+            if kind == "timesig":
+                s.bar_positions = int(self._bar_len[i])
+            elif kind == "position":
+                s.position = i
+            elif kind == "track":
+                s.track = i
+            elif kind == "velocity":
+                s.velocity_bin = i
+        else:
+            self._advance_special(s, token)
+        return s
+
+    @staticmethod
+    def _advance_head(s: GrammarState) -> None:
+        """BOS, then a TRACK and a PROGRAM per track."""
         if s.phase == START:
             s.phase = HEAD_TRACK
-        elif s.phase in (HEAD_TRACK, HEAD_DONE) and kind == "track":
-            s.phase = HEAD_PROGRAM
         elif s.phase == HEAD_PROGRAM:
             s.n_tracks += 1
             s.phase = HEAD_DONE
-        elif token == v.bar:
-            if s.bars_left == 0:
-                s.phase = DONE  # the closing BAR of a counted segment
-                return s
-            s.bars += 1
-            if s.bars_left is not None:
-                s.bars_left -= 1
-            s.phase, s.position, s.track = BAR_HEAD, -1, 0
-            s.velocity_bin = self.v.default_velocity_bin
-        elif kind == "timesig":
-            s.bar_positions = int(self._bar_len[i])
-            s.phase = AFTER_TIMESIG
-        elif kind == "tempo":
-            s.phase = AFTER_TEMPO
-        elif kind == "position":
-            s.position = i
-            s.phase = AFTER_POSITION
-        elif kind == "track":
-            s.track = i
-            s.phase = AFTER_TRACK
-        elif kind == "velocity":
-            s.velocity_bin = i
-            s.phase = AFTER_VELOCITY
-        elif kind == "pitch":
-            s.phase = AFTER_PITCH
-        elif kind == "duration":
-            s.phase = AFTER_DURATION
-        elif token == v.eos or token == v.fill_end:
+        else:
+            s.phase = HEAD_PROGRAM
+
+    def _advance_bar(self, s: GrammarState) -> None:
+        if s.bars_left == 0:
+            s.phase = DONE  # the closing BAR of a counted segment
+            return
+        s.bars += 1
+        if s.bars_left is not None:
+            s.bars_left -= 1
+        s.phase, s.position, s.track = BAR_HEAD, -1, 0
+        s.velocity_bin = self.v.default_velocity_bin
+
+    def _advance_special(self, s: GrammarState, token: int) -> None:
+        v = self.v
+        if token == v.eos or token == v.fill_end:
             s.phase = DONE
         elif token == v.fill:
             s.prefix_bar_positions = s.bar_positions
@@ -182,7 +208,6 @@ class Grammar:
         elif token == v.fill_start:
             s.bar_positions = s.prefix_bar_positions
             s.segment, s.phase, s.position = MIDDLE, AFTER_FILL_START, -1
-        return s
 
     def initial(self, *, fim: bool = False) -> GrammarState:
         return GrammarState(fim=fim, segment=PREFIX if fim else PLAIN,
