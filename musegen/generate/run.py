@@ -64,7 +64,6 @@ class Engine:
         self.device = pick_device(device)
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.model, self.meta = load_checkpoint(self.model_dir, self.device)
-        self.model.fuse()
         self.tok = Tokenizer.load(self.model_dir)
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
         digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
