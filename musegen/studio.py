@@ -152,32 +152,28 @@ class Studio:
             raise ParameterError(f"expected a Clip or a Take, got {type(clip).__name__}")
         a, b = _bar_range(kw["bars"], base.n_bars)
         params, sp = _sample_params(kw, bars=b - a + 1, variations=variations)
-        tok, v = self.tok, self.tok.vocab
+        tok = self.tok
         # the bars around the region that the model sees (half its context: the sampler's
         # prompt window); the whole clip when it fits. Bars lo..hi-1, renumbered from 0.
         ids, lo, hi = _encode(tok, base, around=(a - 1, b, self.model.cfg.context // 2),
                               poll=_poll(kw))
         a, b = a - lo, b - lo
-        starts = tok.bar_offsets(ids)
-        head = tok.header(ids)
-        body = ids[: -1] if ids[-1] == v.eos else ids
-        pre = body[starts[0]: starts[a - 1]]
-        suf = tok.restart_at_bar(body, b)[len(head):] if b < len(starts) else np.array([], ids.dtype)
-        prompt = np.concatenate([head, pre, [v.fill], suf, [v.fill_start]]).astype(np.int64)
+        infill = tok.infill_prompt(ids, a - 1, b)
+        prompt = infill.ids
         state = tok.grammar.validate(prompt, fim=True, cancelled=_poll(kw))
-        forced = [v.bar] + _own_or_ctx(body, a - 1, tok)
+        forced, middle = tok.bar_tokens(ids, a - 1, b)
         key = _region_key(prompt)
         earlier = self._earlier.setdefault(key, [])
         template = None
         if kw.get("keep_rhythm"):
-            template = _middle_tokens(tok, body, starts, a - 1, b)[len(forced):]
+            template = middle
             sp = replace(sp, lock_meter=True)
 
         # the region in the clip's ticks; the decoded window starts at the clip's bar `lo`
         lo_tick, hi_tick, offset = base.bar_starts[lo + a - 1], base.bar_starts[lo + b], base.bar_starts[lo]
 
         def build(gen: np.ndarray) -> Clip:
-            whole = tok.decode(np.concatenate([head, pre, gen, suf, [v.eos]]), name=base.name)
+            whole = tok.decode(infill.whole(gen), name=base.name)
             # only the regenerated bars come from tokens; every other note and event is the
             # musician's own, exactly (no re-quantized velocities, no binned tempo)
             spliced = splice(base, whole, lo_tick, hi_tick, offset_ticks=offset)
@@ -304,15 +300,6 @@ def _sample_params(kw: dict, *, bars: int, variations: int) -> tuple[dict, objec
     return params, sp
 
 
-def _middle_tokens(tok: Tokenizer, body: np.ndarray, starts: np.ndarray, a: int, b: int
-                   ) -> list[int]:
-    """Tokens of bars a..b-1 (0-based) as generated after FILL_START: the first BAR restates
-    the time signature and tempo in force, exactly as the forced tokens do."""
-    end = int(starts[b]) if b < len(starts) else len(body)
-    restarted = tok.restart_at_bar(body[:end], a)
-    return [int(t) for t in restarted[len(tok.header(body)):]]
-
-
 def _encode(tok: Tokenizer, clip: Clip, *, tail: int | None = None, latest: int | None = None,
             around: tuple[int, int, int] | None = None, poll: Callable[[], bool] | None = None
             ) -> tuple:
@@ -361,19 +348,6 @@ def _bar_range(bars: object, n_bars: int) -> tuple[int, int]:
     if not 1 <= a <= b <= n_bars:
         raise ParameterError(f"bars {a}..{b} outside the clip's bars 1..{n_bars}")
     return a, b
-
-
-def _own_or_ctx(body: np.ndarray, bar: int, tok: Tokenizer) -> list[int]:
-    """The time signature and tempo in force at `bar`, to restate after its BAR."""
-    r = tok.restart_at_bar(body, bar)
-    head = len(tok.header(body))
-    out = []
-    for t in r[head + 1:]:
-        if tok.vocab.kind(int(t)) in ("timesig", "tempo"):
-            out.append(int(t))
-        else:
-            break
-    return out
 
 
 def _region_key(prompt: np.ndarray) -> str:

@@ -169,3 +169,26 @@ def test_vocab_ranges_are_contiguous_and_named():
             v.kind(bad)
     with pytest.raises(ValueError, match="NOPE"):
         v.special("NOPE")
+
+
+@pytest.mark.parametrize("path", REALWORLD + [example_path("folk"), example_path("chorale")], ids=lambda p: p.name)
+def test_an_infill_prompt_with_its_own_bars_put_back_decodes_to_the_clip(path):
+    """`infill_prompt` and `bar_tokens` (the one place a bar range becomes a prompt): the region's
+    own forced + middle tokens put back give the whole sequence's clip again."""
+    tok = Tokenizer()
+    clip = Clip.load(path)
+    try:
+        ids = tok.encode(clip).astype(np.int64)
+    except TokenizeError:
+        pytest.skip("more tracks or a metre than the vocabulary holds")
+    n = len(tok.bar_offsets(ids))
+    for first, end in ((0, 1), (1, min(3, n)), (max(0, n - 2), n)):
+        if first >= end:
+            continue
+        forced, middle = tok.bar_tokens(ids, first, end)
+        assert forced[0] == tok.vocab.bar and all(tok.vocab.kind(t) in ("timesig", "tempo") for t in forced[1:])
+        infill = tok.infill_prompt(ids, first, end)
+        assert infill.ids[-1] == tok.vocab.fill_start and tok.vocab.fill in infill.ids.tolist()
+        again = tok.decode(infill.whole(np.array(forced + middle)))
+        assert again.all_notes() == tok.decode(ids).all_notes()
+        assert again.bar_starts == tok.decode(ids).bar_starts

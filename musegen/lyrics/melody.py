@@ -462,12 +462,8 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
         plan = best if i == 0 or not vary else plan_melody(text, ts, bars_per_line, seed=request_seed + i)
         rhythm = rhythm_clip(plan, tempo=float(tempo), program=program)
         ids = tok.encode(rhythm).astype(np.int64)
-        head = tok.header(ids)
-        body = ids[len(head):-1] if ids[-1] == v.eos else ids[len(head):]
-        n_forced = 1 + sum(1 for t in body[1:3] if v.kind(int(t)) in ("timesig", "tempo"))
-        forced = [int(t) for t in body[:n_forced]]
-        template = [int(t) for t in body[n_forced:]]
-        prompt = head.astype(np.int64)
+        forced, template = tok.bar_tokens(ids, 0, plan.bars)
+        prompt = tok.header(ids).astype(np.int64)
         state = tok.grammar.validate(prompt)
 
         def build(gen: np.ndarray, plan: MelodyPlan = plan, prompt: np.ndarray = prompt,

@@ -25,6 +25,18 @@ FORMAT = "musegen-remi"
 FORMAT_VERSION = 1
 
 
+class Infill:
+    """A fill-in-the-middle prompt (`Tokenizer.infill_prompt`): `ids` is what the model reads;
+    `whole(middle)` is the plain sequence with a generated middle put back, to decode."""
+
+    def __init__(self, ids: np.ndarray, head: np.ndarray, pre: np.ndarray, suf: np.ndarray,
+                 eos: int) -> None:
+        self.ids, self.head, self.pre, self.suf, self._eos = ids, head, pre, suf, eos
+
+    def whole(self, middle: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.head, self.pre, middle, self.suf, [self._eos]])
+
+
 class Tokenizer:
     """Clip <-> token ids. `encode` snaps to the grid that `quantize` describes."""
 
@@ -171,6 +183,32 @@ class Tokenizer:
         tempo = [t for t in own if t in r["tempo"]] or [t for t in ctx if t in r["tempo"]]
         return np.concatenate([self.header(a), [self.vocab.bar], sig, tempo,
                                rest[len(own):]]).astype(a.dtype)
+
+    def bar_tokens(self, ids: np.ndarray, first: int, end: int) -> tuple[list[int], list[int]]:
+        """Bars first..end-1 (0-based) as a generation writes them, split in two: the tokens it
+        is forced to start with (BAR and the time signature and tempo in force there) and the
+        rest (a keep-rhythm or melody template)."""
+        a = np.asarray(ids)
+        body = a[:-1] if len(a) and int(a[-1]) == self.vocab.eos else a
+        starts = self.bar_offsets(body)
+        stop = int(starts[end]) if end < len(starts) else len(body)
+        toks = [int(t) for t in self.restart_at_bar(body[:stop], first)[len(self.header(body)):]]
+        n = 1
+        while n < len(toks) and self.vocab.kind(toks[n]) in ("timesig", "tempo"):
+            n += 1
+        return toks[:n], toks[n:]
+
+    def infill_prompt(self, ids: np.ndarray, first: int, end: int) -> Infill:
+        """The fill-in-the-middle prompt that regenerates bars first..end-1 (0-based):
+        `header prefix FILL suffix FILL_START`, with what puts a generated middle back."""
+        v = self.vocab
+        a = np.asarray(ids)
+        body = a[:-1] if len(a) and int(a[-1]) == v.eos else a
+        starts, head = self.bar_offsets(body), self.header(body)
+        pre = body[starts[0]: starts[first]]
+        suf = self.restart_at_bar(body, end)[len(head):] if end < len(starts) else body[:0]
+        prompt = np.concatenate([head, pre, [v.fill], suf, [v.fill_start]]).astype(np.int64)
+        return Infill(prompt, head, pre, suf, v.eos)
 
     def transpose(self, ids: np.ndarray, semitones: int) -> np.ndarray | None:
         """Pitched tracks shifted by `semitones`; None if a pitch would leave 0..127."""
