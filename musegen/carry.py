@@ -41,37 +41,43 @@ def carry(take: Clip, source: Clip | None, *, at_tick: int = 0, tempo: float | N
     source's signatures in force, else `key`, else the source's estimated key, else the take's
     estimate; every take carries one.
     """
+    if source is None:
+        tempos = (TempoChange(0, float(tempo)),) if tempo is not None else take.tempos
+        keys = _keys(take, None, (), key, lock_first)
+        return replace(take, tempos=tempos, key=None, key_signatures=keys)
     end = at_tick + take.length_ticks
-    tempos, sigs, name = take.tempos, take.time_signatures, take.name
-    tracks = take.tracks
-    given_keys: tuple = ()
-    if source is not None:
-        tempos = _window(source.tempos, at_tick, end, TempoChange(0, source.tempo_at(at_tick)))
-        in_force = source.time_signature_at(at_tick)
-        cand = _window(source.time_signatures, at_tick, end, replace(in_force, tick=0))
-        if Clip(tracks=(), time_signatures=cand, length_ticks=take.length_ticks).bar_starts == take.bar_starts:
-            sigs = cand
-        ks = source.key_signature_at(at_tick)
-        given_keys = _window(source.key_signatures, at_tick, end,
-                             replace(ks, tick=0) if ks is not None else None)
-        src = token_tracks(source)
-        tracks = tuple(
-            replace(t, name=src[i].name, program=src[i].program, channel=src[i].channel,
-                    is_drum=src[i].is_drum) if i < len(src) else t
-            for i, t in enumerate(take.tracks))
-        name = source.name or name
-    elif tempo is not None:
-        tempos = (TempoChange(0, float(tempo)),)
-    if key is not None and (lock_first or not given_keys or given_keys[0].tick > 0):
-        keys = (KeySignature.of(key), *(k for k in given_keys if k.tick > 0 and not lock_first))
-    elif given_keys and given_keys[0].tick == 0:
-        keys = given_keys
-    else:
-        has_notes = source is not None and any(t.notes and not t.is_drum for t in source.tracks)
-        fallback = source.key if has_notes else take.key  # type: ignore[union-attr]
-        keys = ((KeySignature.of(fallback, as_spelled=False),) if fallback else ()) + given_keys
-    return replace(take, tracks=tracks, tempos=tempos, time_signatures=sigs, name=name,
-                   key=None, key_signatures=keys)
+    tempos = _window(source.tempos, at_tick, end, TempoChange(0, source.tempo_at(at_tick)))
+    ks = source.key_signature_at(at_tick)
+    given_keys = _window(source.key_signatures, at_tick, end, replace(ks, tick=0) if ks is not None else None)
+    return replace(take, tracks=_tracks(take, source), tempos=tempos, name=source.name or take.name,
+                   time_signatures=_time_signatures(take, source, at_tick, end), key=None,
+                   key_signatures=_keys(take, source, given_keys, key, lock_first))
+
+
+def _time_signatures(take: Clip, source: Clip, at_tick: int, end: int) -> tuple:
+    """The source's signatures over the take's span, when they give the take's own bar grid."""
+    cand = _window(source.time_signatures, at_tick, end, replace(source.time_signature_at(at_tick), tick=0))
+    same_grid = Clip(tracks=(), time_signatures=cand, length_ticks=take.length_ticks).bar_starts == take.bar_starts
+    return cand if same_grid else take.time_signatures
+
+
+def _tracks(take: Clip, source: Clip) -> tuple:
+    """Take track i named, programmed and channelled as the source's token track i."""
+    src = token_tracks(source)
+    return tuple(replace(t, name=src[i].name, program=src[i].program, channel=src[i].channel,
+                         is_drum=src[i].is_drum) if i < len(src) else t
+                 for i, t in enumerate(take.tracks))
+
+
+def _keys(take: Clip, source: Clip | None, given: tuple, key: str | None, lock_first: bool) -> tuple:
+    """The key signatures a take carries (see `carry`): never none."""
+    if key is not None and (lock_first or not given or given[0].tick > 0):
+        return (KeySignature.of(key), *(k for k in given if k.tick > 0 and not lock_first))
+    if given and given[0].tick == 0:
+        return given
+    has_notes = source is not None and any(t.notes and not t.is_drum for t in source.tracks)
+    fallback = source.key if has_notes else take.key  # type: ignore[union-attr]
+    return ((KeySignature.of(fallback, as_spelled=False),) if fallback else ()) + given
 
 
 def splice(source: Clip, decoded: Clip, lo_tick: int, hi_tick: int, *, offset_ticks: int = 0) -> Clip:
