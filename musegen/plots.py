@@ -13,6 +13,7 @@ from musegen.atomic import write_bytes
 from musegen.clip import PPQ, Clip, Track
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
@@ -28,7 +29,7 @@ def pyplot():  # noqa: ANN202 - matplotlib's module
 
 def _save(fig: object, path: Path) -> Path:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")  # type: ignore[attr-defined]
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     pyplot().close(fig)
     write_bytes(path, buf.getvalue())
     return path
@@ -46,7 +47,7 @@ def style_map(styles: Sequence[object], path: Path,
     """Labelled 2-D map (PCA) of style vectors; `extra_points` are (label, vector) pairs
     placed in the same projection (for example held-out pieces)."""
     plt = pyplot()
-    vecs = np.stack([s.vector for s in styles])  # type: ignore[attr-defined]
+    vecs = np.stack([s.vector for s in styles])
     allv = np.concatenate([vecs] + [v[None] for _, v in extra_points]) if extra_points else vecs
     xy = pca_2d(allv)
     fig, ax = plt.subplots(figsize=(7, 6))
@@ -54,7 +55,7 @@ def style_map(styles: Sequence[object], path: Path,
         ax.scatter(xy[len(vecs):, 0], xy[len(vecs):, 1], s=6, alpha=0.3, color="grey")
     ax.scatter(xy[: len(vecs), 0], xy[: len(vecs), 1], s=60, color="tab:red")
     for s, (x, y) in zip(styles, xy[: len(vecs)]):
-        ax.annotate(s.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)  # type: ignore[attr-defined]
+        ax.annotate(s.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
     ax.set_title("musegen style space (PCA of the learned style vectors)")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
@@ -109,9 +110,7 @@ def piano_roll_figure(clip: Clip, title: str | None = None,
     numbers along the time axis, and each note's syllable (`Note.lyric`) printed above it."""
     import matplotlib
     import pretty_midi
-    from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
     from matplotlib.ticker import FixedLocator
 
     notes = [n for t in clip.tracks for n in t.notes]
@@ -129,34 +128,11 @@ def piano_roll_figure(clip: Clip, title: str | None = None,
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     labels = track_labels(clip.tracks)
     for ax, (b0, b1) in zip(axes, rows):
-        x0, x1 = grid[b0], grid[b1]
         for p in range(lo - 1, top + 1):  # black-key rows shaded, as on a keyboard
             if p % 12 in _BLACK_KEYS:
                 ax.axhspan(p - 0.5, p + 0.5, color="0.93", lw=0, zorder=0)
-        for i, t in enumerate(clip.tracks):
-            seen = [n for n in t.notes if n.end_tick > x0 and n.start_tick < x1]
-            verts = [[(n.start_beats, n.pitch - 0.4), (n.start_beats + n.duration_beats, n.pitch - 0.4),
-                      (n.start_beats + n.duration_beats, n.pitch + 0.4), (n.start_beats, n.pitch + 0.4)]
-                     for n in seen]
-            color = colors[i % len(colors)]
-            ax.add_collection(PolyCollection(verts, facecolors=color, edgecolors="black",
-                                             linewidths=0.3, alpha=0.9, zorder=2))
-            for n in seen:
-                if n.lyric and x0 <= n.start_tick < x1:
-                    at_end = n.start_tick > x1 - PPQ // 2  # no room to the right: end at the edge
-                    ax.text(x1 / PPQ - 0.03 if at_end else n.start_beats + 0.03, n.pitch + 0.5,
-                            n.lyric, fontsize=7, va="bottom", ha="right" if at_end else "left",
-                            color="0.1", zorder=3, clip_on=True)
-        bar_lines = [b / PPQ for b in grid[b0:b1 + 1]]
-        beats = [(b + k * PPQ * 4 // ts.denominator) / PPQ
-                 for b in grid[b0:b1] for ts in [clip.time_signature_at(b)] for k in range(ts.numerator)]
-        for x in bar_lines:
-            ax.axvline(x, color="black", lw=0.6, alpha=0.5, zorder=1)
-        ax.xaxis.set_major_locator(FixedLocator(bar_lines[:-1]))
-        ax.set_xticklabels([str(b + 1) for b in range(b0, b1)])
-        ax.xaxis.set_minor_locator(FixedLocator(beats))
-        ax.set_xlim(x0 / PPQ, x0 / PPQ + row_beats)  # one scale for every row
-        ax.grid(axis="x", which="minor", color="0.85", lw=0.4)
+        _draw_notes(ax, clip, grid[b0], grid[b1], colors)
+        _draw_bars(ax, clip, grid, b0, b1, row_beats)
     ticks = pitch_ticks(lo - 1, top)
     axes[0].set_ylim(lo - 1.5, top + 0.5)
     axes[0].set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks])  # shared by all rows
@@ -164,17 +140,59 @@ def piano_roll_figure(clip: Clip, title: str | None = None,
     for ax in axes:
         ax.set_ylabel("pitch")
     axes[-1].set_xlabel("bar")
+    _heading(fig, clip, title, colors, labels)
+    return fig
+
+
+def _draw_notes(ax: Axes, clip: Clip, x0: int, x1: int, colors: list) -> None:
+    """Each track's notes sounding in ticks x0..x1 as boxes in its colour, syllables above."""
+    from matplotlib.collections import PolyCollection
+
+    for i, t in enumerate(clip.tracks):
+        seen = [n for n in t.notes if n.end_tick > x0 and n.start_tick < x1]
+        verts = [[(n.start_beats, n.pitch - 0.4), (n.start_beats + n.duration_beats, n.pitch - 0.4),
+                  (n.start_beats + n.duration_beats, n.pitch + 0.4), (n.start_beats, n.pitch + 0.4)]
+                 for n in seen]
+        ax.add_collection(PolyCollection(verts, facecolors=colors[i % len(colors)], edgecolors="black",
+                                         linewidths=0.3, alpha=0.9, zorder=2))
+        for n in seen:
+            if n.lyric and x0 <= n.start_tick < x1:
+                at_end = n.start_tick > x1 - PPQ // 2  # no room to the right: end at the edge
+                ax.text(x1 / PPQ - 0.03 if at_end else n.start_beats + 0.03, n.pitch + 0.5,
+                        n.lyric, fontsize=7, va="bottom", ha="right" if at_end else "left",
+                        color="0.1", zorder=3, clip_on=True)
+
+
+def _draw_bars(ax: Axes, clip: Clip, grid: list[int], b0: int, b1: int, row_beats: float) -> None:
+    """Bar lines numbered from 1, a faint grid at each beat, one time scale for every row."""
+    from matplotlib.ticker import FixedLocator
+
+    bar_lines = [b / PPQ for b in grid[b0:b1 + 1]]
+    beats = [(b + k * PPQ * 4 // ts.denominator) / PPQ
+             for b in grid[b0:b1] for ts in [clip.time_signature_at(b)] for k in range(ts.numerator)]
+    for x in bar_lines:
+        ax.axvline(x, color="black", lw=0.6, alpha=0.5, zorder=1)
+    ax.xaxis.set_major_locator(FixedLocator(bar_lines[:-1]))
+    ax.set_xticklabels([str(b + 1) for b in range(b0, b1)])
+    ax.xaxis.set_minor_locator(FixedLocator(beats))
+    ax.set_xlim(grid[b0] / PPQ, grid[b0] / PPQ + row_beats)
+    ax.grid(axis="x", which="minor", color="0.85", lw=0.4)
+
+
+def _heading(fig: Figure, clip: Clip, title: str | None, colors: list, labels: list[str]) -> None:
+    """Name, bars, notes, tempo and key as the legend's title (so the two never overlap)."""
+    from matplotlib.patches import Patch
+
     tempo = f", {clip.tempos[0].qpm:g} bpm" + (" (changes)" if len(clip.tempos) > 1 else "")
     heading = title or (f"{clip.name or 'clip'}: {clip.n_bars} bars, {clip.n_notes} notes{tempo}"
                         + (f", {clip.key}" if clip.key else ""))
     handles = [Patch(facecolor=colors[i % len(colors)], edgecolor="black", label=label)
                for i, label in enumerate(labels)]
-    if handles:  # the heading is the legend's title, so the two never overlap
+    if handles:
         fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 6),
                    fontsize=9, title=heading, title_fontsize=11, frameon=False)
     else:
         fig.suptitle(heading)
-    return fig
 
 
 def piano_roll(clip: Clip, path: Path, title: str | None = None) -> Path:
