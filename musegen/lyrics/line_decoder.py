@@ -53,7 +53,7 @@ class _Row:
 def _stress_table(lm: LyricLM) -> tuple[torch.Tensor, torch.Tensor]:
     """Per token: the stresses of the word its letters spell (1 stressed, 0 not, -1 past the
     word; first 4 syllables) and a mask of word-start tokens."""
-    cached = lm.__dict__.get("_stress_table")
+    cached = lm.derived.get("stress_table")
     if cached is None:
         table = torch.full((len(lm.kinds), 4), -1, dtype=torch.int8)
         starts = torch.zeros(len(lm.kinds), dtype=torch.bool)
@@ -62,7 +62,7 @@ def _stress_table(lm: LyricLM) -> tuple[torch.Tensor, torch.Tensor]:
                 st = [min(1, s.stress) for s in _analyse(letters.strip("'"))][:4]
                 table[t, : len(st)] = torch.tensor(st, dtype=torch.int8)
                 starts[t] = True
-        cached = lm.__dict__["_stress_table"] = (table, starts)
+        cached = lm.derived["stress_table"] = (table, starts)
     return cached
 
 
@@ -92,11 +92,11 @@ def _lexicon(lm: LyricLM) -> tuple[frozenset[str], frozenset[str]]:
     """(known words, every prefix of a known word), lower case: the words of the model's
     training verse seen at least 8 times (`words.json`; the shipped list for foreign models).
     Empty when there is no word list, which turns the known-word rule off."""
-    cached = lm.__dict__.get("_lexicon")
+    cached = lm.derived.get("lexicon")
     if cached is None:
         known = frozenset(w for w in rhyme_index(lm).freq if w.replace("'", "").isalpha())
         prefixes = frozenset(w[:i] for w in known for i in range(1, len(w) + 1))
-        cached = lm.__dict__["_lexicon"] = (known, prefixes)
+        cached = lm.derived["lexicon"] = (known, prefixes)
     return cached
 
 
@@ -291,7 +291,7 @@ def _theme_words(theme: str | None) -> list[str]:
 
 
 def _word_tokens(lm: LyricLM, word: str) -> list[int]:
-    cache = lm.__dict__.setdefault("_word_tokens", {})
+    cache = lm.derived.setdefault("word_tokens", {})
     if word not in cache:
         cache[word] = lm.encode(" " + word)
     return cache[word]

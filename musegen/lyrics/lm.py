@@ -81,15 +81,18 @@ class LyricLM:
     texts: list[str] = field(default_factory=list, repr=False)  # each token id as text
     word_freq: dict[str, int] = field(default_factory=dict, repr=False)
     model_id: str = ""
+    # tables derived from this model once and kept with it (the writer's stress table, lexicon,
+    # word tokens and rhyme index; the kinds tensor): they belong to the model they describe
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def kinds_tensor(self) -> object:
         """`kinds` as a torch tensor (cached)."""
-        t = self.__dict__.get("_kinds_t")
+        t = self.derived.get("kinds_t")
         if t is None:
             import torch
 
-            t = self.__dict__["_kinds_t"] = torch.from_numpy(self.kinds.astype(np.int64))
+            t = self.derived["kinds_t"] = torch.from_numpy(self.kinds.astype(np.int64))
         return t
 
     @classmethod

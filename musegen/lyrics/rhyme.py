@@ -77,7 +77,7 @@ class RhymeIndex:
 def rhyme_index(lm: LyricLM) -> RhymeIndex:
     """The rhyme index of `lm`'s word list, built once per model (a foreign model without a
     word list gets the shipped model's)."""
-    idx = getattr(lm, "_rhyme_index", None)
+    idx = lm.derived.get("rhyme_index")
     if idx is None:
         freq = lm.word_freq
         if not freq:  # a foreign model: use the shipped model's word list when it is there
@@ -88,5 +88,5 @@ def rhyme_index(lm: LyricLM) -> RhymeIndex:
             p = SHIPPED / "words.json"
             freq = json.loads(p.read_text()) if p.exists() else {}
         idx = RhymeIndex(freq)
-        lm._rhyme_index = idx  # type: ignore[attr-defined]
+        lm.derived["rhyme_index"] = idx
     return idx
