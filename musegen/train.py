@@ -245,6 +245,92 @@ def check_resumable(saved: dict, model: MusegenLM, cfg: TrainConfig, path: Path)
                              "its own settings, or start over without resuming")
 
 
+def _init_distributed(dev: torch.device) -> tuple[bool, int, torch.device]:
+    """(distributed, rank, device): under `torchrun` (WORLD_SIZE > 1) joins the process group
+    (nccl on CUDA, gloo on CPU) and takes this process's GPU; else (False, 0, dev)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False, 0, dev
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    rank = dist.get_rank()
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return True, rank, dev
+
+
+def _restore(ckpt: Path, model: MusegenLM, cfg: TrainConfig, resume: bool
+             ) -> tuple[TrainState, dict | None]:
+    """(the state to continue from, the checkpoint read): with `resume` and a checkpoint, its
+    weights are loaded into `model`; otherwise a fresh state and None."""
+    if not (resume and ckpt.exists()):
+        return TrainState(), None
+    saved = load_training_state(ckpt)
+    check_resumable(saved, model, cfg, ckpt)
+    model.load_state_dict(saved["model"])
+    return TrainState(**saved["state"]), saved
+
+
+def _ddp(model: MusegenLM) -> torch.nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model)
+
+
+def _keep_only_style_grad(model: MusegenLM, only_style: int) -> None:
+    """Learn one style row, leave the others as they are."""
+    g = model.styles.weight.grad
+    keep = torch.zeros_like(g)
+    keep[only_style + 1] = 1
+    g.mul_(keep)
+
+
+def _train_step(model: MusegenLM, net: torch.nn.Module, opt: torch.optim.Optimizer,
+                tok: Tokenizer, pieces: Sequence[Piece], cfg: TrainConfig, state: TrainState,
+                dev: torch.device, rank: int) -> dict:
+    """One optimizer step (batch `state.step`), advancing `state.step`; returns the step's
+    record, also appended to `state.history`."""
+    step = state.step
+    ids, style_ids = make_batch(tok, pieces, cfg, step, rank)
+    ids, style_ids = ids.to(dev), style_ids.to(dev)
+    for g in opt.param_groups:
+        g["lr"] = lr_at(cfg, step)
+    t0 = time.time()
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        style = model.style_vectors(style_ids)
+        logits = net(ids, style)
+        loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                               ids[:, 1:].reshape(-1), ignore_index=tok.vocab.pad)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.only_style is not None:
+        _keep_only_style_grad(model, cfg.only_style)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    n_tok = int((ids != tok.vocab.pad).sum())
+    dt = time.time() - t0
+    state.step += 1
+    rec = {"step": state.step, "loss": float(loss.detach()), "lr": lr_at(cfg, step),
+           "tok_s": n_tok * (int(os.environ.get("WORLD_SIZE", "1"))) / max(dt, 1e-9)}
+    state.history.append(rec)
+    return rec
+
+
+def _due(state: TrainState, cfg: TrainConfig, every: int) -> bool:
+    """Whether the step just done is a multiple of `every`, or the last one."""
+    return state.step % every == 0 or state.step == cfg.steps
+
+
+def _evaluate(model: MusegenLM, valid: Sequence[Piece], state: TrainState,
+              on_eval: Callable[[int, dict[int, float]], None] | None) -> None:
+    per_style = nll_by_style(valid, token_nll(model, valid))
+    state.evals.append({"step": state.step, "valid_nll": per_style})
+    model.train()
+    if on_eval:
+        on_eval(state.step, per_style)
+
+
 def train(
     model: MusegenLM,
     tok: Tokenizer,
@@ -267,76 +353,27 @@ def train(
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "last.pt"
-    dev = pick_device(device)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        rank = dist.get_rank()
-        if dev.type == "cuda":
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    state = TrainState()
-    if resume and ckpt.exists():
-        saved = load_training_state(ckpt)
-        check_resumable(saved, model, cfg, ckpt)
-        model.load_state_dict(saved["model"])
-        state = TrainState(**saved["state"])
+    distributed, rank, dev = _init_distributed(pick_device(device))
+    state, saved = _restore(ckpt, model, cfg, resume)
     model.to(dev).train()
     opt = _optimizer(model, cfg)
-    if resume and ckpt.exists():
+    if saved is not None:
         opt.load_state_dict(saved["optimizer"])
-    net: torch.nn.Module = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model)
-    use_amp = dev.type == "cuda"
+    net = _ddp(model) if distributed else model
     valid = heldout_windows(valid_pieces, cfg.context, cfg.eval_pieces_per_style)
     t_start, done_here = time.time(), 0
     while state.step < cfg.steps:
-        step = state.step
-        ids, style_ids = make_batch(tok, train_pieces, cfg, step, rank)
-        ids, style_ids = ids.to(dev), style_ids.to(dev)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(cfg, step)
-        t0 = time.time()
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            style = model.style_vectors(style_ids)
-            logits = net(ids, style)
-            loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                                   ids[:, 1:].reshape(-1), ignore_index=tok.vocab.pad)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.only_style is not None:  # learn one style row, leave the others as they are
-            g = model.styles.weight.grad
-            keep = torch.zeros_like(g)
-            keep[cfg.only_style + 1] = 1
-            g.mul_(keep)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        n_tok = int((ids != tok.vocab.pad).sum())
-        dt = time.time() - t0
-        state.step += 1
+        rec = _train_step(model, net, opt, tok, train_pieces, cfg, state, dev, rank)
         done_here += 1
-        rec = {"step": state.step, "loss": float(loss.detach()), "lr": lr_at(cfg, step),
-               "tok_s": n_tok * (int(os.environ.get("WORLD_SIZE", "1"))) / max(dt, 1e-9)}
-        state.history.append(rec)
-        if on_step and rank == 0:
-            on_step(state.step, rec)
-        last = state.step == cfg.steps
-        if (state.step % cfg.eval_every == 0 or last) and valid and rank == 0:
-            per_style = nll_by_style(valid, token_nll(model, valid))
-            state.evals.append({"step": state.step, "valid_nll": per_style})
-            model.train()
-            if on_eval:
-                on_eval(state.step, per_style)
-        if (state.step % cfg.ckpt_every == 0 or last) and rank == 0:
-            state.wall_s += time.time() - t_start
-            t_start = time.time()
-            save_training_state(ckpt, model, opt, state, cfg)
+        if rank == 0:
+            if on_step:
+                on_step(state.step, rec)
+            if valid and _due(state, cfg, cfg.eval_every):
+                _evaluate(model, valid, state, on_eval)
+            if _due(state, cfg, cfg.ckpt_every):
+                state.wall_s += time.time() - t_start
+                t_start = time.time()
+                save_training_state(ckpt, model, opt, state, cfg)
         if stop_after is not None and done_here >= stop_after:
             break
     state.wall_s += time.time() - t_start
