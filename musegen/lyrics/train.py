@@ -166,13 +166,75 @@ def _lr(cfg: LyricTrainConfig, step: int) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def _check_sizes(cfg: LyricTrainConfig) -> None:
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.context < 8:
+        raise ParameterError(f"steps, batch_size and context must be positive (context >= 8), got {cfg}")
+
+
+def _resume(state_path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[int, list[dict]]:
+    """(step, history) of the run saved at `state_path`, its weights and optimizer state
+    loaded into `model` and `opt` (exact resume); (0, []) when there is none."""
+    if not state_path.exists():
+        return 0, []
+    st = torch.load(state_path, weights_only=False)
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["opt"])
+    return st["step"], st["history"]
+
+
+def _save_state(state_path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+                history: list[dict]) -> None:
+    with atomic_path(state_path) as tmp:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "history": history}, tmp)
+
+
+def _step(model: torch.nn.Module, opt: torch.optim.Optimizer, train: np.ndarray, cfg: LyricTrainConfig,
+          step: int) -> torch.Tensor:
+    """One optimizer step on batch `step`; its loss."""
+    for group in opt.param_groups:
+        group["lr"] = _lr(cfg, step)
+    loss = _loss(model, _batch(train, cfg, step))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
+
+
+def _record(corpus: Path, cfg: LyricTrainConfig, model: torch.nn.Module, command: str, step: int,
+            history: list[dict], t0: float) -> dict:
+    """The training record `musegen_lyrics.json` of a finished run."""
+    tail = [h["loss"] for h in history[-50:]]
+    summary = corpus / "summary.json"
+    return {
+        "config": asdict(cfg), "command": command, "steps": step,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "final_train_loss": float(np.mean(tail)) if tail else None,
+        "valid_nll": next((h["valid_nll"] for h in reversed(history) if "valid_nll" in h), None),
+        "history": [h for h in history if "valid_nll" in h],
+        "corpus": json.loads(summary.read_text()) if summary.exists() else {},
+        "versions": {"torch": torch.__version__},
+        "train_seconds": round(time.time() - t0, 1),
+        "hardware": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+    }
+
+
+def _save_final(final: Path, model: torch.nn.Module, tok: object, corpus: Path) -> None:
+    """The Hugging Face folder: weights, tokenizer and the corpus's word frequencies."""
+    model.save_pretrained(final, safe_serialization=True)
+    tok.save_pretrained(final)  # type: ignore[attr-defined]
+    words_src = corpus / WORDS_FILE
+    if words_src.exists():
+        write_bytes(final / WORDS_FILE, words_src.read_bytes())
+
+
 def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, command: str = "",
                       on_step: Callable[[int, float, dict], None] | None = None) -> Path:
     """Train (or resume) in `run_dir`; returns the final checkpoint folder `run_dir/final`."""
     from transformers import AutoTokenizer
 
-    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.context < 8:
-        raise ParameterError(f"steps, batch_size and context must be positive (context >= 8), got {cfg}")
+    _check_sizes(cfg)
     tok = AutoTokenizer.from_pretrained(corpus / "tokenizer")
     train = np.load(corpus / "train.npy")
     valid = np.load(corpus / "valid.npy")
@@ -180,22 +242,11 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "state.pt"
-    step, history = 0, []
-    if state_path.exists():  # exact resume
-        st = torch.load(state_path, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step, history = st["step"], st["history"]
+    step, history = _resume(state_path, model, opt)
     t0 = time.time()
     model.train()
     while step < cfg.steps:
-        for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
-        loss = _loss(model, _batch(train, cfg, step))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = _step(model, opt, train, cfg, step)
         step += 1
         done = cfg.batch_size * cfg.context * step
         info = {"loss": float(loss.detach()), "tokens_per_s": done / max(1e-9, time.time() - t0)}
@@ -203,27 +254,10 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
             info["valid_nll"] = eval_nll(model, valid, cfg)
         history.append({"step": step, **info})
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            with atomic_path(state_path) as tmp:
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                            "history": history}, tmp)
+            _save_state(state_path, model, opt, step, history)
         if on_step:
             on_step(step, info["loss"], info)
     final = run_dir / "final"
-    model.save_pretrained(final, safe_serialization=True)
-    tok.save_pretrained(final)
-    words_src = corpus / WORDS_FILE
-    if words_src.exists():
-        write_bytes(final / WORDS_FILE, words_src.read_bytes())
-    tail = [h["loss"] for h in history[-50:]]
-    write_json(final / LYRIC_RECORD, {
-        "config": asdict(cfg), "command": command, "steps": step,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "final_train_loss": float(np.mean(tail)) if tail else None,
-        "valid_nll": next((h["valid_nll"] for h in reversed(history) if "valid_nll" in h), None),
-        "history": [h for h in history if "valid_nll" in h],
-        "corpus": json.loads((corpus / "summary.json").read_text()) if (corpus / "summary.json").exists() else {},
-        "versions": {"torch": torch.__version__},
-        "train_seconds": round(time.time() - t0, 1),
-        "hardware": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
-    })
+    _save_final(final, model, tok, corpus)
+    write_json(final / LYRIC_RECORD, _record(corpus, cfg, model, command, step, history, t0))
     return final
