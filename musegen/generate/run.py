@@ -144,33 +144,37 @@ class Engine:
         earlier = [] if earlier is None else earlier
         rows: list[Row | None] = [None] * n
         todo = list(range(n))
-        seeds = [seed + i for i in range(n)]
         for attempt in range(MAX_ATTEMPTS):
+            seeds = [seed + i + RESEED * attempt for i in todo]
             with torch_threads(self.cpu_threads):
                 res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
-                             [seeds[i] + RESEED * attempt for i in todo], sp, forced=forced,
-                             earlier=earlier, template=template, on_progress=on_progress,
-                             cancelled=cancelled)
-            accepted = [list(r.gen) for r in rows if r is not None]
-            retry = []
-            for k, i in enumerate(todo):
-                gen = res.tokens[k]
-                clip = build(gen)
-                nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
-                flags = []
-                if max_copy is not None and nov is not None and nov.longest_run > max_copy:
-                    flags.append("copies_more_than_max_copy")
-                if template is None and too_close(gen, list(earlier) + accepted):
-                    flags.append("near_duplicate_of_earlier")
-                rows[i] = Row(gen, clip, nov, seeds[i] + RESEED * attempt, attempt, flags, res)
-                if flags:
-                    retry.append(i)
-                else:
-                    accepted.append(list(gen))
-            todo = retry
+                             seeds, sp, forced=forced, earlier=earlier, template=template,
+                             on_progress=on_progress, cancelled=cancelled)
+            todo = self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
+                               template=template, max_copy=max_copy)
             if not todo:
                 break
         return [r for r in rows if r is not None]
+
+    def _judge(self, rows: list[Row | None], todo: list[int], res: SampleResult, seeds: list[int],
+               attempt: int, build: Callable[[np.ndarray], Clip], *, earlier: list[list[int]],
+               template: list[int] | None, max_copy: int | None) -> list[int]:
+        """Set `rows[i]` for each row i of `todo` (drawn as `res`, row k of it with `seeds[k]`);
+        returns the rows to draw again: those a check flags."""
+        accepted = [list(r.gen) for r in rows if r is not None]
+        retry = []
+        for k, i in enumerate(todo):
+            gen = res.tokens[k]
+            clip = build(gen)
+            nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
+            flags = _row_flags(gen, nov, max_copy=max_copy, template=template, earlier=earlier,
+                              accepted=accepted)
+            rows[i] = Row(gen, clip, nov, seeds[k], attempt, flags, res)
+            if flags:
+                retry.append(i)
+            else:
+                accepted.append(list(gen))
+        return retry
 
     def take(self, op: str, row: Row, params: dict, parent: str | None,
              bars: tuple[int, int]) -> Take:
@@ -219,6 +223,18 @@ def sample_params(given: Mapping[str, object], *, bars: int, variations: int
     sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
                       pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)  # type: ignore[arg-type]
     return params, sp
+
+
+def _row_flags(gen: np.ndarray, nov: Novelty | None, *, max_copy: int | None, template: list[int] | None,
+              earlier: list[list[int]], accepted: list[list[int]]) -> list[str]:
+    """The checks a drawn row fails: copying more than `max_copy` notes from a training piece,
+    or (without a `template`) nearly repeating an `earlier` take or a row already accepted."""
+    flags = []
+    if max_copy is not None and nov is not None and nov.longest_run > max_copy:
+        flags.append("copies_more_than_max_copy")
+    if template is None and too_close(gen, list(earlier) + accepted):
+        flags.append("near_duplicate_of_earlier")
+    return flags
 
 
 @contextlib.contextmanager
