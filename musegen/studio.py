@@ -215,20 +215,7 @@ class Studio:
         base = clip.clip if isinstance(clip, Take) else clip
         params, sp = _sample_params(kw, bars=bars, variations=variations)
         tok, v = self.tok, self.tok.vocab
-        if base is None and not {"time_signature", "tempo", "program"} & set(kw):
-            # from nothing: the style chooses the ensemble, metre and tempo itself
-            prompt, forced, n_before = np.array([v.bos], dtype=np.int64), [], 0
-            sp = replace(sp, free_first_bar=True)
-        elif base is None:
-            prompt, forced, n_before = self._empty_prompt(kw)
-        else:  # the last bars the model can see (at most its context): same take as all of them
-            # (with max_leap, back to every track's last note: the first new one steps from it)
-            latest = _last_notes_bar(base) if kw.get("max_leap") is not None else None
-            base_ids, first = _encode(tok, base, tail=self.model.cfg.context, latest=latest,
-                                      poll=_poll(kw))
-            prompt = base_ids[:-1] if base_ids[-1] == v.eos else base_ids
-            forced, n_before = [v.bar], base.n_bars - first
-        prompt = prompt.astype(np.int64)
+        prompt, forced, n_before, sp = self._continue_prompt(base, kw, sp)
         state = tok.grammar.validate(prompt, cancelled=_poll(kw))
 
         at_tick = base.bar_starts[-1] if base is not None else 0
@@ -242,16 +229,28 @@ class Studio:
 
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
                          bars_n=bars, earlier=[], build=build)
-        out = []
-        for i, r in enumerate(runs):
-            p = dict(params)
-            if isinstance(style, list):
-                p["styles"] = style[i]
-            if op in ("blend", "morph"):
-                w = p.get("styles") if isinstance(p.get("styles"), dict) else {}
-                p["extrapolated"] = any(x < 0 or x > 1 for x in w.values())
-            out.append(self.engine.take(op, r, p, parent, (0, bars)))
-        return out
+        return [self.engine.take(op, r, _continue_params(op, params, style, i), parent, (0, bars))
+                for i, r in enumerate(runs)]
+
+    def _continue_prompt(self, base: Clip | None, kw: dict, sp: object
+                         ) -> tuple[np.ndarray, list[int], int, object]:
+        """(prompt, forced tokens, bars of `base` before the new ones, sampler params) to
+        continue `base`, or to start from nothing when it is None."""
+        v = self.tok.vocab
+        if base is None and not {"time_signature", "tempo", "program"} & set(kw):
+            # from nothing: the style chooses the ensemble, metre and tempo itself
+            prompt, forced, n_before = np.array([v.bos], dtype=np.int64), [], 0
+            sp = replace(sp, free_first_bar=True)
+        elif base is None:
+            prompt, forced, n_before = self._empty_prompt(kw)
+        else:  # the last bars the model can see (at most its context): same take as all of them
+            # (with max_leap, back to every track's last note: the first new one steps from it)
+            latest = _last_notes_bar(base) if kw.get("max_leap") is not None else None
+            base_ids, first = _encode(self.tok, base, tail=self.model.cfg.context, latest=latest,
+                                      poll=_poll(kw))
+            prompt = base_ids[:-1] if base_ids[-1] == v.eos else base_ids
+            forced, n_before = [v.bar], base.n_bars - first
+        return prompt.astype(np.int64), forced, n_before, sp
 
     def _empty_prompt(self, kw: dict) -> tuple[np.ndarray, list[int], int]:
         """From nothing, in the given metre, tempo and program (checked by `musegen.params`)."""
@@ -277,6 +276,18 @@ class Studio:
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
                                max_copy=kw.get("max_copy"), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
                                cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+
+
+def _continue_params(op: str, params: dict, style: object, i: int) -> dict:
+    """The params take `i` of a continue, blend or morph records: a morph's own mix, and
+    whether a blend or morph's weights leave [0, 1]."""
+    p = dict(params)
+    if isinstance(style, list):
+        p["styles"] = style[i]
+    if op in ("blend", "morph"):
+        w = p.get("styles") if isinstance(p.get("styles"), dict) else {}
+        p["extrapolated"] = any(x < 0 or x > 1 for x in w.values())
+    return p
 
 
 def _check(op: str, values: dict) -> dict:
