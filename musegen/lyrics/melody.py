@@ -385,18 +385,46 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
     """
     weights = METRES[plan.time_signature]
     planned = plan.notes()
-    events = _events(plan)
     notes = sorted((n for t in clip.tracks if not t.is_drum for n in t.notes),
                    key=lambda n: (n.start_tick, n.pitch))
     sung = [n for n in notes if n.lyric]
-    ok = (len(sung) == len(planned) == len(notes)
-          and [n.lyric for n in sung] == events
-          and [n.start_tick for n in sung] == [p[0] for p in planned])
     stressed = [(s, _weight_at(n.start_tick, weights)) for n, (_, _, s, _) in zip(sung, planned)]
+    pitches = [n.pitch for n in notes]
+    return {
+        "syllables": plan.n_syllables, "notes": len(notes), "melismas": max(0, len(notes) - len(sung)),
+        "one_note_per_syllable": _one_note_per_syllable(plan, notes, sung),
+        **_stress_rates(stressed),
+        "phrase_ends_at_line_ends": _phrase_ends_at_line_ends(plan, notes),
+        "lowest": min(pitches, default=None), "highest": max(pitches, default=None),
+        "max_leap": max((abs(a - b) for a, b in zip(pitches, pitches[1:])), default=0),
+    }
 
-    def rate(xs: list[bool]) -> float | None:
-        return round(sum(xs) / len(xs), 4) if xs else None
 
+def _rate(xs: list[bool]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def _one_note_per_syllable(plan: MelodyPlan, notes: list[Note], sung: list[Note]) -> bool:
+    """Every syllable on exactly one note, in order, at its planned onset; no note left bare."""
+    planned = plan.notes()
+    return bool(len(sung) == len(planned) == len(notes)
+                and [n.lyric for n in sung] == _events(plan)
+                and [n.start_tick for n in sung] == [p[0] for p in planned])
+
+
+def _stress_rates(stressed: list[tuple[Syllable, int]]) -> dict[str, float | None]:
+    """The stress figures of `melody_figures` from (syllable, metrical weight of its onset)."""
+    return {
+        "stress_on_beat": _rate([w >= 1 for s, w in stressed if s.stress >= 1]),
+        "stress_on_strong_beat": _rate([w >= 2 for s, w in stressed if s.stress >= 1]),
+        "word_stress_on_beat": _rate([w >= 1 for s, w in stressed
+                                      if s.stress == 1 and not (s.is_first and s.is_last)]),
+        "unstressed_on_strong_beat": _rate([w >= 2 for s, w in stressed if s.stress == 0]),
+    }
+
+
+def _phrase_ends_at_line_ends(plan: MelodyPlan, notes: list[Note]) -> bool:
+    """Each line's last note within its phrase's bars carries the line's last syllable."""
     ends_ok, bar0 = True, 0
     bar_ticks = plan.slots_per_bar * SLOT_TICKS
     for ln in plan.lines:
@@ -404,19 +432,7 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
         inside = [n for n in notes if lo <= n.start_tick < hi]
         ends_ok &= bool(inside) and inside[-1].lyric == to_lyric_events(list(ln.syllables))[-1]
         bar0 += ln.bars
-    pitches = [n.pitch for n in notes]
-    return {
-        "syllables": plan.n_syllables, "notes": len(notes), "melismas": max(0, len(notes) - len(sung)),
-        "one_note_per_syllable": bool(ok),
-        "stress_on_beat": rate([w >= 1 for s, w in stressed if s.stress >= 1]),
-        "stress_on_strong_beat": rate([w >= 2 for s, w in stressed if s.stress >= 1]),
-        "word_stress_on_beat": rate([w >= 1 for s, w in stressed
-                                     if s.stress == 1 and not (s.is_first and s.is_last)]),
-        "unstressed_on_strong_beat": rate([w >= 2 for s, w in stressed if s.stress == 0]),
-        "phrase_ends_at_line_ends": bool(ends_ok),
-        "lowest": min(pitches, default=None), "highest": max(pitches, default=None),
-        "max_leap": max((abs(a - b) for a, b in zip(pitches, pitches[1:])), default=0),
-    }
+    return bool(ends_ok)
 
 
 # ------------------------------------------------------------------ the operation
