@@ -264,44 +264,81 @@ def plan_line(line: str | list[tuple[Syllable, bool, bool]], time_signature: obj
 
 def _dp(syls: list[tuple[Syllable, bool, bool]], text: str, weights: tuple[int, ...], bars: int,
         rng: np.random.Generator | None, noise: float) -> LinePlan | None:
+    """The cheapest onsets for a line's syllables in `bars` bars (None if they do not fit):
+    dynamic programming over (syllable, onset slot) pairs, then back along the best path."""
     spb = len(weights)
     n, length = len(syls), bars * spb
     if n > length - 1:  # every syllable at least an eighth, the last at least a quarter
         return None
-    inf = float("inf")
     jitter = rng.uniform(0, noise, (n, length)) if rng is not None else np.zeros((n, length))
     place = np.array([[_place_cost(_prominence(s, f), f, weights[t % spb]) for t in range(length)]
                       for s, f, _ in syls]) + jitter
-    cost = np.full((n, length), inf)
+    cost, back = _dp_table(syls, weights, place)
+    ends = _end_costs(cost[n - 1], spb)
+    last = int(np.argmin(ends))
+    if ends[last] == _INF:
+        return None
+    onsets = _backtrack(back, last)
+    durations = [b - a for a, b in zip(onsets, onsets[1:])] + [_held(length - last)]
+    return LinePlan(text, tuple(s for s, _, _ in syls), bars, tuple(onsets), tuple(durations),
+                    float(ends[last]))
+
+
+_INF = float("inf")
+
+
+def _dp_table(syls: list[tuple[Syllable, bool, bool]], weights: tuple[int, ...],
+              place: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cost[i, t]: the cheapest way to put syllable i at slot t (syllables 0..i placed);
+    back[i, t]: the length in eighths of syllable i-1's note on that way."""
+    spb = len(weights)
+    n, length = place.shape
+    cost = np.full((n, length), _INF)
     back = np.zeros((n, length), dtype=np.int64)
     for t in range(min(spb, length)):  # the line starts within its first bar
         cost[0, t] = place[0, t] + 0.08 * t
     for i in range(1, n):
         pause = syls[i - 1][2]
         for t in range(i, length):
-            for d in range(1, 5):
-                if t - d < 0 or cost[i - 1, t - d] == inf:
-                    continue
-                c = cost[i - 1, t - d] + _dur_cost(weights, t - d, d, pause)
-                if c < cost[i, t]:
-                    cost[i, t], back[i, t] = c, d
+            cost[i, t], back[i, t] = _best_step(cost[i - 1], weights, t, pause, cost[i, t])
             cost[i, t] += place[i, t]
-    ends = np.full(length, inf)
+    return cost, back
+
+
+def _best_step(prev: np.ndarray, weights: tuple[int, ...], t: int, pause: bool,
+               c0: float) -> tuple[float, int]:
+    """The cheapest previous note (1 to 4 eighths long) to reach slot t from, as (cost, length);
+    (c0, 0) when none beats c0."""
+    best, step = c0, 0
+    for d in range(1, 5):
+        if t - d < 0 or prev[t - d] == _INF:
+            continue
+        c = prev[t - d] + _dur_cost(weights, t - d, d, pause)
+        if c < best:
+            best, step = c, d
+    return best, step
+
+
+def _end_costs(last_row: np.ndarray, spb: int) -> np.ndarray:
+    """The cost of ending the line with its last syllable at each slot, held to the phrase end
+    (a last note shorter than a quarter, or a long rest before the phrase end, costs)."""
+    length = len(last_row)
+    ends = np.full(length, _INF)
     for t in range(length):
         hold = length - t
-        if cost[n - 1, t] == inf or hold < 1:
+        if last_row[t] == _INF or hold < 1:
             continue
-        ends[t] = cost[n - 1, t] + (1.5 if hold < 2 else 0.0) + 0.08 * max(0, hold - spb)
-    last = int(np.argmin(ends))
-    if ends[last] == inf:
-        return None
+        ends[t] = last_row[t] + (1.5 if hold < 2 else 0.0) + 0.08 * max(0, hold - spb)
+    return ends
+
+
+def _backtrack(back: np.ndarray, last: int) -> list[int]:
+    """The onsets of the best path that ends at slot `last`."""
     onsets = [last]
-    for i in range(n - 1, 0, -1):
+    for i in range(back.shape[0] - 1, 0, -1):
         onsets.append(onsets[-1] - int(back[i, onsets[-1]]))
     onsets.reverse()
-    durations = [b - a for a, b in zip(onsets, onsets[1:])] + [_held(length - last)]
-    return LinePlan(text, tuple(s for s, _, _ in syls), bars, tuple(onsets), tuple(durations),
-                    float(ends[last]))
+    return onsets
 
 
 def _held(slots: int) -> int:
