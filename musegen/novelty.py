@@ -331,41 +331,58 @@ class NoveltyIndex:
     def load(cls, path: str | Path) -> NoveltyIndex:
         """Read an index written by :meth:`save`; ``NoveltyIndexError`` names what is wrong."""
         p = Path(path)
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-                if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-                    raise NoveltyIndexError(
-                        f"{p}: format {meta.get('format')!r} version {meta.get('version')!r}"
-                        f" is not {FORMAT!r} version {FORMAT_VERSION}")
-                if (meta["quantum_ticks"], meta["max_interval"], meta["max_gap"]) != (
-                        QUANTUM_TICKS, MAX_INTERVAL, MAX_GAP):
-                    raise NoveltyIndexError(f"{p}: built with other melody features {meta}")
-                names = json.loads(bytes(z["names"]).decode("utf-8"))
-                dh = _unplanes(z["hash_delta"], np.uint32)
-                counts = _unplanes(z["counts"], np.uint32)
-                dtype = np.uint16 if z["posting_delta"].shape[0] == 2 else np.uint32
-                dp = _unplanes(z["posting_delta"], dtype).astype(np.int64)
-        except FileNotFoundError:
-            raise NoveltyIndexError(f"{p}: no novelty index here") from None
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-            if isinstance(e, NoveltyIndexError):
-                raise
-            raise NoveltyIndexError(f"{p}: not a readable novelty index ({e})") from None
+        meta, names, dh, counts, dp, dtype = _read_index_file(p)
         hashes = np.cumsum(dh, dtype=np.uint64).astype(np.uint32)
         starts = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=starts[1:])
         if starts[-1] != len(dp) or np.any(dh[1:] == 0) or np.any(counts == 0):
             raise NoveltyIndexError(f"{p}: hashes or posting lists do not add up; corrupt")
-        c = np.cumsum(dp)
-        base = c[starts[:-1]] - dp[starts[:-1]] if len(dp) else np.zeros(0, np.int64)
-        postings = c - np.repeat(base, counts)
+        postings = _undelta_postings(dp, starts, counts)
         if len(postings) and not 0 <= postings.min() <= postings.max() < len(names):
             raise NoveltyIndexError(f"{p}: a posting names a piece beyond the "
                                     f"{len(names)} listed; the file is corrupt")
         postings = postings.astype(dtype)
         stats = {k: v for k, v in meta.items() if k.startswith("n_") or k == "skipped"}
         return cls(hashes, starts, postings, names, meta["gram"], stats)
+
+
+def _read_index_file(p: Path) -> tuple[dict, list, np.ndarray, np.ndarray, np.ndarray, type]:
+    """(meta, names, hash deltas, list lengths, posting deltas, posting dtype) of an index file,
+    its format and melody features checked; ``NoveltyIndexError`` for anything unreadable."""
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+            _check_meta(p, meta)
+            names = json.loads(bytes(z["names"]).decode("utf-8"))
+            dh = _unplanes(z["hash_delta"], np.uint32)
+            counts = _unplanes(z["counts"], np.uint32)
+            dtype = np.uint16 if z["posting_delta"].shape[0] == 2 else np.uint32
+            dp = _unplanes(z["posting_delta"], dtype).astype(np.int64)
+    except FileNotFoundError:
+        raise NoveltyIndexError(f"{p}: no novelty index here") from None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        if isinstance(e, NoveltyIndexError):
+            raise
+        raise NoveltyIndexError(f"{p}: not a readable novelty index ({e})") from None
+    return meta, names, dh, counts, dp, dtype
+
+
+def _check_meta(p: Path, meta: dict) -> None:
+    """The file's format, version and melody features are the ones this code reads."""
+    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+        raise NoveltyIndexError(
+            f"{p}: format {meta.get('format')!r} version {meta.get('version')!r}"
+            f" is not {FORMAT!r} version {FORMAT_VERSION}")
+    if (meta["quantum_ticks"], meta["max_interval"], meta["max_gap"]) != (
+            QUANTUM_TICKS, MAX_INTERVAL, MAX_GAP):
+        raise NoveltyIndexError(f"{p}: built with other melody features {meta}")
+
+
+def _undelta_postings(dp: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Posting lists stored as differences within each list, back to piece numbers (int64)."""
+    c = np.cumsum(dp)
+    base = c[starts[:-1]] - dp[starts[:-1]] if len(dp) else np.zeros(0, np.int64)
+    return c - np.repeat(base, counts)
 
 
 def _text_array(text: str) -> np.ndarray:

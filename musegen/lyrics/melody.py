@@ -264,44 +264,81 @@ def plan_line(line: str | list[tuple[Syllable, bool, bool]], time_signature: obj
 
 def _dp(syls: list[tuple[Syllable, bool, bool]], text: str, weights: tuple[int, ...], bars: int,
         rng: np.random.Generator | None, noise: float) -> LinePlan | None:
+    """The cheapest onsets for a line's syllables in `bars` bars (None if they do not fit):
+    dynamic programming over (syllable, onset slot) pairs, then back along the best path."""
     spb = len(weights)
     n, length = len(syls), bars * spb
     if n > length - 1:  # every syllable at least an eighth, the last at least a quarter
         return None
-    inf = float("inf")
     jitter = rng.uniform(0, noise, (n, length)) if rng is not None else np.zeros((n, length))
     place = np.array([[_place_cost(_prominence(s, f), f, weights[t % spb]) for t in range(length)]
                       for s, f, _ in syls]) + jitter
-    cost = np.full((n, length), inf)
+    cost, back = _dp_table(syls, weights, place)
+    ends = _end_costs(cost[n - 1], spb)
+    last = int(np.argmin(ends))
+    if ends[last] == _INF:
+        return None
+    onsets = _backtrack(back, last)
+    durations = [b - a for a, b in zip(onsets, onsets[1:])] + [_held(length - last)]
+    return LinePlan(text, tuple(s for s, _, _ in syls), bars, tuple(onsets), tuple(durations),
+                    float(ends[last]))
+
+
+_INF = float("inf")
+
+
+def _dp_table(syls: list[tuple[Syllable, bool, bool]], weights: tuple[int, ...],
+              place: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cost[i, t]: the cheapest way to put syllable i at slot t (syllables 0..i placed);
+    back[i, t]: the length in eighths of syllable i-1's note on that way."""
+    spb = len(weights)
+    n, length = place.shape
+    cost = np.full((n, length), _INF)
     back = np.zeros((n, length), dtype=np.int64)
     for t in range(min(spb, length)):  # the line starts within its first bar
         cost[0, t] = place[0, t] + 0.08 * t
     for i in range(1, n):
         pause = syls[i - 1][2]
         for t in range(i, length):
-            for d in range(1, 5):
-                if t - d < 0 or cost[i - 1, t - d] == inf:
-                    continue
-                c = cost[i - 1, t - d] + _dur_cost(weights, t - d, d, pause)
-                if c < cost[i, t]:
-                    cost[i, t], back[i, t] = c, d
+            cost[i, t], back[i, t] = _best_step(cost[i - 1], weights, t, pause, cost[i, t])
             cost[i, t] += place[i, t]
-    ends = np.full(length, inf)
+    return cost, back
+
+
+def _best_step(prev: np.ndarray, weights: tuple[int, ...], t: int, pause: bool,
+               c0: float) -> tuple[float, int]:
+    """The cheapest previous note (1 to 4 eighths long) to reach slot t from, as (cost, length);
+    (c0, 0) when none beats c0."""
+    best, step = c0, 0
+    for d in range(1, 5):
+        if t - d < 0 or prev[t - d] == _INF:
+            continue
+        c = prev[t - d] + _dur_cost(weights, t - d, d, pause)
+        if c < best:
+            best, step = c, d
+    return best, step
+
+
+def _end_costs(last_row: np.ndarray, spb: int) -> np.ndarray:
+    """The cost of ending the line with its last syllable at each slot, held to the phrase end
+    (a last note shorter than a quarter, or a long rest before the phrase end, costs)."""
+    length = len(last_row)
+    ends = np.full(length, _INF)
     for t in range(length):
         hold = length - t
-        if cost[n - 1, t] == inf or hold < 1:
+        if last_row[t] == _INF or hold < 1:
             continue
-        ends[t] = cost[n - 1, t] + (1.5 if hold < 2 else 0.0) + 0.08 * max(0, hold - spb)
-    last = int(np.argmin(ends))
-    if ends[last] == inf:
-        return None
+        ends[t] = last_row[t] + (1.5 if hold < 2 else 0.0) + 0.08 * max(0, hold - spb)
+    return ends
+
+
+def _backtrack(back: np.ndarray, last: int) -> list[int]:
+    """The onsets of the best path that ends at slot `last`."""
     onsets = [last]
-    for i in range(n - 1, 0, -1):
+    for i in range(back.shape[0] - 1, 0, -1):
         onsets.append(onsets[-1] - int(back[i, onsets[-1]]))
     onsets.reverse()
-    durations = [b - a for a, b in zip(onsets, onsets[1:])] + [_held(length - last)]
-    return LinePlan(text, tuple(s for s, _, _ in syls), bars, tuple(onsets), tuple(durations),
-                    float(ends[last]))
+    return onsets
 
 
 def _held(slots: int) -> int:
@@ -385,18 +422,46 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
     """
     weights = METRES[plan.time_signature]
     planned = plan.notes()
-    events = _events(plan)
     notes = sorted((n for t in clip.tracks if not t.is_drum for n in t.notes),
                    key=lambda n: (n.start_tick, n.pitch))
     sung = [n for n in notes if n.lyric]
-    ok = (len(sung) == len(planned) == len(notes)
-          and [n.lyric for n in sung] == events
-          and [n.start_tick for n in sung] == [p[0] for p in planned])
     stressed = [(s, _weight_at(n.start_tick, weights)) for n, (_, _, s, _) in zip(sung, planned)]
+    pitches = [n.pitch for n in notes]
+    return {
+        "syllables": plan.n_syllables, "notes": len(notes), "melismas": max(0, len(notes) - len(sung)),
+        "one_note_per_syllable": _one_note_per_syllable(plan, notes, sung),
+        **_stress_rates(stressed),
+        "phrase_ends_at_line_ends": _phrase_ends_at_line_ends(plan, notes),
+        "lowest": min(pitches, default=None), "highest": max(pitches, default=None),
+        "max_leap": max((abs(a - b) for a, b in zip(pitches, pitches[1:])), default=0),
+    }
 
-    def rate(xs: list[bool]) -> float | None:
-        return round(sum(xs) / len(xs), 4) if xs else None
 
+def _rate(xs: list[bool]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def _one_note_per_syllable(plan: MelodyPlan, notes: list[Note], sung: list[Note]) -> bool:
+    """Every syllable on exactly one note, in order, at its planned onset; no note left bare."""
+    planned = plan.notes()
+    return bool(len(sung) == len(planned) == len(notes)
+                and [n.lyric for n in sung] == _events(plan)
+                and [n.start_tick for n in sung] == [p[0] for p in planned])
+
+
+def _stress_rates(stressed: list[tuple[Syllable, int]]) -> dict[str, float | None]:
+    """The stress figures of `melody_figures` from (syllable, metrical weight of its onset)."""
+    return {
+        "stress_on_beat": _rate([w >= 1 for s, w in stressed if s.stress >= 1]),
+        "stress_on_strong_beat": _rate([w >= 2 for s, w in stressed if s.stress >= 1]),
+        "word_stress_on_beat": _rate([w >= 1 for s, w in stressed
+                                      if s.stress == 1 and not (s.is_first and s.is_last)]),
+        "unstressed_on_strong_beat": _rate([w >= 2 for s, w in stressed if s.stress == 0]),
+    }
+
+
+def _phrase_ends_at_line_ends(plan: MelodyPlan, notes: list[Note]) -> bool:
+    """Each line's last note within its phrase's bars carries the line's last syllable."""
     ends_ok, bar0 = True, 0
     bar_ticks = plan.slots_per_bar * SLOT_TICKS
     for ln in plan.lines:
@@ -404,19 +469,7 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
         inside = [n for n in notes if lo <= n.start_tick < hi]
         ends_ok &= bool(inside) and inside[-1].lyric == to_lyric_events(list(ln.syllables))[-1]
         bar0 += ln.bars
-    pitches = [n.pitch for n in notes]
-    return {
-        "syllables": plan.n_syllables, "notes": len(notes), "melismas": max(0, len(notes) - len(sung)),
-        "one_note_per_syllable": bool(ok),
-        "stress_on_beat": rate([w >= 1 for s, w in stressed if s.stress >= 1]),
-        "stress_on_strong_beat": rate([w >= 2 for s, w in stressed if s.stress >= 1]),
-        "word_stress_on_beat": rate([w >= 1 for s, w in stressed
-                                     if s.stress == 1 and not (s.is_first and s.is_last)]),
-        "unstressed_on_strong_beat": rate([w >= 2 for s, w in stressed if s.stress == 0]),
-        "phrase_ends_at_line_ends": bool(ends_ok),
-        "lowest": min(pitches, default=None), "highest": max(pitches, default=None),
-        "max_leap": max((abs(a - b) for a, b in zip(pitches, pitches[1:])), default=0),
-    }
+    return bool(ends_ok)
 
 
 # ------------------------------------------------------------------ the operation

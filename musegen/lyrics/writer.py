@@ -59,27 +59,15 @@ def lyrics_for(lm: LyricLM | Callable[[], LyricLM], clip: Clip | Take, *, model_
     `model_id`: the music model the takes name; `threads`: torch CPU threads to decode with
     (None: as they are). The parameters' ranges and defaults: `musegen.params` ("lyrics")."""
     t0 = time.perf_counter()
-    parent = clip.id if isinstance(clip, Take) else None
-    base: Clip = clip.clip if isinstance(clip, Take) else clip
-    if not isinstance(base, Clip):
-        raise ParameterError(f"lyrics_for needs a Clip or a Take, got {type(clip).__name__}")
+    base, parent = _melody_clip(clip)
     given = check("lyrics", {"theme": theme, "rhyme": rhyme, "variations": variations, "seed": seed,
                              "temperature": temperature, "top_p": top_p, "candidates": candidates,
                              "track": track})
     variations, candidates, temperature, top_p = (
         given.get(k, default("lyrics", k)) for k in ("variations", "candidates", "temperature", "top_p"))
-    if track is None:
-        track = melody_track(base)
-    elif not track < len(base.tracks):
-        raise ParameterError(f"track must be in 0..{len(base.tracks) - 1}, got {track}")
+    track = _checked_track(base, track)
     seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
-    ons = onsets_of(base, track)
-    groups = phrases(base, track)
-    if len(groups) > 64:
-        raise ParameterError(f"the melody has {len(groups)} phrases; lyrics_for takes at most 64 (cut the clip)")
-    flags = strong_flags(base, [s for s, _ in ons])
-    targets = [len(g) for g in groups]
-    strong = [[flags[i] for i in g] for g in groups]
+    targets, strong = _line_budgets(base, track)
     if callable(lm) and not isinstance(lm, LyricLM):
         lm = lm()
     idx = rhyme_index(lm)
@@ -88,18 +76,52 @@ def lyrics_for(lm: LyricLM | Callable[[], LyricLM], clip: Clip | Take, *, model_
                               candidates=int(candidates), seed=seed, temperature=float(temperature),
                               top_p=float(top_p), idx=idx, on_progress=on_progress, cancelled=cancelled)
     seconds = time.perf_counter() - t0
-    takes = []
-    for v, res in enumerate(results):
-        text = " ".join(res.lines)
-        out = attach_lyrics(base, text, track)
-        params = {"theme": theme, "rhyme": rhyme, "temperature": temperature, "top_p": top_p,
-                  "candidates": candidates, "track": track, "variation": v, "phrases": targets,
-                  "lines": res.lines, "end_words": res.end_words,
-                  "figures": {"syllable_fit": res.syllable_fit, "rhyme_fit": res.rhyme_fit,
-                              "stress_alignment": round(res.alignment, 4),
-                              "stressed_on_beat": round(res.stressed_on_beat, 4)},
-                  "lyric_model": lm.model_id}
-        takes.append(Take(clip=out, operation="lyrics", params=params, seed=seed + v,
-                          model_id=model_id, parent=parent, bars=(0, out.n_bars),
-                          seconds=seconds))
-    return takes
+    request = {"theme": theme, "rhyme": rhyme, "temperature": temperature, "top_p": top_p,
+               "candidates": candidates, "track": track}
+    return [_lyric_take(base, res, v, request, targets, lm.model_id, seed=seed, model_id=model_id,
+                        parent=parent, seconds=seconds)
+            for v, res in enumerate(results)]
+
+
+def _melody_clip(clip: Clip | Take) -> tuple[Clip, str | None]:
+    """The clip to write lyrics for, and the id of the take it came from (None for a Clip)."""
+    parent = clip.id if isinstance(clip, Take) else None
+    base: Clip = clip.clip if isinstance(clip, Take) else clip
+    if not isinstance(base, Clip):
+        raise ParameterError(f"lyrics_for needs a Clip or a Take, got {type(clip).__name__}")
+    return base, parent
+
+
+def _checked_track(base: Clip, track: int | None) -> int:
+    """The melody track: the one asked for (checked against the clip), else `melody_track`'s."""
+    if track is None:
+        return melody_track(base)
+    if not track < len(base.tracks):
+        raise ParameterError(f"track must be in 0..{len(base.tracks) - 1}, got {track}")
+    return track
+
+
+def _line_budgets(base: Clip, track: int) -> tuple[list[int], list[list[bool]]]:
+    """Per phrase of the melody: its syllable budget (note count) and which notes are strong."""
+    ons = onsets_of(base, track)
+    groups = phrases(base, track)
+    if len(groups) > 64:
+        raise ParameterError(f"the melody has {len(groups)} phrases; lyrics_for takes at most 64 (cut the clip)")
+    flags = strong_flags(base, [s for s, _ in ons])
+    return [len(g) for g in groups], [[flags[i] for i in g] for g in groups]
+
+
+def _lyric_take(base: Clip, res: LyricResult, v: int, request: dict, targets: list[int],
+                lyric_model: str, *, seed: int, model_id: str, parent: str | None,
+                seconds: float) -> Take:
+    """Variation `v`'s lyrics attached to the melody, as a Take with its figures."""
+    track = request["track"]
+    out = attach_lyrics(base, " ".join(res.lines), track)
+    params = {**request, "variation": v, "phrases": targets,
+              "lines": res.lines, "end_words": res.end_words,
+              "figures": {"syllable_fit": res.syllable_fit, "rhyme_fit": res.rhyme_fit,
+                          "stress_alignment": round(res.alignment, 4),
+                          "stressed_on_beat": round(res.stressed_on_beat, 4)},
+              "lyric_model": lyric_model}
+    return Take(clip=out, operation="lyrics", params=params, seed=seed + v,
+                model_id=model_id, parent=parent, bars=(0, out.n_bars), seconds=seconds)

@@ -13,6 +13,7 @@ Pure functions over journal entries (dicts), so the rules are testable without f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -79,32 +80,67 @@ def record_from_entry(entry: dict, takes_dir: Path) -> TakeRecord:
 
 def apply(h: History, entry: dict, takes_dir: Path) -> None:
     """Fold one journal entry into the history (entries must come in `seq` order)."""
-    seq, kind = int(entry["seq"]), entry["type"]
+    seq = int(entry["seq"])
     h.by_seq[seq] = entry
     h.last_seq = max(h.last_seq, seq)
-    if kind in ("take", "edit") and "take" in entry:
-        rec = record_from_entry(entry, takes_dir)
-        h.takes[rec.id] = rec
-        if rec.id in h.decisions:
-            _restatus(h, rec.id)
-    elif kind == "request" and "request" in entry:
+    fold = _FOLDS.get(entry["type"])
+    if fold is not None:
+        fold(h, entry, takes_dir)
+
+
+def _fold_take(h: History, entry: dict, takes_dir: Path) -> None:
+    """A `take` or `edit` entry: a new take, with any decisions that arrived before it."""
+    if "take" not in entry:
+        return
+    rec = record_from_entry(entry, takes_dir)
+    h.takes[rec.id] = rec
+    if rec.id in h.decisions:
+        _restatus(h, rec.id)
+
+
+def _fold_request(h: History, entry: dict, takes_dir: Path) -> None:
+    if "request" in entry:
         h.requests[str(entry["request"])] = entry
-    elif kind in ("accept", "reject") and isinstance(entry.get("take"), str):
-        h.decisions.setdefault(entry["take"], []).append(entry)
-        if entry["take"] in h.takes:
-            _restatus(h, entry["take"])
-    elif kind == "resolve" and isinstance(entry.get("line"), int):
+
+
+def _fold_decision(h: History, entry: dict, takes_dir: Path) -> None:
+    """An `accept` or `reject`: kept even for a take not seen yet."""
+    tid = entry.get("take")
+    if not isinstance(tid, str):
+        return
+    h.decisions.setdefault(tid, []).append(entry)
+    if tid in h.takes:
+        _restatus(h, tid)
+
+
+def _fold_resolve(h: History, entry: dict, takes_dir: Path) -> None:
+    if isinstance(entry.get("line"), int):
         h.resolved.add((entry["line"], str(entry.get("digest"))))
-    elif kind == "undo" and isinstance(entry.get("undoes"), int):
-        target = h.by_seq.get(entry["undoes"])
-        if target is None or target["type"] not in UNDOABLE:
-            return
-        h.undone.add(entry["undoes"])
-        if target["type"] == "edit" and target.get("take") in h.takes:
-            t = h.takes[target["take"]]
-            h.takes[t.id] = replace(t, undone=True)
-        elif target.get("take") in h.takes:
-            _restatus(h, target["take"])
+
+
+def _fold_undo(h: History, entry: dict, takes_dir: Path) -> None:
+    """An `undo`: hides an edit's take, or re-decides the status of an accept's or reject's."""
+    undoes = entry.get("undoes")
+    if not isinstance(undoes, int):
+        return
+    target = h.by_seq.get(undoes)
+    if target is None or target["type"] not in UNDOABLE:
+        return
+    h.undone.add(undoes)
+    tid = target.get("take")
+    if tid not in h.takes:
+        return
+    if target["type"] == "edit":
+        h.takes[tid] = replace(h.takes[tid], undone=True)
+    else:
+        _restatus(h, tid)
+
+
+_FOLDS: dict[str, Callable[[History, dict, Path], None]] = {
+    "take": _fold_take, "edit": _fold_take, "request": _fold_request,
+    "accept": _fold_decision, "reject": _fold_decision,
+    "resolve": _fold_resolve, "undo": _fold_undo,
+}
 
 
 def _restatus(h: History, take_id: str) -> None:
