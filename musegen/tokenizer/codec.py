@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,14 +64,54 @@ def quantize(clip: Clip, v: Vocab, *, bars: tuple[int, int] | None = None,
     bars 0.. of the result; the track list is still the whole clip's, so serializing gives
     the tokens of those bars exactly as in the whole clip's sequence (restarted at `first`).
     Only the notes of those bars are visited. `cancelled()` true stops with InterruptedError."""
-    tracks = [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])  # silent: 1 track
+    tracks = _tracks_to_encode(clip, v)
+    first, end = _bar_range(clip, bars)
+    bar_sigs, bar_tempos = _bar_heads(clip, v, first, end)
+    starts = clip.bar_starts
+    # bar lines on the grid (they are multiples of GRID)
+    grid_bars = [b // GRID for b in starts[first:end + 1]]
+    to_end = end == clip.n_bars  # notes snapped onto the clip's end open a bar there
+    lo_tick, hi_tick = starts[first] - GRID, starts[end] + GRID  # onsets that may snap inside
+    best: dict[tuple[int, int, int], _QNote] = {}
+    for ti, n in _notes_between(tracks, lo_tick if first else None,
+                                None if to_end else hi_tick, cancelled):
+        q = int(round(n.start_tick / GRID))
+        b = bisect.bisect_right(grid_bars, q) - 1
+        if b < 0 or (b >= len(bar_sigs) and not to_end):
+            continue  # snaps into a bar outside the range
+        if b >= len(bar_sigs):  # a note snapped onto the clip's end: open bars up to it
+            _open_bars(v, b, bar_sigs, bar_tempos, grid_bars)
+        pos = q - grid_bars[b]
+        if pos >= _bar_len(v, bar_sigs[b]):
+            raise TokenizeError(f"bar {first + b} is longer than its time signature")
+        d = nearest_index(v.durations, max(1.0, n.duration_ticks / GRID))
+        k = (ti, b * 10_000 + pos, n.pitch)
+        if k not in best or best[k].dur_index < d:
+            best[k] = _QNote(b, pos, ti, n.pitch, velocity_bin(n.velocity, v.n_velocities), d)
+    notes = tuple(sorted(best.values(), key=lambda n: (n.bar, n.position, n.track, n.pitch)))
+    programs = tuple(DRUM_PROGRAM if t.is_drum else t.program for t in tracks)
+    return Quantized(programs, tuple(bar_sigs), tuple(bar_tempos), notes)
+
+
+def _tracks_to_encode(clip: Clip, v: Vocab) -> list[Track]:
+    """The clip's tracks with notes (a silent clip: its first track)."""
+    tracks = [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])
     if not tracks:
         raise TokenizeError("the clip has no tracks")
     if len(tracks) > v.n_tracks:
         raise TokenizeError(f"{len(tracks)} tracks; the tokenizer holds at most {v.n_tracks}")
+    return tracks
+
+
+def _bar_range(clip: Clip, bars: tuple[int, int] | None) -> tuple[int, int]:
     first, end = (0, clip.n_bars) if bars is None else bars
     if not 0 <= first <= end <= clip.n_bars:
         raise TokenizeError(f"bars {first}..{end} outside the clip's 0..{clip.n_bars}")
+    return first, end
+
+
+def _bar_heads(clip: Clip, v: Vocab, first: int, end: int) -> tuple[list[int], list[int]]:
+    """Per bar first..end-1: its time signature and tempo as vocabulary indices."""
     starts = clip.bar_starts
     sig_index = {sig: i for i, sig in enumerate(v.time_signatures)}
     bar_sigs, bar_tempos = [], []
@@ -82,38 +122,31 @@ def quantize(clip: Clip, v: Vocab, *, bars: tuple[int, int] | None = None,
             raise TokenizeError(f"time signature {key[0]}/{key[1]} is not in the vocabulary")
         bar_sigs.append(sig_index[key])
         bar_tempos.append(tempo_bin(clip.tempo_at(starts[b]), v.tempos_qpm))
-    # bar lines on the grid (they are multiples of GRID)
-    grid_bars = [b // GRID for b in starts[first:end + 1]]
-    to_end = end == clip.n_bars  # notes snapped onto the clip's end open a bar there
-    lo_tick, hi_tick = starts[first] - GRID, starts[end] + GRID  # onsets that may snap inside
-    best: dict[tuple[int, int, int], _QNote] = {}
+    return bar_sigs, bar_tempos
+
+
+def _notes_between(tracks: list[Track], lo_tick: int | None, hi_tick: int | None,
+                   cancelled: Cancelled | None) -> Iterator[tuple[int, Note]]:
+    """(track index, note) for the notes with onsets in lo_tick..hi_tick-1 (None: no bound),
+    track by track; `cancelled()` true (asked every CHECK_EVERY notes) stops the walk."""
     seen = 0
     for ti, t in enumerate(tracks):
-        i = bisect.bisect_left(t.notes, lo_tick, key=_onset) if first else 0
-        j = len(t.notes) if to_end else bisect.bisect_left(t.notes, hi_tick, key=_onset)
+        i = 0 if lo_tick is None else bisect.bisect_left(t.notes, lo_tick, key=_onset)
+        j = len(t.notes) if hi_tick is None else bisect.bisect_left(t.notes, hi_tick, key=_onset)
         for n in t.notes[i:j]:
             seen += 1
             if cancelled is not None and seen % CHECK_EVERY == 0 and cancelled():
                 raise InterruptedError("cancelled while encoding")
-            q = int(round(n.start_tick / GRID))
-            b = bisect.bisect_right(grid_bars, q) - 1
-            if b < 0 or (b >= len(bar_sigs) and not to_end):
-                continue  # snaps into a bar outside the range
-            while b >= len(bar_sigs):  # a note snapped onto the clip's end: open a bar
-                bar_sigs.append(bar_sigs[-1])
-                bar_tempos.append(bar_tempos[-1])
-                grid_bars.append(grid_bars[-1] + _bar_len(v, bar_sigs[-1]))
-            pos = q - grid_bars[b]
-            if pos >= _bar_len(v, bar_sigs[b]):
-                raise TokenizeError(f"bar {first + b} is longer than its time signature")
-            d = nearest_index(v.durations, max(1.0, n.duration_ticks / GRID))
-            qn = _QNote(b, pos, ti, n.pitch, velocity_bin(n.velocity, v.n_velocities), d)
-            k = (ti, b * 10_000 + pos, n.pitch)
-            if k not in best or best[k].dur_index < d:
-                best[k] = qn
-    notes = tuple(sorted(best.values(), key=lambda n: (n.bar, n.position, n.track, n.pitch)))
-    programs = tuple(DRUM_PROGRAM if t.is_drum else t.program for t in tracks)
-    return Quantized(programs, tuple(bar_sigs), tuple(bar_tempos), notes)
+            yield ti, n
+
+
+def _open_bars(v: Vocab, b: int, bar_sigs: list[int], bar_tempos: list[int],
+               grid_bars: list[int]) -> None:
+    """Extend the bars (in place) up to bar `b`, each like the last one."""
+    while b >= len(bar_sigs):
+        bar_sigs.append(bar_sigs[-1])
+        bar_tempos.append(bar_tempos[-1])
+        grid_bars.append(grid_bars[-1] + _bar_len(v, bar_sigs[-1]))
 
 
 def _onset(n: Note) -> int:
