@@ -196,56 +196,88 @@ def serialize(q: Quantized, v: Vocab, *, eos: bool = True,
 
 def parse(ids: np.ndarray | list[int], v: Vocab) -> Quantized:
     """Tokens of a plain sequence (BOS ... [EOS]) back to the grid. Lenient about the end."""
+    toks = _plain_tokens(ids, v)
+    first_bar = toks.index(v.bar) if v.bar in toks else len(toks)
+    programs, pitch = _parse_head(toks[:first_bar], v)
+    bar_sigs, bar_tempos, notes = _parse_bars(toks[first_bar:], v, len(programs), pitch)
+    if not programs:
+        raise TokenizeError("the sequence declares no track")
+    return Quantized(tuple(programs), tuple(bar_sigs), tuple(bar_tempos), tuple(notes))
+
+
+def _plain_tokens(ids: np.ndarray | list[int], v: Vocab) -> list[int]:
+    """The ids as Python ints, up to the first EOS / FILL_END (BOS and PAD still in)."""
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+        toks = ids.tolist()  # one C call instead of an int() per numpy scalar
+    else:
+        toks = [int(x) for x in ids]
+    ends = [toks.index(t) for t in (v.eos, v.fill_end) if t in toks]
+    return toks[:min(ends)] if ends else toks
+
+
+def _parse_head(toks: list[int], v: Vocab) -> tuple[list[int], int | None]:
+    """The tokens before the first BAR: the programs declared, and a PITCH left open."""
     programs: list[int] = []
+    pitch = None
+    skip, kinds, r = (v.bos, v.pad), v.token_kinds, v.ranges
+    for t in toks:
+        if t in skip:
+            continue
+        kind = kinds[t] if 0 <= t < len(kinds) else None
+        if kind == "program":
+            programs.append(t - r["program"].start)
+        elif kind == "pitch":
+            pitch = t - r["pitch"].start
+        elif kind not in ("track", "position", "velocity"):  # no bar for them to belong to
+            raise TokenizeError(f"unexpected token {v.describe(t)} while decoding")
+    return programs, pitch
+
+
+def _parse_bars(toks: list[int], v: Vocab, n_programs: int,
+                pitch: int | None) -> tuple[list[int], list[int], list[_QNote]]:
+    """The tokens from the first BAR on: per bar its time signature and tempo, and the notes
+    (those of undeclared tracks dropped). PROGRAM tokens here are ignored, like BOS and PAD."""
     bar_sigs: list[int] = []
     bar_tempos: list[int] = []
     notes: list[_QNote] = []
     sig, tempo = v.time_signatures.index((4, 4)), tempo_bin(120.0, v.tempos_qpm)
     track = pos = 0
     vel = v.default_velocity_bin
-    pitch = None
-    r = v.ranges
-    in_head = True
     # one kind look-up per token and the named ids as locals: this loop runs for every
-    # token of every take (prompt included), so attribute and range look-ups add up
-    skip, stop, bar = (v.bos, v.pad), (v.eos, v.fill_end), v.bar
-    kinds, start = v.token_kinds, {k: rg.start for k, rg in r.items()}
-    for t in (int(x) for x in ids):
+    # token of every take (prompt included), so attribute and range look-ups add up.
+    # `sinks[track]` is where a note of that track goes: `notes`, or a list thrown away
+    # for a track the head did not declare (no branch per note).
+    skip, bar = frozenset((v.bos, v.pad, *v.ranges["program"])), v.bar
+    kinds, start = v.token_kinds, {k: rg.start for k, rg in v.ranges.items()}
+    sinks = [notes] * n_programs + [[]] * max(1, v.n_tracks - n_programs)
+    sink = sinks[0]
+    for t in toks:
         if t in skip:
             continue
-        if t in stop:
-            break
         kind = kinds[t] if 0 <= t < len(kinds) else None
         if t == bar:
-            in_head = False
             bar_sigs.append(sig)
             bar_tempos.append(tempo)
-            track, pos, vel = 0, 0, v.default_velocity_bin
-        elif kind == "track":
-            track = t - start["track"]
-        elif kind == "program":
-            if in_head:
-                programs.append(t - start["program"])
-        elif kind == "timesig" and bar_sigs:
-            sig = bar_sigs[-1] = t - start["timesig"]
-        elif kind == "tempo" and bar_sigs:
-            tempo = bar_tempos[-1] = t - start["tempo"]
+            track, pos, vel, sink = 0, 0, v.default_velocity_bin, sinks[0]
+        elif kind == "pitch":
+            pitch = t - start["pitch"]
+        elif kind == "duration" and pitch is not None:
+            sink.append(_QNote(len(bar_sigs) - 1, pos, track, pitch, vel, t - start["duration"]))
+            pitch = None
         elif kind == "position":
             pos = t - start["position"]
         elif kind == "velocity":
             vel = t - start["velocity"]
-        elif kind == "pitch":
-            pitch = t - start["pitch"]
-        elif kind == "duration" and pitch is not None and bar_sigs:
-            if track < len(programs):
-                notes.append(_QNote(len(bar_sigs) - 1, pos, track, pitch, vel,
-                                    t - start["duration"]))
-            pitch = None
+        elif kind == "track":
+            track = t - start["track"]
+            sink = sinks[track]
+        elif kind == "timesig":
+            sig = bar_sigs[-1] = t - start["timesig"]
+        elif kind == "tempo":
+            tempo = bar_tempos[-1] = t - start["tempo"]
         else:
             raise TokenizeError(f"unexpected token {v.describe(t)} while decoding")
-    if not programs:
-        raise TokenizeError("the sequence declares no track")
-    return Quantized(tuple(programs), tuple(bar_sigs), tuple(bar_tempos), tuple(notes))
+    return bar_sigs, bar_tempos, notes
 
 
 def to_clip(q: Quantized, v: Vocab, *, name: str = "") -> Clip:
