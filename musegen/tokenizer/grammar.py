@@ -69,6 +69,15 @@ class Grammar:
             m[r.start:r.stop] = True
             self._kind_mask[name] = m
         self._note_start = self._kind_mask["pitch"]
+        self._allow = {
+            START: self._allow_start, HEAD_TRACK: self._allow_head_track,
+            HEAD_PROGRAM: self._allow_program, HEAD_DONE: self._allow_head_done,
+            AFTER_FILL: self._allow_after_fill, AFTER_FILL_START: self._allow_after_fill,
+            **dict.fromkeys((BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION),
+                            self._allow_in_bar),
+            **dict.fromkeys((AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY), self._allow_note_head),
+            AFTER_PITCH: self._allow_duration,
+        }
 
     # ----------------------------------------------------------- transitions
     def end_tokens(self, s: GrammarState) -> list[int]:
@@ -92,44 +101,58 @@ class Grammar:
 
     def allowed(self, s: GrammarState) -> np.ndarray:
         """Boolean mask over the vocabulary of the tokens that may come next."""
-        v, km = self.v, self._kind_mask
-        m = np.zeros(v.size, dtype=bool)
-        p = s.phase
-        if p == START:
-            m[v.bos] = True
-        elif p == HEAD_TRACK:
-            m[v.id("track", s.n_tracks)] = True
-        elif p == HEAD_PROGRAM:
-            m |= km["program"]
-        elif p == HEAD_DONE:
-            if s.n_tracks < v.n_tracks:
-                m[v.id("track", s.n_tracks)] = True
-            m[v.bar] = True
-            if s.segment == PREFIX:  # infilling from the very first bar: empty prefix
-                m[v.fill] = True
-        elif p in (AFTER_FILL, AFTER_FILL_START):
-            m[v.bar] = True
-            if p == AFTER_FILL:
-                m[v.fill_start] = True
-        elif p in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION):
-            if p == BAR_HEAD:
-                m |= km["timesig"]
-            if p in (BAR_HEAD, AFTER_TIMESIG):
-                m |= km["tempo"]
-            lo = s.position + 1
-            if lo < s.bar_positions:
-                start = v.ranges["position"].start
-                m[start + lo:start + s.bar_positions] = True
-            if p == AFTER_DURATION:
-                self._note_heads(s, m)
-            m[v.bar] = True  # closes this bar; opens another only while bars_left allows
-            for t in self.end_tokens(s):
-                m[t] = True
-        elif p in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY):
-            self._note_heads(s, m, after=p)
-        elif p == AFTER_PITCH:
-            m |= km["duration"]
+        m = np.zeros(self.v.size, dtype=bool)
+        fill = self._allow.get(s.phase)
+        if fill is not None:  # DONE: nothing
+            fill(s, m)
         return m
+
+    # one filler per phase (`_allow`): sets in `m` the tokens allowed after it
+    def _allow_start(self, s: GrammarState, m: np.ndarray) -> None:
+        m[self.v.bos] = True
+
+    def _allow_head_track(self, s: GrammarState, m: np.ndarray) -> None:
+        m[self.v.id("track", s.n_tracks)] = True
+
+    def _allow_program(self, s: GrammarState, m: np.ndarray) -> None:
+        m |= self._kind_mask["program"]
+
+    def _allow_head_done(self, s: GrammarState, m: np.ndarray) -> None:
+        v = self.v
+        if s.n_tracks < v.n_tracks:
+            m[v.id("track", s.n_tracks)] = True
+        m[v.bar] = True
+        if s.segment == PREFIX:  # infilling from the very first bar: empty prefix
+            m[v.fill] = True
+
+    def _allow_after_fill(self, s: GrammarState, m: np.ndarray) -> None:
+        m[self.v.bar] = True
+        if s.phase == AFTER_FILL:
+            m[self.v.fill_start] = True
+
+    def _allow_in_bar(self, s: GrammarState, m: np.ndarray) -> None:
+        """After BAR, TIMESIG, TEMPO or a note's DURATION: what the bar may hold next, or
+        its end."""
+        v, km, p = self.v, self._kind_mask, s.phase
+        if p == BAR_HEAD:
+            m |= km["timesig"]
+        if p in (BAR_HEAD, AFTER_TIMESIG):
+            m |= km["tempo"]
+        lo = s.position + 1
+        if lo < s.bar_positions:
+            start = v.ranges["position"].start
+            m[start + lo:start + s.bar_positions] = True
+        if p == AFTER_DURATION:
+            self._note_heads(s, m)
+        m[v.bar] = True  # closes this bar; opens another only while bars_left allows
+        for t in self.end_tokens(s):
+            m[t] = True
+
+    def _allow_note_head(self, s: GrammarState, m: np.ndarray) -> None:
+        self._note_heads(s, m, after=s.phase)
+
+    def _allow_duration(self, s: GrammarState, m: np.ndarray) -> None:
+        m |= self._kind_mask["duration"]
 
     def _note_heads(self, s: GrammarState, m: np.ndarray, after: str = AFTER_POSITION) -> None:
         v = self.v
