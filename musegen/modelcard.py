@@ -12,50 +12,37 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from musegen.atomic import write_json, write_text
+
+if TYPE_CHECKING:
+    from musegen.corpus.dataset import Corpus
+    from musegen.studio import Studio
 
 
 def style_report(model_dir: Path, corpus_dir: Path, *, takes_per_style: int = 6, bars: int = 8,
                  seed: int = 1234, on_stage: Callable[[str], None] | None = None) -> dict:
     """Pairwise cosine of style vectors, and descriptor-based fidelity of generations."""
     from musegen.corpus.dataset import Corpus
-    from musegen.evaluation.descriptors import NAMES, cosine_matrix, describe, style_fidelity
+    from musegen.evaluation.descriptors import cosine_matrix, style_fidelity
     from musegen.studio import Studio
 
     studio = Studio(model=model_dir)
     corpus = Corpus.open(corpus_dir)
-    tok = corpus.tokenizer()
     names = studio.style_names
-    real: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for style, ids in corpus.split("test"):
-        clip = tok.decode(ids)
-        real[names[style]].append(describe(clip.slice_bars(0, min(bars, clip.n_bars))))
-    by_strength: dict[float, dict[str, list[np.ndarray]]] = {}
+    real = _real_descriptors(corpus, names, bars)
     t0 = time.perf_counter()
-    for strength in (1.0, 2.0):
-        generated: dict[str, list[np.ndarray]] = {}
-        for i, name in enumerate(names):
-            if on_stage:
-                on_stage(f"generating {name} (style strength {strength})")
-            takes = studio.blend(None, styles={name: 1.0}, bars=bars, variations=takes_per_style,
-                                 seed=seed + 100 * i, style_strength=strength)
-            generated[name] = [describe(t.clip) for t in takes]
-        by_strength[strength] = generated
+    by_strength = {strength: _generated_descriptors(studio, strength, takes_per_style, bars, seed, on_stage)
+                   for strength in (1.0, 2.0)}
     gen_s = time.perf_counter() - t0
     generated = by_strength[1.0]
     fid = style_fidelity(real, generated)
     fid2 = style_fidelity(real, by_strength[2.0])
     real_fid = style_fidelity(real, real)  # how well the descriptors separate real pieces
-    idx = {n: NAMES.index(n) for n in ("voices", "notes_per_bar", "pitch_range", "mean_step")}
-    stats = {name: {"real": {k: float(np.mean([v[i] for v in real[name]])) for k, i in idx.items()},
-                    "generated": {k: float(np.mean([v[i] for v in generated[name]]))
-                                  for k, i in idx.items()}}
-             for name in names if real[name] and generated.get(name)}
-    vecs = np.stack([s.vector for s in studio.styles])
-    cos = cosine_matrix(vecs)
+    cos = cosine_matrix(np.stack([s.vector for s in studio.styles]))
     off = cos[~np.eye(len(cos), dtype=bool)]
     return {
         "styles": names,
@@ -70,11 +57,50 @@ def style_report(model_dir: Path, corpus_dir: Path, *, takes_per_style: int = 6,
         "take_accuracy_strength_2": fid2.take_accuracy,
         "centroid_accuracy_strength_2": fid2.centroid_accuracy,
         "real_piece_accuracy": real_fid.take_accuracy,
-        "descriptor_means": stats,
+        "descriptor_means": _descriptor_means(real, generated, names),
         "takes_per_style": takes_per_style,
         "bars": bars,
         "generation_seconds": gen_s,
     }
+
+
+def _real_descriptors(corpus: Corpus, names: list[str], bars: int) -> dict[str, list[np.ndarray]]:
+    """The descriptors of the first `bars` bars of every test piece, by style name."""
+    from musegen.evaluation.descriptors import describe
+
+    tok = corpus.tokenizer()
+    real: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for style, ids in corpus.split("test"):
+        clip = tok.decode(ids)
+        real[names[style]].append(describe(clip.slice_bars(0, min(bars, clip.n_bars))))
+    return real
+
+
+def _generated_descriptors(studio: Studio, strength: float, takes_per_style: int, bars: int, seed: int,
+                           on_stage: Callable[[str], None] | None) -> dict[str, list[np.ndarray]]:
+    """The descriptors of `takes_per_style` takes generated in each style at `strength`, by name."""
+    from musegen.evaluation.descriptors import describe
+
+    generated: dict[str, list[np.ndarray]] = {}
+    for i, name in enumerate(studio.style_names):
+        if on_stage:
+            on_stage(f"generating {name} (style strength {strength})")
+        takes = studio.blend(None, styles={name: 1.0}, bars=bars, variations=takes_per_style,
+                             seed=seed + 100 * i, style_strength=strength)
+        generated[name] = [describe(t.clip) for t in takes]
+    return generated
+
+
+def _descriptor_means(real: dict[str, list[np.ndarray]], generated: dict[str, list[np.ndarray]],
+                      names: list[str]) -> dict:
+    """Mean voices, notes per bar, pitch range and step, real and generated, per style that has both."""
+    from musegen.evaluation.descriptors import NAMES
+
+    idx = {n: NAMES.index(n) for n in ("voices", "notes_per_bar", "pitch_range", "mean_step")}
+    return {name: {"real": {k: float(np.mean([v[i] for v in real[name]])) for k, i in idx.items()},
+                   "generated": {k: float(np.mean([v[i] for v in generated[name]]))
+                                 for k, i in idx.items()}}
+            for name in names if real[name] and generated.get(name)}
 
 
 def finalize(model_dir: Path, corpus_dir: Path, *, on_stage: Callable[[str], None] | None = None

@@ -293,27 +293,44 @@ def run_render(args: argparse.Namespace) -> int:
         raise ParameterError("render: give --png OUT.png and/or --wav OUT.wav")
     exe = sf2 = None
     if args.wav:  # everything the WAV needs is checked before anything is written
-        exe = shutil.which("fluidsynth")
-        if args.soundfont is not None and not args.soundfont.is_file():
-            raise ParameterError(f"--soundfont {str(args.soundfont)!r}: no such file")
-        sf2 = args.soundfont or next((p for p in (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
-                                                   Path("/usr/share/soundfonts/FluidR3_GM.sf2"))
-                                      if p.exists()), None)
-        if not exe:
-            raise ParameterError("render --wav needs fluidsynth: install the package `fluidsynth` "
-                                 "(Debian/Ubuntu, Homebrew)")
-        if not sf2:
-            raise ParameterError("render --wav needs a General MIDI SoundFont: install the package "
-                                 "`fluid-soundfont-gm` (Debian/Ubuntu) or pass --soundfont FILE.sf2")
+        exe, sf2 = _synth_tools(args.soundfont)
     if args.png:
         print(f"wrote {piano_roll(clip, args.png)}")
     if args.wav:
-        args.wav.parent.mkdir(parents=True, exist_ok=True)
-        res = subprocess.run([exe, "-ni", "-q", "-F", str(args.wav), "-r", "44100", str(sf2),
-                              str(args.input)], capture_output=True, text=True)
-        if res.returncode != 0:
-            said = (res.stderr or res.stdout).strip().splitlines()
-            raise ParameterError(f"fluidsynth could not render {str(args.input)!r} with {str(sf2)!r}"
-                                 + (f": {said[-1]}" if said else f" (exit {res.returncode})"))
+        _render_wav(exe, sf2, args.input, args.wav)
         print(f"wrote {args.wav}")
     return 0
+
+
+_SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/soundfonts/FluidR3_GM.sf2"))
+
+
+def _synth_tools(soundfont: Path | None) -> tuple[str, Path]:
+    """The fluidsynth program and the SoundFont a WAV is rendered with, or ParameterError
+    saying what to install."""
+    from musegen.errors import ParameterError
+
+    exe = shutil.which("fluidsynth")
+    if soundfont is not None and not soundfont.is_file():
+        raise ParameterError(f"--soundfont {str(soundfont)!r}: no such file")
+    sf2 = soundfont or next((p for p in _SOUNDFONTS if p.exists()), None)
+    if not exe:
+        raise ParameterError("render --wav needs fluidsynth: install the package `fluidsynth` "
+                             "(Debian/Ubuntu, Homebrew)")
+    if not sf2:
+        raise ParameterError("render --wav needs a General MIDI SoundFont: install the package "
+                             "`fluid-soundfont-gm` (Debian/Ubuntu) or pass --soundfont FILE.sf2")
+    return exe, sf2
+
+
+def _render_wav(exe: str, sf2: Path, midi: Path, wav: Path) -> None:
+    """`midi` played by fluidsynth into `wav` (ParameterError with fluidsynth's last line if it fails)."""
+    from musegen.errors import ParameterError
+
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run([exe, "-ni", "-q", "-F", str(wav), "-r", "44100", str(sf2), str(midi)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        said = (res.stderr or res.stdout).strip().splitlines()
+        raise ParameterError(f"fluidsynth could not render {str(midi)!r} with {str(sf2)!r}"
+                             + (f": {said[-1]}" if said else f" (exit {res.returncode})"))

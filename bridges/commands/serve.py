@@ -7,6 +7,10 @@ import ipaddress
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from musegen.studio import Studio
 
 
 def port(text: str) -> int:
@@ -60,37 +64,17 @@ def _is_loopback(host: str) -> bool:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from bridges.commands.session import report_opening
     from bridges.osc.server import OscServer, default_limits
     from musegen.errors import ParameterError
     from musegen.session import Session
-    from musegen.studio import Studio
 
-    if args.threads is not None and not 1 <= args.threads <= 256:
-        raise ParameterError(f"--threads must be in 1..256, got {args.threads}")
-    for name in ("osc_port", "max_bars", "max_variations", "max_queue", "max_notes"):
-        if getattr(args, name) < (0 if name == "osc_port" else 1):
-            raise ParameterError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.reply_host is not None and args.reply_port is None:
-        raise ParameterError("--reply-host needs --reply-port")
-    reply_to = (args.reply_host or "127.0.0.1", args.reply_port) if args.reply_port else None
+    reply_to = _check_args(args)
     if not _is_loopback(args.host):
         print(f"musegen serve: warning: binding {args.host}: other machines on the network can "
               "send requests and name files in the allowed folders", file=sys.stderr)
-    studio = Studio(model=args.model, device=args.device, threads=args.threads,
-                    lyric_model=args.lyric_model)
-    if studio.device.type == "cpu" and args.threads:
-        import torch
-
-        torch.set_num_threads(studio.threads)  # the lyric model decodes outside the Studio's limit
-    from bridges.commands.lyrics import quiet_hf_loading
-
-    quiet_hf_loading()
-    lyric_id = None
-    if args.lyric_model is not None:  # a user's lyric model: load it now, so a bad folder fails here
-        lyric_id = studio.lyric_lm.model_id
+    studio, lyric_id = _open_studio(args)
     session = Session.open(args.session)
-    from bridges.commands.session import report_opening
-
     report_opening(session, "musegen serve", sys.stdout)
     limits = default_limits(session.folder, args.allow, max_bars=args.max_bars,
                             max_variations=args.max_variations, max_queue=args.max_queue,
@@ -101,11 +85,8 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: server.stop())  # finish cleanly under systemd & co.
     try:
         server.start()
-        host, port = server.address
-        print(f"musegen serve: listening on udp://{host}:{port} | session {session.folder} "
-              f"({len(session.takes())} takes) | model {studio.model_id}"
-              + (f" | lyric model {lyric_id}" if lyric_id else "")
-              + (f" | replies to {reply_to[0]}:{reply_to[1]}" if reply_to else ""), flush=True)
+        print(_listening_line(server.address, session.folder, len(session.takes()), studio.model_id,
+                             lyric_id, reply_to), flush=True)
         server.serve_forever()
     except OSError as e:
         raise ParameterError(f"cannot listen on {args.host}:{args.osc_port}: {e.strerror or e}") from None
@@ -113,3 +94,45 @@ def run_serve(args: argparse.Namespace) -> int:
         server.stop()
         session.close()
     return 0
+
+
+def _check_args(args: argparse.Namespace) -> tuple[str, int] | None:
+    """Refuse out-of-range options (ParameterError naming the option); the reply address or None."""
+    from musegen.errors import ParameterError
+
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        raise ParameterError(f"--threads must be in 1..256, got {args.threads}")
+    for name in ("osc_port", "max_bars", "max_variations", "max_queue", "max_notes"):
+        if getattr(args, name) < (0 if name == "osc_port" else 1):
+            raise ParameterError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.reply_host is not None and args.reply_port is None:
+        raise ParameterError("--reply-host needs --reply-port")
+    return (args.reply_host or "127.0.0.1", args.reply_port) if args.reply_port else None
+
+
+def _open_studio(args: argparse.Namespace) -> tuple[Studio, str | None]:
+    """The Studio for the options, and the id of a user's lyric model (loaded now, so a bad
+    folder fails at start) or None."""
+    from bridges.commands.lyrics import quiet_hf_loading
+    from musegen.studio import Studio
+
+    studio = Studio(model=args.model, device=args.device, threads=args.threads,
+                    lyric_model=args.lyric_model)
+    if studio.device.type == "cpu" and args.threads:
+        import torch
+
+        torch.set_num_threads(studio.threads)  # the lyric model decodes outside the Studio's limit
+    quiet_hf_loading()
+    lyric_id = None
+    if args.lyric_model is not None:  # a user's lyric model: load it now, so a bad folder fails here
+        lyric_id = studio.lyric_lm.model_id
+    return studio, lyric_id
+
+
+def _listening_line(address: tuple[str, int], folder: Path, takes: int, model_id: str,
+                    lyric_id: str | None, reply_to: tuple[str, int] | None) -> str:
+    host, port = address
+    return (f"musegen serve: listening on udp://{host}:{port} | session {folder} "
+            f"({takes} takes) | model {model_id}"
+            + (f" | lyric model {lyric_id}" if lyric_id else "")
+            + (f" | replies to {reply_to[0]}:{reply_to[1]}" if reply_to else ""))

@@ -22,6 +22,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from musegen.model import MusegenLM
+    from musegen.tokenizer import Tokenizer
+    from musegen.train import TrainConfig, TrainState
 
 RUN_FORMAT = 1
 # what a run folder holds; --no-resume removes these and nothing else
@@ -167,14 +173,36 @@ def _claim_run_dir(run: Path, record: dict, no_resume: bool, console: object) ->
     if run.exists() and not run.is_dir():
         raise ParameterError(f"--run-dir {run} is not a folder")
     if no_resume:
-        for name in RUN_FILES:
-            p = run / name
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            elif p.exists() or p.is_symlink():
-                p.unlink()
+        _clear_run_files(run)
     saved_path = run / "run.json"
-    resumed = False
+    resumed = _same_run(run, record)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        write_json(saved_path, record)
+    except OSError as e:
+        raise ParameterError(f"--run-dir {run}: cannot write there ({e.strerror or e})") from e
+    console.print(f"run folder {run}" + (" (resuming)" if resumed else ""))
+    if not resumed:
+        (run / "log.jsonl").unlink(missing_ok=True)
+    return resumed
+
+
+def _clear_run_files(run: Path) -> None:
+    """Remove what an earlier run left in `run` (only the files a run writes, RUN_FILES)."""
+    for name in RUN_FILES:
+        p = run / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+def _same_run(run: Path, record: dict) -> bool:
+    """True if `run` holds a checkpoint of the run `record` describes; False if it holds no run;
+    ParameterError if it holds another run, or a checkpoint whose run cannot be told."""
+    from musegen.errors import ParameterError
+
+    saved_path = run / "run.json"
     if saved_path.exists():
         try:
             saved = json.loads(saved_path.read_text(encoding="utf-8"))
@@ -186,19 +214,11 @@ def _claim_run_dir(run: Path, record: dict, no_resume: bool, console: object) ->
             raise ParameterError(
                 f"run folder {run} belongs to another run: {'; '.join(diff)}. Pass --no-resume to "
                 "start that folder over, or a different --out or --run-dir for a new run")
-        resumed = (run / "last.pt").exists()
-    elif (run / "last.pt").exists():
+        return (run / "last.pt").exists()
+    if (run / "last.pt").exists():
         raise ParameterError(f"run folder {run} has a checkpoint but no run.json, so whose run it "
                              "is cannot be told; pass --no-resume to start it over, or another --run-dir")
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-        write_json(saved_path, record)
-    except OSError as e:
-        raise ParameterError(f"--run-dir {run}: cannot write there ({e.strerror or e})") from e
-    console.print(f"run folder {run}" + (" (resuming)" if resumed else ""))
-    if not resumed:
-        (run / "log.jsonl").unlink(missing_ok=True)
-    return resumed
+    return False
 
 
 def _run_training(args, console, model, tok, train_p, valid_p, cfg, style_names, log_path):
@@ -307,39 +327,72 @@ def _stage(files: dict[str, Path], staging: Path) -> None:
 
 
 def _learn_style(args: argparse.Namespace, console: object) -> int:
-    from bridges.commands._ui import progress
-    from musegen.corpus import build_corpus
-    from musegen.corpus.dataset import Corpus
     from musegen.errors import ParameterError
     from musegen.model import load_checkpoint
     from musegen.studio import resolve_model_dir
     from musegen.tokenizer import Tokenizer
-    from musegen.train import TrainConfig, export
 
     init = resolve_model_dir(args.init)
-    if not args.midi_dir.is_dir():
-        raise ParameterError(f"--midi-dir {args.midi_dir} is not a folder")
-    files = _midi_files(args.midi_dir)
-    if not files:
-        raise ParameterError(f"--midi-dir {args.midi_dir} holds no .mid or .midi files")
+    files = _user_midi_files(args.midi_dir)
     model, meta = load_checkpoint(init, "cpu")
     if args.style in model.cfg.style_names:
         raise ParameterError(f"style {args.style!r} already exists in {init}")
     tok = Tokenizer.load(init)
     idx = model.add_style(args.style)
-    cfg = TrainConfig(steps=args.steps or 300, batch_size=min(args.batch_size, 8),
-                      context=min(args.context, 384), lr=args.lr or 2e-2, warmup=20,
-                      eval_every=10**9, ckpt_every=args.ckpt_every, fim_rate=args.fim_rate,
-                      only_style=idx, seed=args.seed)
-    record = {"format": RUN_FORMAT, "command": "train (learn a style)",
-              "args": {"init": str(init.resolve()), "midi_dir": str(args.midi_dir.resolve()),
-                       "style": args.style, "steps": cfg.steps, "batch_size": cfg.batch_size,
-                       "context": cfg.context, "lr": cfg.lr, "fim_rate": cfg.fim_rate,
-                       "seed": cfg.seed},
-              "init_digest": _digest([init / "model.safetensors", init / "styles.json"]),
-              "midi_files": {rel: _digest([f]) for rel, f in files.items()}}
+    cfg = _learn_config(args, idx)
     args.run = args.run or default_run_dir(args.out, args.style)
-    _claim_run_dir(args.run, record, args.no_resume, console)
+    _claim_run_dir(args.run, _learn_record(args, init, files, cfg), args.no_resume, console)
+    pieces = _style_pieces(args, console, files, idx)
+    console.print(f"{len(pieces)} pieces from {len(files)} files in {args.midi_dir}")
+    state = _run_training(args, console, model, tok, pieces, [], cfg,
+                          list(model.cfg.style_names), args.run / "log.jsonl")
+    out = _export_learned(args, init, model, meta, tok, idx, len(pieces), state)
+    console.print(f"model with style {args.style!r} written to {out}")
+    return 0
+
+
+def _user_midi_files(midi_dir: Path) -> dict[str, Path]:
+    """The MIDI files under --midi-dir (by relative path), or ParameterError if there are none."""
+    from musegen.errors import ParameterError
+
+    if not midi_dir.is_dir():
+        raise ParameterError(f"--midi-dir {midi_dir} is not a folder")
+    files = _midi_files(midi_dir)
+    if not files:
+        raise ParameterError(f"--midi-dir {midi_dir} holds no .mid or .midi files")
+    return files
+
+
+def _learn_config(args: argparse.Namespace, idx: int) -> TrainConfig:
+    """Training of the new style's vector only: short, small batches, a high learning rate."""
+    from musegen.train import TrainConfig
+
+    return TrainConfig(steps=args.steps or 300, batch_size=min(args.batch_size, 8),
+                       context=min(args.context, 384), lr=args.lr or 2e-2, warmup=20,
+                       eval_every=10**9, ckpt_every=args.ckpt_every, fim_rate=args.fim_rate,
+                       only_style=idx, seed=args.seed)
+
+
+def _learn_record(args: argparse.Namespace, init: Path, files: dict[str, Path], cfg: TrainConfig) -> dict:
+    """What identifies a style-learning run (run.json): its arguments and digests of its inputs."""
+    return {"format": RUN_FORMAT, "command": "train (learn a style)",
+            "args": {"init": str(init.resolve()), "midi_dir": str(args.midi_dir.resolve()),
+                     "style": args.style, "steps": cfg.steps, "batch_size": cfg.batch_size,
+                     "context": cfg.context, "lr": cfg.lr, "fim_rate": cfg.fim_rate,
+                     "seed": cfg.seed},
+            "init_digest": _digest([init / "model.safetensors", init / "styles.json"]),
+            "midi_files": {rel: _digest([f]) for rel, f in files.items()}}
+
+
+def _style_pieces(args: argparse.Namespace, console: object, files: dict[str, Path],
+                  idx: int) -> list[tuple[int, list[int]]]:
+    """The user's files as a one-style corpus in the run folder, every piece tagged with the new
+    style `idx` (ParameterError if none is usable)."""
+    from bridges.commands._ui import progress
+    from musegen.corpus import build_corpus
+    from musegen.corpus.dataset import Corpus
+    from musegen.errors import ParameterError
+
     # the user's folder becomes a one-style corpus (sub-folder name = style)
     _stage(files, args.run / "midi" / args.style)
     with progress(console, "reading your MIDI files") as bar:
@@ -349,16 +402,21 @@ def _learn_style(args: argparse.Namespace, console: object) -> int:
     pieces = corpus.split("train") + corpus.split("valid") + corpus.split("test")
     if not pieces:
         raise ParameterError(f"no usable MIDI in {args.midi_dir} (skipped: {summary.skipped})")
-    pieces = [(idx, ids) for _, ids in pieces]
-    console.print(f"{len(pieces)} pieces from {len(files)} files in {args.midi_dir}")
-    state = _run_training(args, console, model, tok, pieces, [], cfg,
-                          list(model.cfg.style_names), args.run / "log.jsonl")
+    return [(idx, ids) for _, ids in pieces]
+
+
+def _export_learned(args: argparse.Namespace, init: Path, model: MusegenLM, meta: dict, tok: Tokenizer,
+                    idx: int, n_pieces: int, state: TrainState) -> Path:
+    """The model with its new style written to --out (or the run folder's `model`), with the
+    style listed in styles.json and added to the model card; the folder written."""
+    from musegen.train import export
+
     styles = json.loads((init / "styles.json").read_text())
     styles.append({"name": args.style, "description": args.description
                    or f"User style learned from {args.midi_dir}",
-                   "pieces": len(pieces), "index": idx})
+                   "pieces": n_pieces, "index": idx})
     extra = {k: v for k, v in meta.items() if k not in ("musegen_config", "versions")}
-    extra["learned_style"] = {"name": args.style, "steps": state.step, "pieces": len(pieces),
+    extra["learned_style"] = {"name": args.style, "steps": state.step, "pieces": n_pieces,
                               "wall_s": round(state.wall_s, 1),
                               "final_loss": state.history[-1]["loss"] if state.history else None}
     out = args.out or args.run / "model"
@@ -366,7 +424,6 @@ def _learn_style(args: argparse.Namespace, console: object) -> int:
     card = init / "MODEL_CARD.md"
     base = card.read_text() if card.exists() else f"# musegen model {out.name}\n\nBased on {init}.\n"
     (out / "MODEL_CARD.md").write_text(base + f"\n\n## Added style `{args.style}`\n\n"
-                                       f"Learned from {len(pieces)} pieces in {state.step} steps "
+                                       f"Learned from {n_pieces} pieces in {state.step} steps "
                                        f"({state.wall_s:.0f} s), style vector only.\n")
-    console.print(f"model with style {args.style!r} written to {out}")
-    return 0
+    return out

@@ -158,18 +158,30 @@ def check_id(v: object) -> int | str:
 
 def parse_request(address: str, args: Sequence[object], limits: Limits) -> Request:
     """One decoded OSC message -> a checked Request (or ProtocolError naming what is wrong)."""
-    if not address.startswith(PREFIX + "/"):
-        raise ProtocolError(f"unknown address {address[:200]!r}", "unknown_address")
-    op = address[len(PREFIX) + 1:]
-    if op != NOTE and op not in ADDRESSES:
-        raise ProtocolError(f"unknown address {address[:200]!r}", "unknown_address")
+    op = _op_of(address)
     if not args:
         raise ProtocolError(f"{address}: missing request id (the first argument)", "missing_id")
     rid = check_id(args[0])
     if op == NOTE:
         return Request(op, rid, parse_note(args[1:]))
     accepted, required = ADDRESSES[op]
-    rest = list(args[1:])
+    params = _parse_pairs(address, list(args[1:]), accepted, limits)
+    _check_required(address, op, params, required)
+    return Request(op, rid, params)
+
+
+def _op_of(address: str) -> str:
+    """The operation an address names (`/musegen/continue` -> `continue`), or ProtocolError."""
+    if not address.startswith(PREFIX + "/"):
+        raise ProtocolError(f"unknown address {address[:200]!r}", "unknown_address")
+    op = address[len(PREFIX) + 1:]
+    if op != NOTE and op not in ADDRESSES:
+        raise ProtocolError(f"unknown address {address[:200]!r}", "unknown_address")
+    return op
+
+
+def _parse_pairs(address: str, rest: list, accepted: dict, limits: Limits) -> dict:
+    """The key value pairs after the id -> checked parameters (each key known and given once)."""
     if len(rest) % 2:
         raise ProtocolError(f"{address}: parameters come in key value pairs; got {len(rest)} "
                             f"values after the id")
@@ -183,6 +195,11 @@ def parse_request(address: str, args: Sequence[object], limits: Limits) -> Reque
         if k in params:
             raise ProtocolError(f"{address}: parameter {k!r} given twice")
         params[k] = accepted[k](k, v, limits)
+    return params
+
+
+def _check_required(address: str, op: str, params: dict, required: Sequence[str]) -> None:
+    """Every required parameter is there (`a|b`: either) and no two exclusive ones are both given."""
     for need in required:
         if not any(n in params for n in need.split("|")):
             raise ProtocolError(f"{address}: missing parameter {need.replace('|', ' or ')!r}")
@@ -190,7 +207,6 @@ def parse_request(address: str, args: Sequence[object], limits: Limits) -> Reque
         raise ProtocolError(f"{address}: give either take or path, not both")
     if "style" in params and "styles" in params:
         raise ProtocolError(f"{address}: give either style or styles, not both")
-    return Request(op, rid, params)
 
 
 def parse_note(values: Sequence[object]) -> dict:

@@ -103,14 +103,24 @@ def _delta_track(events: list[tuple[int, int, mido.Message]], name: str) -> mido
 
 
 def _conductor(flat: object, shift: int) -> mido.MidiTrack:
-    events: list[tuple[int, int, mido.Message]] = []
+    """The conductor track: the score's time signatures and tempi (4/4 and DEFAULT_QPM at the
+    start when it has none there), moved right by `shift` ticks like the notes."""
+    return _delta_track(_time_signature_events(flat, shift) + _tempo_events(flat, shift), "")
+
+
+_MIDI_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def _time_signature_events(flat: object, shift: int) -> list[tuple[int, int, mido.MetaMessage]]:
+    """One time_signature per change that MIDI can hold (at most one per tick), 4/4 at tick 0
+    when the score sets none there."""
+    events: list[tuple[int, int, mido.MetaMessage]] = []
     seen_ts: set[int] = set()
     current = None
     for ts in flat.getElementsByClass("TimeSignature"):
         tick = 0 if not events and ts.offset == 0 else _ticks(ts.offset) + shift
-        if tick in seen_ts or not (1 <= ts.numerator <= 255) or ts.denominator not in (
-            1, 2, 4, 8, 16, 32, 64,
-        ) or (ts.numerator, ts.denominator) == current:
+        if tick in seen_ts or not (1 <= ts.numerator <= 255) or ts.denominator not in _MIDI_DENOMINATORS \
+                or (ts.numerator, ts.denominator) == current:
             continue
         seen_ts.add(tick)
         current = (ts.numerator, ts.denominator)
@@ -119,6 +129,12 @@ def _conductor(flat: object, shift: int) -> mido.MidiTrack:
     if 0 not in seen_ts:
         events.append((0, 0, mido.MetaMessage("time_signature", numerator=4, denominator=4,
                                               time=0)))
+    return events
+
+
+def _tempo_events(flat: object, shift: int) -> list[tuple[int, int, mido.MetaMessage]]:
+    """One set_tempo per metronome mark of 10..400 quarters a minute, DEFAULT_QPM at tick 0
+    when the score sets none there."""
     tempos = []
     for mark in flat.getElementsByClass("MetronomeMark"):
         try:
@@ -129,10 +145,8 @@ def _conductor(flat: object, shift: int) -> mido.MidiTrack:
             tempos.append((0 if mark.offset == 0 else _ticks(mark.offset) + shift, qpm))
     if not tempos or tempos[0][0] != 0:
         tempos.insert(0, (0, DEFAULT_QPM))
-    for tick, qpm in tempos:
-        events.append((tick, 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(qpm),
-                                                 time=0)))
-    return _delta_track(events, "")
+    return [(tick, 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(qpm), time=0))
+            for tick, qpm in tempos]
 
 
 def score_to_midifile(score: object) -> mido.MidiFile:

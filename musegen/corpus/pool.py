@@ -49,43 +49,14 @@ def run_tasks(tasks: Sequence[Task], workers: int,
     Raises :class:`WorkerStartError` only when workers die before any task has finished.
     """
     if workers <= 1:  # in this process, one after the other
-        for task in tasks:
-            try:
-                result = task.fn(*task.args)
-            except Exception as e:  # noqa: BLE001 - the caller decides what it means
-                on_result(task.key, None, e)
-            else:
-                on_result(task.key, result, None)
+        _run_here(tasks, on_result)
         return
     pending = list(tasks)
     finished_any = False
     restarts = 0
     while pending:
-        broken: list[Task] = []
-        executor = make_executor(workers)
-        futures: dict[cf.Future, Task] = {}
-        try:
-            for i, task in enumerate(pending):
-                try:
-                    futures[executor.submit(task.fn, *task.args)] = task
-                except BrokenProcessPool:
-                    broken.extend(pending[i:])
-                    break
-            for future in cf.as_completed(futures):
-                task = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    broken.append(task)
-                    continue
-                except Exception as e:  # noqa: BLE001 - the caller decides what it means
-                    finished_any = True
-                    on_result(task.key, None, e)
-                    continue
-                finished_any = True
-                on_result(task.key, result, None)
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+        broken, finished = _run_round(pending, workers, on_result)
+        finished_any = finished_any or finished
         if broken and not finished_any:
             raise WorkerStartError(
                 "worker processes died before finishing any task; if you call the build "
@@ -97,3 +68,49 @@ def run_tasks(tasks: Sequence[Task], workers: int,
         for task in broken:
             on_result(task.key, None, BrokenProcessPool("a worker process died"))
         pending = []
+
+
+def _run_here(tasks: Sequence[Task], on_result: Callable[[Hashable, object, BaseException | None], None]
+              ) -> None:
+    """Each task in this process, one after the other, its result or exception to ``on_result``."""
+    for task in tasks:
+        try:
+            result = task.fn(*task.args)
+        except Exception as e:  # noqa: BLE001 - the caller decides what it means
+            on_result(task.key, None, e)
+        else:
+            on_result(task.key, result, None)
+
+
+def _run_round(pending: list[Task], workers: int,
+               on_result: Callable[[Hashable, object, BaseException | None], None]
+               ) -> tuple[list[Task], bool]:
+    """``pending`` in one fresh pool: each finished task's result or exception to ``on_result``.
+    Returns the tasks lost to a dying worker, and whether any task finished."""
+    broken: list[Task] = []
+    finished = False
+    executor = make_executor(workers)
+    futures: dict[cf.Future, Task] = {}
+    try:
+        for i, task in enumerate(pending):
+            try:
+                futures[executor.submit(task.fn, *task.args)] = task
+            except BrokenProcessPool:
+                broken.extend(pending[i:])
+                break
+        for future in cf.as_completed(futures):
+            task = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                broken.append(task)
+                continue
+            except Exception as e:  # noqa: BLE001 - the caller decides what it means
+                finished = True
+                on_result(task.key, None, e)
+                continue
+            finished = True
+            on_result(task.key, result, None)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    return broken, finished

@@ -467,9 +467,16 @@ def _pct(x: float) -> str:
 
 
 def render_markdown(m: dict, figures: Sequence[str], command: str) -> str:
-    h, t = m["headline"], m["targets"]
-    names = m["styles"]
-    checks = [
+    """The evaluation report (report.md) of the metrics `m`."""
+    lines = _md_headline(m, command)
+    lines += ["## 1. Likelihood per style (nats/token)", "", m["nll_markdown"], ""]
+    lines += _md_fidelity(m) + _md_blend(m) + _md_descriptors(m) + _md_novelty(m) + _md_closing(m)
+    return "\n".join(lines)
+
+
+def _headline_checks(h: dict, t: dict) -> list[_Check]:
+    """The headline figures, each against its target."""
+    return [
         _Check("classifier accuracy on held-out real pieces", _pct(h["classifier_accuracy"]),
                f">= {_pct(t['classifier_accuracy'])}",
                h["classifier_accuracy"] >= t["classifier_accuracy"]),
@@ -486,58 +493,73 @@ def render_markdown(m: dict, figures: Sequence[str], command: str) -> str:
         _Check("validity (decodable, exact bar count, re-read from MIDI)", _pct(h["validity"]),
                "100 %", h["validity"] >= 1.0),
     ]
-    cfg = m["config"]
+
+
+def _md_headline(m: dict, command: str) -> list[str]:
+    """The title, how to reproduce the run, and the headline figures against their targets."""
+    h, cfg = m["headline"], m["config"]
     lines = [f"# Evaluation of `{m['model_id']}`", "",
              f"Reproduce: `{command}`. Corpus `{m['corpus']}`, split `{cfg['split']}`; "
              f"{'quick' if cfg['quick'] else 'full'} run, {m['seconds']['total']:.0f} s. "
              f"Takes are {cfg['bars']} bars generated from nothing, seed {cfg['seed']}.", "",
              "## Headline figures against the targets", "",
              "| figure | value | target | met |", "|---|---:|---:|:-:|"]
-    for c in checks:
+    for c in _headline_checks(h, m["targets"]):
         lines.append(f"| {c.name} | {c.value} | {c.target} | {'yes' if c.met else '**no**'} |")
     lines += ["", f"Model NLL is {_pct(h['nll_improvement'])} lower than the n-gram baseline "
               "(mean over styles). Real held-out pieces copying >= "
               f"{COPY_NOTES} notes: {_pct(h['real_copy_share'])}.", ""]
+    return lines
 
-    lines += ["## 1. Likelihood per style (nats/token)", "", m["nll_markdown"], ""]
 
-    c = m["classifier"]
-    lines += ["## 2. Style fidelity", "",
-              f"A logistic-regression classifier ({len(c['features'])} descriptor features: "
-              "key-relative pitch-class profile, onset phase, density, voices, range, step and "
-              f"the seven musical descriptors) trained on {c['train_excerpts']} "
-              f"{cfg['bars']}-bar excerpts of **real training pieces only**.", "",
-              f"**First, on {c['test_pieces']} held-out real pieces:** accuracy "
-              f"{_pct(c['accuracy'])}, balanced accuracy {_pct(c['balanced_accuracy'])} "
-              f"(chance {_pct(1 / len(names))}; the same pieces scored against a wrong style "
-              f"label: {_pct(c['wrong_label_accuracy'])}).", "",
-              f"Then, on {m['fidelity']['takes_per_style']} generated takes per style: "
-              f"{_pct(m['fidelity']['accuracy'])} labelled with the requested style "
-              f"(balanced {_pct(m['fidelity']['balanced_accuracy'])}; labelled with a "
-              f"wrong style (the next one): {_pct(m['fidelity']['wrong_style_share'])}).", "",
-              "| style | real pieces correct | generated takes with requested label |",
-              "|---|---:|---:|"]
+def _md_fidelity(m: dict) -> list[str]:
+    """Section 2: the classifier on held-out real pieces, then on generated takes, per style."""
+    c, cfg, names = m["classifier"], m["config"], m["styles"]
+    lines = ["## 2. Style fidelity", "",
+             f"A logistic-regression classifier ({len(c['features'])} descriptor features: "
+             "key-relative pitch-class profile, onset phase, density, voices, range, step and "
+             f"the seven musical descriptors) trained on {c['train_excerpts']} "
+             f"{cfg['bars']}-bar excerpts of **real training pieces only**.", "",
+             f"**First, on {c['test_pieces']} held-out real pieces:** accuracy "
+             f"{_pct(c['accuracy'])}, balanced accuracy {_pct(c['balanced_accuracy'])} "
+             f"(chance {_pct(1 / len(names))}; the same pieces scored against a wrong style "
+             f"label: {_pct(c['wrong_label_accuracy'])}).", "",
+             f"Then, on {m['fidelity']['takes_per_style']} generated takes per style: "
+             f"{_pct(m['fidelity']['accuracy'])} labelled with the requested style "
+             f"(balanced {_pct(m['fidelity']['balanced_accuracy'])}; labelled with a "
+             f"wrong style (the next one): {_pct(m['fidelity']['wrong_style_share'])}).", "",
+             "| style | real pieces correct | generated takes with requested label |",
+             "|---|---:|---:|"]
     for i, n in enumerate(names):
         r, g = c["per_style"][i], m["fidelity"]["per_style"][i]
         lines.append(f"| {n} | {'-' if r is None else _pct(r)} | {'-' if g is None else _pct(g)} |")
     lines += ["", "![confusion](confusion.png)", ""]
+    return lines
 
-    lines += ["## 3. Blend control", "",
-              "P(B) = the classifier's probability of B renormalised over {A, B}; projection = "
-              "position between A's real pieces (0) and B's (1) in standardised descriptor "
-              "space. Spearman over all takes with weight <= 1.", "",
-              "| A -> B | " + " | ".join(f"w={w:g}" for w in cfg["weights"])
-              + " | Spearman P(B) | Spearman projection |",
-              "|---|" + "---:|" * (len(cfg["weights"]) + 2)]
+
+def _md_blend(m: dict) -> list[str]:
+    """Section 3: how the blend weight moves the takes from style A to B."""
+    cfg = m["config"]
+    lines = ["## 3. Blend control", "",
+             "P(B) = the classifier's probability of B renormalised over {A, B}; projection = "
+             "position between A's real pieces (0) and B's (1) in standardised descriptor "
+             "space. Spearman over all takes with weight <= 1.", "",
+             "| A -> B | " + " | ".join(f"w={w:g}" for w in cfg["weights"])
+             + " | Spearman P(B) | Spearman projection |",
+             "|---|" + "---:|" * (len(cfg["weights"]) + 2)]
     for b in m["blend"]:
         sp = b.get("spearman_projection")
         lines.append(f"| {b['pair'][0]} -> {b['pair'][1]} | "
                      + " | ".join(f"{p:.2f}" for p in b["prob_b"])
                      + f" | {b['spearman_prob']:.2f} | {'-' if sp is None else f'{sp:.2f}'} |")
     lines += ["", "![blend](blend.png)", ""]
+    return lines
 
-    lines += ["## 4. Musical descriptors, real vs generated (relative gap)", "",
-              "| style | " + " | ".join(MUSICAL) + " |", "|---|" + "---:|" * len(MUSICAL)]
+
+def _md_descriptors(m: dict) -> list[str]:
+    """Section 4: each musical descriptor, real vs generated, per style."""
+    lines = ["## 4. Musical descriptors, real vs generated (relative gap)", "",
+             "| style | " + " | ".join(MUSICAL) + " |", "|---|" + "---:|" * len(MUSICAL)]
     for n, d in m["descriptors"].items():
         cells = []
         for k in MUSICAL:
@@ -546,31 +568,40 @@ def render_markdown(m: dict, figures: Sequence[str], command: str) -> str:
             cells.append(f"{v['real']:.2f} / {v['generated']:.2f} ({gap})")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     lines += ["", "Cells: real / generated (gap). ![descriptors](descriptors.png)", ""]
+    return lines
 
+
+def _md_novelty(m: dict) -> list[str]:
+    """Section 5: how long a run of notes the takes share with a training piece."""
     nv = m["novelty"]
     g, r = nv["generated"], nv["real_heldout"]
     key = f"share_ge_{COPY_NOTES}"
-    lines += ["## 5. Novelty", "",
-              f"Longest run of consecutive melody notes shared with one training piece "
-              f"(index: {nv['index']}).", "",
-              "| | n | median | p90 | max | share >= 12 |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["## 5. Novelty", "",
+             f"Longest run of consecutive melody notes shared with one training piece "
+             f"(index: {nv['index']}).", "",
+             "| | n | median | p90 | max | share >= 12 |", "|---|---:|---:|---:|---:|---:|"]
     for label, s in (("generated takes", g), ("held-out real pieces", r)):
         if s.get("n"):
             lines.append(f"| {label} | {s['n']} | {s['median']:g} | {s['p90']:g} | {s['max']} | "
                          f"{_pct(s[key])} |")
     lines += ["", f"Control: an 8-bar excerpt of a training piece scores "
-              f"{nv['planted_train_excerpt_run']} notes. ![novelty](novelty.png)", "",
-              "## 6. Validity", "",
-              f"{m['validity']['valid']} / {m['validity']['takes']} takes decode to exactly "
-              f"{cfg['bars']} bars and read back identically from MIDI.", "",
-              "## 7. Style map", "",
-              f"{m['style_map']['pieces']} held-out pieces placed at the model's posterior "
-              "mix of style vectors (likelihood of the piece's first 256 tokens under each "
-              "style); the model's own top style matches the piece's label for "
-              f"{_pct(m['style_map']['model_accuracy'])}.", "", "![style map](style_map.png)", "",
-              "## Timing (s)", "",
-              ", ".join(f"{k} {v:.0f}" for k, v in m["seconds"].items()), ""]
-    return "\n".join(lines)
+              f"{nv['planted_train_excerpt_run']} notes. ![novelty](novelty.png)"]
+    return lines
+
+
+def _md_closing(m: dict) -> list[str]:
+    """Sections 6 and 7 (validity, the style map) and the timings."""
+    cfg = m["config"]
+    return ["", "## 6. Validity", "",
+            f"{m['validity']['valid']} / {m['validity']['takes']} takes decode to exactly "
+            f"{cfg['bars']} bars and read back identically from MIDI.", "",
+            "## 7. Style map", "",
+            f"{m['style_map']['pieces']} held-out pieces placed at the model's posterior "
+            "mix of style vectors (likelihood of the piece's first 256 tokens under each "
+            "style); the model's own top style matches the piece's label for "
+            f"{_pct(m['style_map']['model_accuracy'])}.", "", "![style map](style_map.png)", "",
+            "## Timing (s)", "",
+            ", ".join(f"{k} {v:.0f}" for k, v in m["seconds"].items()), ""]
 
 
 def _figures(m: dict, out: Path) -> list[Path]:
