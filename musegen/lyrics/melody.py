@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from musegen import params as P
 from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
@@ -187,18 +188,9 @@ class MelodyPlan:
 
 
 def parse_time_signature(ts: object) -> tuple[int, int]:
-    """(4, 4), [3, 4] or "6/8" -> a supported metre; `ParameterError` otherwise."""
-    try:
-        if isinstance(ts, str):
-            num, den = (int(x) for x in ts.strip().split("/"))
-        else:
-            num, den = (int(x) for x in ts)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise ParameterError(f"time_signature must be like (4, 4) or '6/8', got {ts!r}") from None
-    if (num, den) not in METRES:
-        known = ", ".join(f"{a}/{b}" for a, b in METRES)
-        raise ParameterError(f"time_signature {num}/{den} is not supported for melodies; use one of {known}")
-    return num, den
+    """(4, 4), [3, 4] or "6/8" -> a supported metre; `ParameterError` otherwise (the parameter
+    table's check for a melody's time signature)."""
+    return P.TimeSignature(MELODY_METRES).check("time_signature", ts)
 
 
 def _prominence(s: Syllable, func: bool) -> float:
