@@ -13,20 +13,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import replace
 
-from musegen.clip import Clip, KeySignature, Note, TempoChange, Track
+from musegen.clip import Clip, KeySignature, Note, TempoChange, Track, window_events
 
 
 def token_tracks(clip: Clip) -> list[Track]:
     """The tracks the tokenizer encodes, in token order (track i of a take is this list's i):
     the tracks with notes, or the first track of a silent clip."""
     return [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])
-
-
-def _window(events: tuple, at: int, end: int, first: object | None) -> tuple:
-    """Events inside [at, end) moved to start at 0, with `first` (the one in force at `at`,
-    at tick 0) before them."""
-    inside = tuple(replace(e, tick=e.tick - at) for e in events if at < e.tick < end)
-    return ((first,) if first is not None else ()) + inside
 
 
 def carry(take: Clip, source: Clip | None, *, at_tick: int = 0, tempo: float | None = None,
@@ -46,9 +39,9 @@ def carry(take: Clip, source: Clip | None, *, at_tick: int = 0, tempo: float | N
         keys = _keys(take, None, (), key, lock_first)
         return replace(take, tempos=tempos, key=None, key_signatures=keys)
     end = at_tick + take.length_ticks
-    tempos = _window(source.tempos, at_tick, end, TempoChange(0, source.tempo_at(at_tick)))
+    tempos = window_events(source.tempos, at_tick, end, TempoChange(0, source.tempo_at(at_tick)))
     ks = source.key_signature_at(at_tick)
-    given_keys = _window(source.key_signatures, at_tick, end, replace(ks, tick=0) if ks is not None else None)
+    given_keys = window_events(source.key_signatures, at_tick, end, replace(ks, tick=0) if ks is not None else None)
     return replace(take, tracks=_tracks(take, source), tempos=tempos, name=source.name or take.name,
                    time_signatures=_time_signatures(take, source, at_tick, end), key=None,
                    key_signatures=_keys(take, source, given_keys, key, lock_first))
@@ -56,7 +49,7 @@ def carry(take: Clip, source: Clip | None, *, at_tick: int = 0, tempo: float | N
 
 def _time_signatures(take: Clip, source: Clip, at_tick: int, end: int) -> tuple:
     """The source's signatures over the take's span, when they give the take's own bar grid."""
-    cand = _window(source.time_signatures, at_tick, end, replace(source.time_signature_at(at_tick), tick=0))
+    cand = window_events(source.time_signatures, at_tick, end, replace(source.time_signature_at(at_tick), tick=0))
     same_grid = Clip(tracks=(), time_signatures=cand, length_ticks=take.length_ticks).bar_starts == take.bar_starts
     return cand if same_grid else take.time_signatures
 

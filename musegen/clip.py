@@ -239,16 +239,15 @@ class Clip:
         )
         return Clip(
             tracks=tracks,
-            tempos=_shift_events(self.tempos, lo, hi, TempoChange(0, self.tempo_at(lo))),
-            time_signatures=_shift_events(
+            tempos=window_events(self.tempos, lo, hi, TempoChange(0, self.tempo_at(lo))),
+            time_signatures=window_events(
                 self.time_signatures, lo, hi, replace(self.time_signature_at(lo), tick=0)
             ),
             key=self.key,
             length_ticks=hi - lo,
             name=self.name,
-            key_signatures=_shift_events(self.key_signatures, lo, hi, replace(ks, tick=0))
-            if ks is not None else tuple(replace(k, tick=k.tick - lo) for k in self.key_signatures
-                                         if lo < k.tick < hi),
+            key_signatures=window_events(self.key_signatures, lo, hi,
+                                         replace(ks, tick=0) if ks is not None else None),
         )
 
     def concat(self, other: Clip) -> Clip:
@@ -629,9 +628,11 @@ def _round_up_to_bar(sigs: Sequence[TimeSignature], end_tick: int) -> int:
     return _bar_grid(sorted(sigs, key=lambda s: s.tick), end_tick)[-1]
 
 
-def _shift_events(events: Iterable, lo: int, hi: int, first: object) -> tuple:
+def window_events(events: Iterable, lo: int, hi: int, first: object | None = None) -> tuple:
+    """Events strictly inside (lo, hi) moved to start at `lo`, after `first` (the event in force
+    at `lo`, at tick 0; None: there is none)."""
     inside = tuple(replace(e, tick=e.tick - lo) for e in events if lo < e.tick < hi)
-    return (first, *inside)
+    return ((first,) if first is not None else ()) + inside
 
 
 def _dedupe_events(events: Iterable, value: object) -> tuple:
@@ -663,6 +664,7 @@ __all__ = [
     "TempoChange",
     "TimeSignature",
     "KeySignature",
+    "window_events",
     "read_regular_file",
     "estimate_key",
     "parse_key",

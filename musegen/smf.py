@@ -78,8 +78,7 @@ def note_groups(data: bytes) -> list[tuple[int, int, int, int]]:
     """(track chunk, channel, program, note-ons) for every group of notes, in the order
     symusic lists its tracks: by track chunk, then channel, then program at the note-on."""
     groups: dict[tuple[int, int, int], int] = {}
-    for t, (kind, start, end) in enumerate(c for c in _chunks(data) if c[0] == b"MTrk"):
-        del kind
+    for t, (_, start, end) in enumerate(c for c in _chunks(data) if c[0] == b"MTrk"):
         program = [0] * 16
         for _, status, d1, d2 in _channel_messages(data, start, end):
             ch = status & 0x0F
