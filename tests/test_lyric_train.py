@@ -97,3 +97,26 @@ def test_lyrics_train_flags_name_the_settings_and_a_run_resumes(tiny_lyric_corpu
     assert main([*flags, "--steps", "3"]) == 0  # resumes at step 2
     rec = json.loads((run / "final" / "musegen_lyrics.json").read_text())
     assert rec["steps"] == 3 and [h["step"] for h in rec["history"]] == [2, 3]
+
+
+def test_a_run_starts_from_another_models_weights_in_bf16(tiny_lyric_corpus: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`--init-from` continues a finished model (the step-0 loss is the old model's, not a random one's),
+    `--bf16` trains, and a model of another shape is refused naming the flag."""
+    from bridges.cli import main
+
+    shape = ["--batch-size", "2", "--context", "16", "--d-model", "32", "--layers", "1", "--heads", "2",
+             "--d-ff", "64", "--eval-every", "4", "--threads", "1", "--corpus", str(tiny_lyric_corpus)]
+    assert main(["lyrics-train", *shape, "--run-dir", str(tmp_path / "a"), "--steps", "30", "--lr", "0.01"]) == 0
+    first = json.loads((tmp_path / "a" / "final" / "musegen_lyrics.json").read_text())
+    assert main(["lyrics-train", *shape, "--run-dir", str(tmp_path / "b"), "--steps", "4", "--bf16",
+                 "--init-from", str(tmp_path / "a" / "final")]) == 0
+    second = json.loads((tmp_path / "b" / "final" / "musegen_lyrics.json").read_text())
+    assert second["config"]["bf16"] and second["config"]["init_from"].endswith("final")
+    # after 4 steps the continued model is where the first one ended, far below the first one's own step 4
+    assert second["history"][0]["valid_nll"] < first["history"][0]["valid_nll"] - 0.5
+    assert second["history"][0]["valid_nll"] < first["valid_nll"] + 0.1
+    capsys.readouterr()
+    assert main(["lyrics-train", *shape, "--d-model", "48", "--run-dir", str(tmp_path / "c"), "--steps", "1",
+                 "--init-from", str(tmp_path / "a" / "final")]) == 1
+    assert "--init-from" in capsys.readouterr().err and not (tmp_path / "c" / "final").exists()

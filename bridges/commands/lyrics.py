@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab-size", type=int, default=4096, help="byte-level BPE vocabulary size")
     p.add_argument("--limit", type=int, default=None,
                    help="read only the first N lines, for a quick try (default: all)")
+    p.add_argument("--tokenizer", type=Path, default=None,
+                   help="encode with this lyric model's tokenizer folder instead of training a new BPE, "
+                        "e.g. musegen/models/lyrics to continue its training (default: train a new one)")
     p.set_defaults(func=run_corpus)
 
     p = sub.add_parser("lyrics-train", help="train the lyric language model")
@@ -68,6 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=200, help="steps between validation losses")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and data order")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from this lyric model's weights, e.g. musegen/models/lyrics (same shape and "
+                        "tokenizer: build the corpus with --tokenizer of the same folder; default: random weights)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast for training matmuls (faster on CPUs with AVX512-BF16/AMX; default: fp32)")
     p.set_defaults(func=run_train)
 
 
@@ -78,7 +86,7 @@ def run_corpus(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     with console.status("") as status:
-        summary = build_lyric_corpus(args.out, vocab_size=args.vocab_size, limit=args.limit,
+        summary = build_lyric_corpus(args.out, vocab_size=args.vocab_size, limit=args.limit, tokenizer=args.tokenizer,
                                      on_stage=lambda s: (status.update(s), console.log(s)))
     for name, s in summary["splits"].items():
         console.print(f"{name}: {s['lines']:,} lines, {s['stanzas']:,} stanzas, {s['tokens']:,} tokens")
@@ -101,7 +109,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise ParameterError(f"no lyric corpus in {args.corpus}: run `musegen lyrics-corpus --out {args.corpus}`")
     cfg = LyricTrainConfig(steps=args.steps, batch_size=args.batch_size, context=args.context, lr=args.lr,
                            d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=args.d_ff,
-                           seed=args.seed, eval_every=args.eval_every, ckpt_every=min(100, args.eval_every))
+                           seed=args.seed, eval_every=args.eval_every, ckpt_every=min(100, args.eval_every),
+                           init_from=str(args.init_from or ""), bf16=args.bf16)
     command = "musegen " + shlex.join(sys.argv[1:])
     quiet_hf_loading()  # no tqdm bar of transformers' own when the model is written
     valid = "-"

@@ -54,9 +54,11 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> object:
 
 
 def build_lyric_corpus(out: Path, *, vocab_size: int = 4096, limit: int | None = None, seed: int = 0,
-                       on_stage: Callable[[str], None] | None = None) -> dict:
+                       tokenizer: Path | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
     """Clean, split, plan-format and tokenize the verse corpus into `out`.
 
+    `tokenizer`: an existing lyric model's tokenizer folder to encode with (e.g. the shipped model, so a
+    longer run can start from its weights and stay comparable per token); default: train a new BPE.
     Writes `tokenizer/` (HF tokenizer files), `{train,valid,test}.npy` (uint16 packed stanzas),
     `test_lines.jsonl` (held-out lines, for evaluation), `words.json`, `summary.json`."""
     stage = on_stage or (lambda s: None)
@@ -71,9 +73,15 @@ def build_lyric_corpus(out: Path, *, vocab_size: int = 4096, limit: int | None =
     for name, lns in parts.items():
         st = D.stanzas(lns)
         texts[name] = [D.format_stanza(s, D.theme_words(s, rng) if rng.random() < 0.5 else []) for s in st]
-    stage(f"training a {vocab_size}-token byte-level BPE")
-    sample = rng.sample(texts["train"], min(len(texts["train"]), 200_000))
-    tok = train_tokenizer(sample, vocab_size)
+    if tokenizer is not None:
+        from transformers import AutoTokenizer
+
+        stage(f"using the tokenizer of {tokenizer}")
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+    else:
+        stage(f"training a {vocab_size}-token byte-level BPE")
+        sample = rng.sample(texts["train"], min(len(texts["train"]), 200_000))
+        tok = train_tokenizer(sample, vocab_size)
     tok.save_pretrained(out / "tokenizer")
     summary: dict = {"raw_lines": len(raw), "kept_lines": len(lines), "vocab_size": len(tok), "splits": {}}
     for name, tx in texts.items():
@@ -111,6 +119,8 @@ class LyricTrainConfig:
     eval_every: int = 250
     eval_batches: int = 20
     ckpt_every: int = 250
+    init_from: str = ""  # a lyric model folder whose weights start the run (same tokenizer and shape)
+    bf16: bool = False  # bf16 autocast for the forward/backward matmuls (CPU with AVX512-BF16/AMX, or CUDA)
 
     @classmethod
     def from_dict(cls, d: dict) -> LyricTrainConfig:
@@ -146,8 +156,10 @@ def _batch(stream: np.ndarray, cfg: LyricTrainConfig, step: int, salt: int = 0) 
     return torch.from_numpy(np.stack([stream[s:s + cfg.context + 1] for s in starts]).astype(np.int64))
 
 
-def _loss(model: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
-    logits = model(input_ids=xb[:, :-1]).logits
+def _loss(model: torch.nn.Module, xb: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    device = next(model.parameters()).device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(input_ids=xb[:, :-1]).logits
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), xb[:, 1:].reshape(-1))
 
 
@@ -169,6 +181,21 @@ def _lr(cfg: LyricTrainConfig, step: int) -> float:
 def _check_sizes(cfg: LyricTrainConfig) -> None:
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.context < 8:
         raise ParameterError(f"steps, batch_size and context must be positive (context >= 8), got {cfg}")
+
+
+def _init_from(model: torch.nn.Module, folder: Path) -> None:
+    """Start `model` from the weights of the lyric model in `folder` (it must have the same shape)."""
+    from safetensors.torch import load_file
+
+    weights = load_file(folder / "model.safetensors")
+    own = model.state_dict()
+    bad = sorted(k for k, v in weights.items() if k not in own or own[k].shape != v.shape)
+    if bad:
+        raise ParameterError(f"--init-from {folder}: its weights do not fit this model's shape ({bad[0]}, ...); "
+                             "use the same --d-model/--layers/--heads/--d-ff and its tokenizer")
+    missing = model.load_state_dict(weights, strict=False).missing_keys
+    if any(k != "lm_head.weight" for k in missing):
+        raise ParameterError(f"--init-from {folder}: weights missing for {missing[0]}")
 
 
 def _resume(state_path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[int, list[dict]]:
@@ -194,7 +221,7 @@ def _step(model: torch.nn.Module, opt: torch.optim.Optimizer, train: np.ndarray,
     """One optimizer step on batch `step`; its loss."""
     for group in opt.param_groups:
         group["lr"] = _lr(cfg, step)
-    loss = _loss(model, _batch(train, cfg, step))
+    loss = _loss(model, _batch(train, cfg, step), cfg.bf16)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -239,6 +266,8 @@ def train_lyric_model(corpus: Path, run_dir: Path, cfg: LyricTrainConfig, *, com
     train = np.load(corpus / "train.npy")
     valid = np.load(corpus / "valid.npy")
     model = make_model(cfg, tok)
+    if cfg.init_from:
+        _init_from(model, Path(cfg.init_from))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "state.pt"
