@@ -13,8 +13,7 @@ import pytest
 from musegen.clip import PPQ, Clip, Note, TimeSignature, Track
 from musegen.corpus.grouping import split_of
 from musegen.errors import ParameterError
-from musegen.evaluation.musicianship_run import (MusicianshipConfig, family, generation_kwargs,
-                                                 markdown, run)
+from musegen.evaluation.musicianship_run import MusicianshipConfig, family, generation_kwargs, markdown, run
 
 STYLES = ["alpha", "beta", "gamma"]  # the tiny model's style names
 BAR = 4 * PPQ
