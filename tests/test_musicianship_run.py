@@ -121,3 +121,22 @@ def test_families() -> None:
     assert family("irish-dance") == "folk" and family("chinese-folk") == "folk"
     assert family("bach-chorale") == "chorale" and family("madrigal") == "renaissance"
     assert family("my-style") == "my-style"
+
+
+def test_the_model_card_section(result: dict) -> None:
+    from musegen.modelcard import musicianship_section
+
+    text = "\n".join(musicianship_section(result))
+    assert text.startswith("\n## Musicianship") and "### Continue: gamma" in text
+
+
+def test_musegen_eval_has_a_musicianship_section(tiny_model_dir: Path, tiny_corpus: Path,
+                                                 tmp_path: Path) -> None:
+    from bridges.cli import main
+
+    assert main(["eval", "--model", str(tiny_model_dir), "--corpus", str(tiny_corpus), "--quick",
+                 "--musicianship", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert text.index("## 7. Style map") < text.index("## 8. Musicianship")
+    assert "### Continue: gamma" in text
+    assert "musicianship" in json.loads((tmp_path / "metrics.json").read_text())
