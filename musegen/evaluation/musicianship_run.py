@@ -45,17 +45,18 @@ so the benchmark runs before and after a constraint exists."""
 class MusicianshipConfig:
     """How much to measure. `quick_config()` is a smoke test of a minute or two."""
 
-    pieces_per_family: int = 8
+    pieces_per_family: int = 4
     prompt_bars: tuple[int, ...] = (4, 8)
     bars: int = 8
     takes: int = 4
     seeds: tuple[int, ...] = (0, 1)
     infill: tuple[int, int] = (3, 4)  # 1-based bars of an 8-bar excerpt
-    infill_pieces_per_family: int = 4
+    infill_pieces_per_family: int = 2
     blend_pairs: tuple[tuple[str, str], ...] = BLEND_PAIRS
     blend_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     blend_takes: int = 4
     nothing_takes: int = 4
+    nothing_per_family: int | None = None  # styles started from nothing per family (None: all)
     real_pieces_per_style: int = 40  # for keys, tempi and blend centroids
     gen_kwargs: dict = field(default_factory=dict)  # extra generation parameters, every request
     no_constraints: bool = False  # pass OFF_SWITCHES
@@ -66,7 +67,7 @@ class MusicianshipConfig:
         return cls(**{"pieces_per_family": 2, "prompt_bars": (4,), "seeds": (0,),
                       "infill_pieces_per_family": 1, "blend_pairs": BLEND_PAIRS[:1],
                       "blend_weights": (0.0, 0.5, 1.0), "blend_takes": 2, "nothing_takes": 2,
-                      "real_pieces_per_style": 10, "quick": True, **kw})
+                      "nothing_per_family": 1, "real_pieces_per_style": 10, "quick": True, **kw})
 
 
 def family(style: str) -> str:
@@ -304,7 +305,8 @@ def run(studio: Any, corpus: Any, cfg: MusicianshipConfig | None = None, *,
             out["blend"].append(_blend(ctx, a, b))
     seconds["blend"] = time.perf_counter() - t1
     t1 = time.perf_counter()
-    for s in wanted:
+    starts = [s for fam_styles in families.values() for s in fam_styles[:cfg.nothing_per_family]]
+    for s in [s for s in wanted if s in starts]:
         if clips[s]:
             stage(f"from nothing: {s}")
             out["nothing"].append(_nothing(ctx, s))
