@@ -37,11 +37,19 @@ def test_a_planted_parallel_fifth_is_counted_and_contrary_motion_is_not():
 
 
 def test_parallel_octaves_and_a_held_voice():
-    assert m.parallels(clip(line([72, 74, 76]), line([60, 62, 64]), bars=1)) == (0, 2)
+    assert m.parallels(clip(line([72, 74, 76, 79, 77]), line([60, 62, 64, 53, 57]), bars=1)) == (0, 2)
     # one voice holds while the other moves: not a parallel
     held = Track((Note(60, 80, 0, 2 * Q),))
     assert m.parallels(clip(line([67, 69]), held, bars=1)) == (0, 0)
-    assert m.parallel_octaves_per_bar(clip(line([72, 74, 76]), line([60, 62, 64]), bars=1)) == 2.0
+    assert m.parallel_octaves_per_bar(clip(line([72, 74, 76, 79, 77]), line([60, 62, 64, 53, 57]), bars=1)) == 2.0
+
+
+def test_a_voice_doubled_throughout_is_a_doubling_not_parallels():
+    soprano = line([72, 74, 76, 77])
+    doubling = line([60, 62, 64, 65])  # an instrument an octave below, colla parte
+    assert m.doubles(soprano, doubling, BAR)
+    assert m.parallels(clip(soprano, doubling, line([55, 57, 55, 53]), bars=1)) == (0, 0)
+    assert not m.doubles(soprano, line([55, 57, 55, 53]), BAR)
 
 
 def test_a_fifth_to_a_different_interval_is_not_parallel():

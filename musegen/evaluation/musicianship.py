@@ -203,19 +203,38 @@ def chord_on_beat_share(clip: Clip, lo_tick: int = 0, hi_tick: int | None = None
     return chords / n if n else None
 
 
+DOUBLING_SHARE = 0.75
+
+
+def doubles(a: Track, b: Track, length_ticks: int) -> bool:
+    """Whether voice `b` doubles voice `a` (an instrument playing a sung part colla parte, at
+    the unison or octave): at `DOUBLING_SHARE` (75 %) or more of the eighth-note moments at
+    which both sound, they sound the same pitch class."""
+    n = same = 0
+    for t in range(0, max(length_ticks, 1), MOMENT_TICKS):
+        pa, pb = sounding(a, t), sounding(b, t)
+        if pa is not None and pb is not None:
+            n += 1
+            same += pa % 12 == pb % 12
+    return n > 0 and same >= DOUBLING_SHARE * n
+
+
 def parallels(clip: Clip) -> tuple[int, int]:
     """(parallel perfect fifths, parallel octaves or unisons) between any two voices.
 
     For each pair of voices, the moments are the onsets of either voice; at two consecutive
     moments where both voices sound, both change pitch in the same direction and the interval
     between them is a perfect fifth (7 semitones modulo 12, compound too) both times, or an
-    octave or unison (0 modulo 12) both times: one parallel.
+    octave or unison (0 modulo 12) both times: one parallel. A pair where one voice doubles
+    the other (`doubles`) is a doubling, not voice leading, and is skipped.
     """
     vs = voices(clip)
     fifths = octaves = 0
     for i in range(len(vs)):
         for j in range(i + 1, len(vs)):
             a, b = vs[i], vs[j]
+            if doubles(a, b, clip.length_ticks):
+                continue
             times = sorted({n.start_tick for n in a.notes} | {n.start_tick for n in b.notes})
             prev = None
             for t in times:
@@ -475,7 +494,7 @@ def mean_of(rows: Sequence[dict[str, float | None]], name: str) -> float | None:
 
 __all__ = ["CHORDS", "CONTINUATION_FIGURES", "HYBRID_BAND", "SATB_RANGES", "BlendLine",
            "bar_rhythms", "bass_below_tenor_share", "beat_ticks", "chord_on_beat_share",
-           "clip_key", "continuation_figures", "ends_on_tonic", "hybrid_share", "idiomatic_keys",
+           "clip_key", "continuation_figures", "doubles", "ends_on_tonic", "hybrid_share", "idiomatic_keys",
            "interval_ngrams", "key_idiomatic_share", "long_note_ends_bar", "mean_of", "melody",
            "modal_share", "motif_reuse", "overlap_share", "parallel_fifths_per_bar",
            "parallel_octaves_per_bar", "parallels", "rhythm_reuse", "satb_range_share",
