@@ -84,9 +84,13 @@ def audio_ogg(mid: Path, out: Path, seconds: float = AUDIO_S) -> Path:
 
 
 def _with_key(clip: object, key: str) -> object:
+    """`clip` with a key-signature event of `key` (MuseScore shows a key only from one), on
+    the writer's channels (MuseScore 3 ignores the key of a take whose tracks share one)."""
     from musegen.clip import KeySignature
 
-    return replace(clip, key_signatures=(KeySignature.of(key, as_spelled=False),), key=key)  # type: ignore[type-var]
+    tracks = tuple(replace(t, channel=None) for t in clip.tracks)  # type: ignore[attr-defined]
+    return replace(clip, tracks=tracks, key_signatures=(KeySignature.of(key, as_spelled=False),),  # type: ignore[type-var]
+                   key=key)
 
 
 def main(argv: list[str] | None = None) -> int:
