@@ -1,0 +1,263 @@
+"""The DAW host scripts (bridges/daw/reaper, live, bitwig) driven through recording fakes of each
+host's API (tests/daw_fakes/) against the REAL `musegen serve` on loopback with the tiny model.
+
+The musician's action is the same for every host: a clip with notes at bar 5, the project at
+97 bpm, bars 5-12 in 3/4 (bars 1-4 and 13- in 4/4 where the host has a tempo map), continue
+8 bars x 4, then accept one take. Each test asserts where the script put every note, in the
+host's own units (REAPER: PPQ of the take, seconds of the item; Live and Bitwig: beats of the
+clip), against the take files the server wrote; how many takes; the OSC that went over the wire
+(a recording UDP proxy sits between host and server); and the lineage in the session's journal.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pythonosc.osc_message import OscMessage
+
+from musegen import Clip
+from musegen.clip import PPQ
+from musegen.session import Session
+
+ROOT = Path(__file__).parents[1]
+FAKES = Path(__file__).parent / "daw_fakes"
+DAW = ROOT / "bridges" / "daw"
+TEMPO = 97.0
+# (first 0-based measure, numerator, denominator): bars 1-4 in 4/4, 5-12 in 3/4, 13- in 4/4
+SECTIONS = [(0, 4, 4), (4, 3, 4), (12, 4, 4)]
+# the clip at bar 5: two bars of 3/4, quarter notes (pitch, start in beats from bar 5)
+CLIP = [(62, 0), (66, 1), (69, 2), (67, 3), (71, 4), (74, 5)]
+
+
+def measure_qn(m: int) -> float:
+    """Where 0-based measure m starts, in quarter notes, under SECTIONS."""
+    qn = 0.0
+    for i in range(m):
+        num, den = next((n, d) for first, n, d in reversed(SECTIONS) if first <= i)
+        qn += num * 4 / den
+    return qn
+
+
+def bar_and_offset(clip: Clip, tick: int) -> tuple[int, float]:
+    bar = bisect.bisect_right(clip.bar_starts, tick) - 1
+    return bar, (tick - clip.bar_starts[bar]) / PPQ
+
+
+# ---------------------------------------------------------------- the server and the wire
+class Proxy:
+    """A UDP relay that records every datagram a host sends to the server. Replies go back
+    through the relay to the sender (one upstream socket per sender, so the server sees one
+    client per host socket), or straight to a --reply-port when the server has one."""
+
+    def __init__(self, server_port: int) -> None:
+        self.server = ("127.0.0.1", server_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.sent: list[OscMessage] = []
+        self._up: dict[tuple, socket.socket] = {}
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except (TimeoutError, OSError):
+                continue
+            self.sent.append(OscMessage(data))
+            up = self._up.get(addr)
+            if up is None:
+                up = self._up[addr] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                up.bind(("127.0.0.1", 0))
+                threading.Thread(target=self._back, args=(up, addr), daemon=True).start()
+            up.sendto(data, self.server)
+
+    def _back(self, up: socket.socket, addr: tuple) -> None:
+        up.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                data, _ = up.recvfrom(65536)
+            except (TimeoutError, OSError):
+                continue
+            self.sock.sendto(data, addr)
+
+    def addresses(self) -> list[str]:
+        return [m.address for m in self.sent]
+
+    def close(self) -> None:
+        self._stop.set()
+        time.sleep(0.15)
+        for s in (self.sock, *self._up.values()):
+            s.close()
+
+
+class Server:
+    def __init__(self, tmp: Path, model: Path, reply_port: int | None = None) -> None:
+        self.folder = tmp / "song"
+        cmd = [sys.executable, "-m", "bridges.cli", "serve", "--osc-port", "0", "--session", str(self.folder),
+               "--model", str(model), "--device", "cpu", "--threads", "1"]
+        if reply_port:
+            cmd += ["--reply-port", str(reply_port)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.out: list[str] = []
+        threading.Thread(target=lambda: self.out.extend(iter(self.proc.stdout.readline, "")), daemon=True).start()
+        deadline = time.monotonic() + 120
+        while not any("listening on udp://" in ln for ln in self.out):
+            assert time.monotonic() < deadline and self.proc.poll() is None, "".join(self.out)
+            time.sleep(0.05)
+        line = next(ln for ln in self.out if "listening on udp://" in ln)
+        self.port = int(line.split("udp://")[1].split()[0].rsplit(":", 1)[1])
+        self.proxy = Proxy(self.port)
+
+    def stop(self) -> None:
+        self.proxy.close()
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(30) == 0, "".join(self.out)
+
+    def session(self) -> Session:
+        return Session.open(self.folder, readonly=True)
+
+
+def _free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _need(program: str, how: str) -> str:
+    path = shutil.which(program)
+    if not path:
+        pytest.skip(f"{program} not installed ({how}; .ci/run installs it)")
+    return path
+
+
+def _continue_takes(s: Session) -> list:
+    return [t for t in s.takes() if t.operation == "continue"]
+
+
+def _assert_lineage(s: Session, accepted: str, n: int = 4) -> list:
+    """The streamed clip is a take; the n continue takes are its children; `accepted` is one."""
+    takes = s.takes()
+    [source] = [t for t in takes if t.operation == "stream"]
+    conts = _continue_takes(s)
+    assert len(conts) == n and all(t.parent == source.id for t in conts), takes
+    assert [t.id for t in s.takes(status="accepted")] == [accepted]
+    [req] = [r for r in s.requests().values() if r["operation"] == "continue"]
+    assert req["params"]["bars"] == 8 and req["params"]["variations"] == 4
+    return conts
+
+
+# ---------------------------------------------------------------- REAPER (Lua)
+def _lua(v: object) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"[{json.dumps(str(k))}] = {_lua(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "{" + ", ".join(_lua(x) for x in v) + "}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    return repr(v)
+
+
+def run_reaper(tmp: Path, server: Server, steps: list, **extra: object) -> dict:
+    lua = _need("lua5.4", "apt-get install lua5.4")
+    command = f"env PYTHONPATH={ROOT} {sys.executable} -m bridges.cli"
+    scenario = {
+        "tempo": TEMPO, "resource": str(tmp / "reaper"), "scripts": str(DAW / "reaper") + "/",
+        "sections": [{"measure": m, "num": n, "den": d} for m, n, d in SECTIONS],
+        "ext": {"musegen/command": command, "musegen/port": str(server.proxy.port), "musegen/bars": "8",
+                "musegen/variations": "4", "musegen/temperature": "1.0"},
+        "items": [{"pos_qn": measure_qn(4), "len_qn": 6.0,
+                   "notes": [{"qn": measure_qn(4) + b, "dur": 1.0, "pitch": p, "vel": 90, "chan": 0} for p, b in CLIP]}],
+        "steps": [["select", 1], *steps], "timeout_s": 240, **extra,
+    }
+    (tmp / "scenario.lua").write_text("return " + _lua(scenario) + "\n")
+    out = tmp / "reaper-state.json"
+    r = subprocess.run([lua, str(FAKES / "run_reaper.lua"), str(tmp / "scenario.lua"), str(out)],
+                       capture_output=True, text=True, timeout=600)
+    log = tmp / "reaper" / "exec.log"
+    assert r.returncode == 0, r.stdout + r.stderr + (log.read_text() if log.exists() else "")
+    return json.loads(out.read_text())
+
+
+def test_reaper_continue_8_bars_x4_then_accept(tmp_path, tiny_model_dir):
+    _need("lua5.4", "apt-get install lua5.4")
+    server = Server(tmp_path, tiny_model_dir)
+    try:
+        state = run_reaper(tmp_path, server, [
+            ["action", "musegen_continue.lua"],
+            ["select", 2], ["activate", 2, 3], ["action", "musegen_accept.lua"],   # take 3 as it came
+            ["activate", 2, 2], ["transpose", 2, 2, 1, 1], ["action", "musegen_accept.lua"],  # take 2, edited
+        ])
+        sent = list(server.proxy.sent)
+    finally:
+        server.stop()
+    assert not [m for m in state["messages"] if m.startswith("BOX")], state["messages"]
+
+    with server.session() as s:
+        conts = _continue_takes(s)
+        assert len(conts) == 4
+        item = state["items"][1]  # the continuation: a new item right after bar 6, 4 takes
+        assert len(item["takes"]) == 4 and all(t["has_source"] for t in item["takes"])
+        assert [t["info"]["P_EXT:musegen_take"] for t in item["takes"]][2] == conts[2].id
+        # the item starts on bar 7 (measure 6) at 97 bpm: 4 bars of 4/4 + 2 of 3/4 = 22 quarter notes
+        assert item["pos"] == pytest.approx(measure_qn(6) * 60 / TEMPO, abs=1e-9)
+        bars = max(t.n_bars for t in conts)
+        assert item["len"] == pytest.approx((measure_qn(6 + bars) - measure_qn(6)) * 60 / TEMPO, abs=1e-9)
+        for k, rec in enumerate(conts):
+            clip = Clip.load(rec.midi_path)
+            assert clip.time_signatures[0].numerator == 3  # the take is in the clip's 3/4
+            want = []
+            for n in clip.all_notes():
+                bar, off = bar_and_offset(clip, n.start_tick)
+                qn = measure_qn(6 + bar) + off  # bar b of the take on the project's bar 7 + b
+                want.append((round((qn - measure_qn(6)) * 960, 3), n.pitch))
+            got = [(round(n["s"], 3), n["pitch"]) for n in item["takes"][k]["notes"]]
+            if k == 1:  # the one the musician transposed
+                got[0] = (got[0][0], got[0][1] - 1)
+            assert sorted(got) == sorted(want), k
+        # bar-exact under the metre change: a note in the take's 7th bar (bar 13, 4/4 again) sits
+        # on 4/4 bar lines (measure 12 starts at 40 quarter notes), not where 3/4 would put it
+        late = [(bar_and_offset(c, n.start_tick), n) for c in (Clip.load(r.midi_path) for r in conts)
+                for n in c.all_notes() if bar_and_offset(c, n.start_tick)[0] >= 6]
+        assert late, "no note in bars 13-14 to check the 4/4 section with"
+        # one undo point per action: every change inside a block, three blocks (continue, 2 accepts)
+        assert state["outside_undo"] == []
+        ends = [u[1] for u in state["undo"] if u[0] == "end"]
+        assert len(ends) == 3 and ends[0] == "musegen: continue 8 bars x4"
+        # the OSC: the clip streamed in, continue from it, accept, edit, accept
+        addrs = [m.address for m in sent]
+        assert addrs[0] == "/musegen/clip/begin" and addrs.count("/musegen/note") == len(CLIP)
+        reqs = [a for a in addrs if a not in ("/musegen/note", "/musegen/clip/begin", "/musegen/clip/end")]
+        assert reqs == ["/musegen/continue", "/musegen/accept", "/musegen/edit", "/musegen/accept"]
+        begin = sent[0].params
+        assert begin[1:] == ["name", "daw", "tempo", pytest.approx(TEMPO), "time_signature", "3/4"]
+        notes = [m.params[1:] for m in sent if m.address == "/musegen/note"]
+        assert [(p, st) for p, _, st, _, _ in notes] == [(p, float(b)) for p, b in CLIP]
+        cont = next(m for m in sent if m.address == "/musegen/continue").params
+        assert cont[1:3] == ["take", s.takes()[0].id] and cont[3:] == ["bars", 8, "variations", 4, "temperature", 1.0]
+        # the journal: take 3 accepted as generated; take 2's edit is a take whose parent is take 2
+        [edit] = [t for t in s.takes() if t.operation == "edit"]
+        assert edit.parent == conts[1].id
+        assert {t.id for t in s.takes(status="accepted")} == {conts[2].id, edit.id}
+        assert Clip.load(edit.midi_path).all_notes()[0].pitch == Clip.load(conts[1].midi_path).all_notes()[0].pitch + 1
+        [req] = [r for r in s.requests().values() if r["operation"] == "continue"]
+        assert req["params"]["bars"] == 8 and req["params"]["variations"] == 4
+        assert [t.parent for t in conts] == [s.takes()[0].id] * 4 and s.takes()[0].operation == "stream"
+    assert item["takes"][1]["info"]["P_EXT:musegen_take"] == edit.id  # the REAPER take now names its edit
