@@ -261,3 +261,113 @@ def test_reaper_continue_8_bars_x4_then_accept(tmp_path, tiny_model_dir):
         assert req["params"]["bars"] == 8 and req["params"]["variations"] == 4
         assert [t.parent for t in conts] == [s.takes()[0].id] * 4 and s.takes()[0].operation == "stream"
     assert item["takes"][1]["info"]["P_EXT:musegen_take"] == edit.id  # the REAPER take now names its edit
+
+
+# ---------------------------------------------------------------- Live 12 MIDI Tool and Bitwig (node)
+BAR5 = 12.0  # beats from the clip start to bar 5 in a 3/4 clip (Live and Bitwig count clip beats)
+
+
+def run_node(tmp: Path, runner: str, scenario: dict) -> dict:
+    node = _need("node", "apt-get install nodejs")
+    (tmp / f"{runner}.json").write_text(json.dumps(scenario))
+    out = tmp / f"{runner}-state.json"
+    r = subprocess.run([node, str(FAKES / f"{runner}.js"), str(tmp / f"{runner}.json"), str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(out.read_text())
+
+
+def _expected_beats(conts: list, first_beat: float, k: int) -> list[tuple[float, int]]:
+    """Take k's notes on the clip's beats: bar b of the take on the clip's bar (7 + b) in 3/4."""
+    clip = Clip.load(conts[k].midi_path)
+    out = []
+    for n in clip.all_notes():
+        bar, off = bar_and_offset(clip, n.start_tick)
+        out.append((round(first_beat + bar * 3 + off, 3), n.pitch))
+    return sorted(out)
+
+
+def _assert_stream_in(sent: list, tempo_types: str = "f") -> None:
+    addrs = [m.address for m in sent]
+    assert addrs[0] == "/musegen/clip/begin" and addrs[1:1 + len(CLIP)] == ["/musegen/note"] * len(CLIP)
+    assert addrs[1 + len(CLIP)] == "/musegen/clip/end"
+    assert sent[0].params[1:] == ["name", sent[0].params[2], "tempo", pytest.approx(TEMPO), "time_signature", "3/4"]
+    notes = [m.params[1:] for m in sent if m.address == "/musegen/note"]
+    assert [(p, st, d) for p, _, st, d, _ in notes] == [(p, float(b), 1.0) for p, b in CLIP]  # from bar 5
+
+
+def test_live_miditool_continue_8_bars_x4_then_accept(tmp_path, tiny_model_dir):
+    _need("node", "apt-get install nodejs")
+    reply = _free_port()
+    server = Server(tmp_path, tiny_model_dir, reply_port=reply)  # udpsend sends from its own port
+    try:
+        state = run_node(tmp_path, "run_live", {
+            "script": str(DAW / "live" / "musegen-miditool.js"), "server_port": server.proxy.port, "reply_port": reply,
+            "live": {"live_set view detail_clip": {"signature_numerator": 3, "signature_denominator": 4},
+                     "live_set": {"tempo": TEMPO}},
+            "clip": {"notes": [{"pitch": p, "start_time": BAR5 + b, "duration": 1.0, "velocity": 90} for p, b in CLIP]},
+            "context": {"clip": {"time_selection_start": 0.0, "time_selection_end": 48.0, "first_note_start": BAR5,
+                                 "last_note_end": BAR5 + 6}},
+            "steps": [["msg", "mode", "continue"], ["msg", "bars", 8], ["msg", "variations", 4], ["msg", "apply"],
+                      ["wait", "take 1/4"], ["msg", "take", 2], ["wait", "take 3/4"], ["msg", "accept"],
+                      ["wait", "accepted"]],
+        })
+        sent = list(server.proxy.sent)
+    finally:
+        server.stop()
+    with server.session() as s:
+        conts = _continue_takes(s)
+        assert len(conts) == 4
+        _assert_lineage(s, accepted=conts[2].id)
+        assert "takes 4" in state["status"]  # the take selector's range
+        # the clip after the first apply holds its own notes + take 1; after `take 2`, take 3
+        first, last = state["written"][0], state["written"][-1]
+        assert len(state["written"]) == 2 and state["bangs"] == 2
+        original = [(BAR5 + b, p) for p, b in CLIP]
+        for written, k in ((first, 0), (last, 2)):
+            got = sorted((round(n["start_time"], 3), n["pitch"]) for n in written)
+            # bar 7 of a 3/4 clip is beat 18: 6 bars of 3 beats, not 24 as 4/4 would have it
+            assert got == sorted(original + _expected_beats(conts, 18.0, k)), k
+        # the OSC: the clip streamed in from bar 5 (beats from there), continue from it, accept
+        _assert_stream_in(sent)
+        reqs = [m for m in sent if m.address in ("/musegen/continue", "/musegen/accept")]
+        assert [m.address for m in reqs] == ["/musegen/continue", "/musegen/accept"]
+        assert reqs[0].params[1:3] == ["take", s.takes()[0].id]
+        assert reqs[0].params[3:] == ["bars", 8, "variations", 4, "temperature", 1, "stream", 1]
+        assert reqs[1].params[1:] == ["take", conts[2].id]
+
+
+def test_bitwig_extension_continue_8_bars_x4_then_accept(tmp_path, tiny_model_dir):
+    _need("node", "apt-get install nodejs")
+    reply = _free_port()
+    server = Server(tmp_path, tiny_model_dir, reply_port=reply)  # Bitwig sends from its own socket
+    step = 1 / 48
+    try:
+        state = run_node(tmp_path, "run_bitwig", {
+            "script": str(DAW / "bitwig" / "musegen.control.js"), "transport": {"tempo": TEMPO, "numerator": 3, "denominator": 4},
+            "settings": {"Server port (musegen serve --osc-port)": server.proxy.port,
+                         "Reply port (musegen serve --reply-port)": reply, "Bars": 8, "Variations": 4},
+            "clip": {"loop_length": BAR5 + 6, "notes": [[0, round((BAR5 + b) / step), p, 90, 1.0] for p, b in CLIP]},
+            "steps": [["press", "Continue"], ["wait", "musegen: take 1/4"], ["set", "Take", 3],
+                      ["wait", "musegen: take 3/4"], ["press", "Accept"], ["wait", "musegen: accepted"]],
+        })
+        sent = list(server.proxy.sent)
+    finally:
+        server.stop()
+    assert state["api"] >= 17 and state["grid"] == [128 * 48, 128]
+    with server.session() as s:
+        conts = _continue_takes(s)
+        assert len(conts) == 4
+        _assert_lineage(s, accepted=conts[2].id)
+        # the clip now: its own notes + take 3, on steps of 1/48 beat; take 3 starts on bar 7 (beat 18)
+        # (a step holds one note per key: a take's doubled notes, same pitch and onset, become one)
+        got = sorted((round(n["x"] * step, 3), n["y"]) for n in state["clip"])
+        assert got == sorted(set([(BAR5 + b, p) for p, b in CLIP] + _expected_beats(conts, 18.0, 2)))
+        assert state["cleared"] == 2  # written twice: take 1, then take 3
+        bars = conts[2].n_bars
+        assert state["loop_length"] == pytest.approx(18.0 + 3 * bars)
+        _assert_stream_in(sent)
+        reqs = [m for m in sent if m.address in ("/musegen/continue", "/musegen/accept")]
+        assert [m.address for m in reqs] == ["/musegen/continue", "/musegen/accept"]
+        assert reqs[0].params[1:] == ["take", s.takes()[0].id, "bars", 8, "variations", 4, "stream", 1]
+        assert reqs[1].params[1:] == ["take", conts[2].id]

@@ -146,7 +146,7 @@ function anything() {
   if (addr.indexOf("/musegen/") !== 0 || a[0] !== state.waiting) return;
   var t = state.takes[state.takes.length - 1];
   if (addr === "/musegen/error") { fail(a[1]); return; }
-  if (addr === "/musegen/clip/begin") { state.takes.push({id: a[1], bars: a[3], notes: []}); return; }
+  if (addr === "/musegen/clip/begin") { state.takes.push({id: a[1], expected: a[2], bars: a[3], notes: []}); return; }
   if (addr === "/musegen/note" && t) {
     t.notes.push({pitch: a[1], velocity: a[2], start_beats: a[3], duration_beats: a[4]});
     return;
@@ -185,5 +185,11 @@ function write(k) {
   outlet(1, "dictionary", d.name);
   state.current = k;
   state.audition = -1;
-  status("take " + (k + 1) + "/" + state.takes.length + ": " + t.id);
+  status("take " + (k + 1) + "/" + state.takes.length + ": " + t.id + incomplete(t));
+}
+
+// UDP may drop notes of a take streamed in a burst (a busy machine, a small receive buffer): say so
+function incomplete(t) {
+  return t.notes.length < t.expected ? " (incomplete: " + t.notes.length + " of " + t.expected +
+    " notes arrived; apply again)" : "";
 }
