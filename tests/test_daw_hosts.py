@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import shutil
 import signal
 import socket
@@ -287,7 +286,7 @@ def _expected_beats(conts: list, first_beat: float, k: int) -> list[tuple[float,
     return sorted(out)
 
 
-def _assert_stream_in(sent: list, tempo_types: str = "f") -> None:
+def _assert_stream_in(sent: list) -> None:
     addrs = [m.address for m in sent]
     assert addrs[0] == "/musegen/clip/begin" and addrs[1:1 + len(CLIP)] == ["/musegen/note"] * len(CLIP)
     assert addrs[1 + len(CLIP)] == "/musegen/clip/end"
@@ -378,6 +377,8 @@ def test_bitwig_extension_continue_8_bars_x4_then_accept(tmp_path, tiny_model_di
 def test_plain_js_osc_codec_agrees_with_python_osc(tmp_path):
     """Bitwig's OSC codec (and the fakes' udpsend) against python-osc, both ways, with the
     float32 edge cases a note position meets (0, 1/3, 1e-3 durations, large beats)."""
+    import numpy as np
+
     from bridges.osc.client import encode
 
     node = _need("node", "apt-get install nodejs")
@@ -397,10 +398,10 @@ console.log(JSON.stringify({{mine, theirs}}));
     out = json.loads(r.stdout)
     m = OscMessage(bytes(out["mine"]))
     assert m.address == "/musegen/note" and list(m.params[:6]) == args[:6]
-    assert list(m.params[6:]) == pytest.approx([float(__import__("numpy").float32(f)) for f in floats], rel=1e-7)
+    assert list(m.params[6:]) == pytest.approx([float(np.float32(f)) for f in floats], rel=1e-7)
     assert bytes(out["mine"]) == bytes(py[0])  # byte for byte what python-osc builds
     assert out["theirs"]["address"] == "/musegen/note" and out["theirs"]["args"][:6] == args[:6]
-    assert out["theirs"]["args"][6:] == pytest.approx([float(__import__("numpy").float32(f)) for f in floats], rel=1e-7)
+    assert out["theirs"]["args"][6:] == pytest.approx([float(np.float32(f)) for f in floats], rel=1e-7)
 
 
 def test_live_patch_is_a_thin_wiring_of_the_js():
