@@ -471,3 +471,55 @@ def test_client_reads_notes_files_and_refuses_bad_ones(tmp_path):
         read_notes(f)
     assert [wire_value(w) for w in ("8", "0.9", "5-6", "-3", "irish-dance=0.7 x=0.3")] == \
         [8, 0.9, "5-6", -3, "irish-dance=0.7 x=0.3"]
+
+
+def _reaper_without_server(tmp: Path, steps: list, **extra: object) -> tuple[dict, list[list[str]]]:
+    """run_reaper with `musegen client` replaced by tests/daw_fakes/fake_client.py."""
+    log = tmp / "client.log"
+
+    class NoServer:
+        proxy = type("P", (), {"port": 9})()
+
+    state = run_reaper(tmp, NoServer(), steps, **extra)  # type: ignore[arg-type]
+    return state, [json.loads(ln) for ln in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_reaper_regenerate_asks_for_the_time_selection_bars_and_adds_takes(tmp_path):
+    _need("lua5.4", "apt-get install lua5.4")
+    command = f"{sys.executable} {FAKES / 'fake_client.py'} {tmp_path / 'client.log'}"
+    # the time selection: bar 6 (the item's second bar, measure 5), in seconds at 97 bpm
+    state, calls = _reaper_without_server(
+        tmp_path, [["action", "musegen_regenerate.lua"]], time_selection_qn=[measure_qn(5), measure_qn(6)],
+        ext={"musegen/command": command, "musegen/port": "9", "musegen/variations": "2"})
+    [call] = calls
+    assert call[:2] == ["client", "regenerate"]
+    assert call[2:call.index("--port")] == ["variations", "2", "temperature", "1.0", "bars", "2-2"]
+    item = state["items"][0]  # the takes land on the selected item itself: 1 + 2 takes
+    assert len(item["takes"]) == 3 and item["active"] == 2
+    for k, take in enumerate(item["takes"][1:]):
+        assert take["info"]["P_EXT:musegen_take"] == f"t{k + 2:04d}"
+        # bar 0 -> the item's bar 5 (measure 4), bar 1 -> measure 5; PPQ from the item's start
+        assert [(n["s"], n["pitch"], n["chan"]) for n in take["notes"]] == [
+            pytest.approx((0.5 * 960, 60 + k, 0)), pytest.approx(((measure_qn(5) - measure_qn(4) + 1 / 3) * 960, 64 + k, 1))]
+    assert state["outside_undo"] == [] and [u[1] for u in state["undo"] if u[0] == "end"] == ["musegen: regenerate bars 2-2 x2"]
+
+
+def test_reaper_lyrics_puts_a_syllable_on_each_note(tmp_path):
+    _need("lua5.4", "apt-get install lua5.4")
+    command = f"{sys.executable} {FAKES / 'fake_client.py'} {tmp_path / 'client.log'}"
+    state, calls = _reaper_without_server(tmp_path, [["action", "musegen_lyrics.lua"]],
+                                          ext={"musegen/command": command, "musegen/port": "9", "musegen/variations": "1"})
+    assert calls[0][:2] == ["client", "lyrics"] and "temperature" not in calls[0]
+    take = state["items"][0]["takes"][1]
+    assert [(t["kind"], t["text"]) for t in take["texts"]] == [(5, "la"), (5, "la")]
+    assert [t["ppq"] for t in take["texts"]] == pytest.approx([n["s"] for n in take["notes"]])
+
+
+def test_reaper_settings_dialog_remembers_its_values(tmp_path):
+    _need("lua5.4", "apt-get install lua5.4")
+    state, _ = _reaper_without_server(tmp_path, [["action", "musegen_settings.lua"]],
+                                      inputs="irish-dance,16,2,0.8,,,,9100,musegen", ext={})
+    assert state["dialog"]["n"] == 9 and state["dialog"]["values"].startswith(",8,4,1.0,")  # the defaults shown
+    ext = state["ext"]
+    assert (ext["musegen/style"], ext["musegen/bars"], ext["musegen/variations"], ext["musegen/port"]) == \
+        ("irish-dance", "16", "2", "9100")
