@@ -523,3 +523,16 @@ def test_reaper_settings_dialog_remembers_its_values(tmp_path):
     ext = state["ext"]
     assert (ext["musegen/style"], ext["musegen/bars"], ext["musegen/variations"], ext["musegen/port"]) == \
         ("irish-dance", "16", "2", "9100")
+
+
+def test_reaper_arrange_is_a_thin_request_with_the_servers_defaults(tmp_path):
+    """/musegen/arrange is another branch's; the action only names it (the server checks the
+    rest) and puts the whole-clip takes on the item, like regenerate."""
+    _need("lua5.4", "apt-get install lua5.4")
+    command = f"{sys.executable} {FAKES / 'fake_client.py'} {tmp_path / 'client.log'}"
+    state, calls = _reaper_without_server(tmp_path, [["action", "musegen_arrange.lua"]],
+                                          ext={"musegen/command": command, "musegen/port": "9"})
+    [call] = calls
+    assert call[:3] == ["client", "arrange", "--port"] and "--in" in call
+    assert len(state["items"]) == 1 and len(state["items"][0]["takes"]) == 2
+    assert [u[1] for u in state["undo"] if u[0] == "end"] == ["musegen: arrange x1"]
