@@ -48,13 +48,19 @@ class Studio:
     """Loads a model folder once and generates takes from it."""
 
     def __init__(self, model: str | Path | None = None, device: str | None = None,
-                 threads: int | None = None, lyric_model: str | Path | None = None) -> None:
+                 threads: int | None = None, lyric_model: str | Path | None = None,
+                 backend: str | None = None) -> None:
         """`threads`: CPU threads for decoding; default all cores, at most 4. On an idle 2-core
         CPU two threads decode ~1.5x faster than one, but when another program keeps the
         cores busy a second thread mostly waits on the first (measured: 1.2 s with one thread
         vs 7.3 s with two for the same request on a fully loaded 2-core CPU), so pass
-        `threads=1` (`--threads 1`) on a machine that is busy with other work."""
-        self.engine = Engine(resolve_model_dir(model), device, threads)
+        `threads=1` (`--threads 1`) on a machine that is busy with other work.
+
+        `backend`: how the CPU decodes, "auto" (ONNX Runtime when `musegen[fast]` is
+        installed, else torch), "torch" (the reference) or "onnx"; default $MUSEGEN_BACKEND,
+        else "auto". Off the CPU it is torch. Both give the same logits within 1e-4, and each
+        the same take for the same seed every time."""
+        self.engine = Engine(resolve_model_dir(model), device, threads, backend)
         self._earlier: dict[str, list[list[int]]] = {}
         self._lyric_model_path = lyric_model
         self._lyric_lm = None  # loaded on first use (musegen.lyrics.lm.LyricLM)
@@ -63,6 +69,7 @@ class Studio:
     model_dir = property(lambda self: self.engine.model_dir)
     device = property(lambda self: self.engine.device)
     threads = property(lambda self: self.engine.threads)
+    backend = property(lambda self: self.engine.backend)
     model = property(lambda self: self.engine.model)
     meta = property(lambda self: self.engine.meta)
     tok = property(lambda self: self.engine.tok)

@@ -28,6 +28,8 @@ import torch
 
 from musegen.clip import Clip, parse_key
 from musegen.errors import ParameterError
+from musegen.generate import fast
+from musegen.generate.decode import Decoder, DecodeWeights
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import load_checkpoint, pick_device
@@ -59,10 +61,12 @@ class Engine:
     novelty index, and the device and CPU threads it decodes with (`musegen.studio.Studio`
     documents `threads`)."""
 
-    def __init__(self, model_dir: Path, device: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, device: str | None = None, threads: int | None = None,
+                 backend: str | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device = pick_device(device)
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self.backend = fast.resolve(backend, self.device)  # "torch" or "onnx"
         self.model, self.meta = load_checkpoint(self.model_dir, self.device)
         self.tok = Tokenizer.load(self.model_dir)
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
@@ -72,6 +76,13 @@ class Engine:
         idx_path = self.model_dir / "novelty.npz"
         if idx_path.exists():
             self.novelty_index = NoveltyIndex.load(idx_path)
+
+    def decoder(self) -> Callable:
+        """What the sampler decodes with: the torch Decoder, or the fast path's (its ONNX
+        Runtime session made on first use, its graph built once per model and cached)."""
+        if self.backend == "torch":
+            return Decoder
+        return fast.decoder_factory(DecodeWeights.of(self.model), self.threads)
 
     @property
     def cpu_threads(self) -> int | None:
@@ -149,7 +160,8 @@ class Engine:
             with torch_threads(self.cpu_threads):
                 res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
                              seeds, sp, forced=forced, earlier=earlier, template=template,
-                             on_progress=on_progress, cancelled=cancelled)
+                             on_progress=on_progress, cancelled=cancelled,
+                             make_decoder=self.decoder())
             todo = self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
                                template=template, max_copy=max_copy)
             if not todo:
