@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from musegen.errors import ParameterError
-from musegen.generate.decode import DecodeWeights, Decoder
+from musegen.generate.decode import Decoder, DecodeWeights
 
 CHUNK = 64  # own-token slots added at a time
 GRAPH_VERSION = 1  # bump when step_graph changes: cached graphs of other versions are not read
