@@ -21,7 +21,7 @@ import torch
 from musegen.carry import carry, splice
 from musegen.clip import Clip
 from musegen.errors import ParameterError
-from musegen.generate.run import MAX_ATTEMPTS, Engine, sample_params
+from musegen.generate.run import MAX_ATTEMPTS, Engine, TakeNotes, sample_params
 from musegen.novelty import NoveltyIndex
 from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
@@ -234,8 +234,14 @@ class Studio:
             take = whole.slice_bars(n_before, n_before + bars)
             return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
 
+        def partial(gen: np.ndarray, k: int) -> Clip:  # the first k bars, for `on_bars`
+            whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
+                               name=base.name if base else "musegen")
+            take = whole.slice_bars(n_before, min(n_before + k, whole.n_bars))
+            return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
+
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
-                         bars_n=bars, earlier=[], build=build)
+                         bars_n=bars, earlier=[], build=build, partial=partial)
         return [self.engine.take(op, r, _continue_params(op, params, style, i), parent, (0, bars))
                 for i, r in enumerate(runs)]
 
@@ -276,13 +282,15 @@ class Studio:
 
     def _run(self, prompt: np.ndarray, state: object, forced: list[int], style: object,
              params: dict, sp: object, kw: dict, *, n: int, bars_n: int, earlier: list,
-             build: Callable[[np.ndarray], Clip], template: list[int] | None = None) -> list:
+             build: Callable[[np.ndarray], Clip], template: list[int] | None = None,
+             partial: Callable[[np.ndarray, int], Clip] | None = None) -> list:
         """The engine's run of `n` rows; records the request's `styles` in `params`."""
         vecs, params["styles"] = self.engine.style_rows(style, n, slerp=bool(kw.get("slerp")))
         return self.engine.run(prompt, state, forced, vecs, sp, seed=params["seed"], n=n,  # type: ignore[arg-type]
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
                                max_copy=kw.get("max_copy"), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
-                               cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+                               cancelled=kw.get("cancelled"), on_bars=kw.get("on_bars"),  # type: ignore[arg-type]
+                               partial=partial)
 
 
 def _continue_params(op: str, params: dict, style: object, i: int) -> dict:
@@ -376,4 +384,4 @@ def _region_key(prompt: np.ndarray) -> str:
 
 # re-exported: `from musegen.studio import Take` and the limits keep working
 __all__ = ["DEFAULT_MODEL_DIR", "DRUMS_UNTRAINED", "INHERITED", "MAX_ATTEMPTS", "MAX_BARS",
-           "MAX_VARIATIONS", "Studio", "StyleInfo", "Take", "resolve_model_dir"]
+           "MAX_VARIATIONS", "Studio", "StyleInfo", "Take", "TakeNotes", "resolve_model_dir"]

@@ -54,6 +54,7 @@ def sample(
     on_progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     make_decoder: Callable[[DecodeWeights, int], Decoder] = Decoder,
+    on_bar: Callable[[int, list[int]], None] | None = None,
 ) -> SampleResult:
     """Generate `bars` bars after `prompt` for each row of `styles` (B, d).
 
@@ -63,7 +64,8 @@ def sample(
     `template` (keep-rhythm) fixes every token after `forced` except the pitches: positions,
     tracks, velocities and durations are copied from it, pitches are sampled.
     `make_decoder` is the forward pass: `decode.Decoder` (torch, the reference) or the fast
-    CPU path's (`fast.decoder_factory`).
+    CPU path's (`fast.decoder_factory`). `on_bar(row, tokens)` is called each time a row
+    opens a new bar (its last token, a BAR): `tokens` are the row's so far, forced ones first.
     """
     if len(seeds) != styles.shape[0]:
         raise ValueError(f"{len(seeds)} seeds for {styles.shape[0]} rows")
@@ -82,6 +84,8 @@ def sample(
         nxt = _draw_step(pipeline, active, stream.logits(), rngs, params)
         for row, t in zip(active, nxt):
             row.push(tok.grammar, t)
+            if on_bar is not None and t == tok.vocab.bar and not row.done:
+                on_bar(row.index, row.tokens)
         pipeline.advance(active, nxt)
         watch.tick()
         keep = [i for i, row in enumerate(active) if not row.done]
