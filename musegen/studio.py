@@ -75,6 +75,10 @@ class Studio:
     tok = property(lambda self: self.engine.tok)
     model_id = property(lambda self: self.engine.model_id)
 
+    def warm(self) -> None:
+        """Get decoding ready now rather than on the first request (`Engine.warm`)."""
+        self.engine.warm()
+
     @property
     def novelty_index(self) -> NoveltyIndex | None:
         return self.engine.novelty_index

@@ -84,6 +84,11 @@ class Engine:
             return Decoder
         return fast.decoder_factory(DecodeWeights.of(self.model), self.threads)
 
+    def warm(self) -> None:
+        """Make the decoder now (the fast path's session: ~0.2 s idle, more on a busy CPU), so
+        the first request does not wait for it (the OSC server calls this at start)."""
+        self.decoder()
+
     @property
     def cpu_threads(self) -> int | None:
         """The torch CPU threads to decode with, or None off the CPU."""
