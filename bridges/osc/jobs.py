@@ -10,17 +10,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from bridges.osc.notes import clip_messages
 from bridges.osc.protocol import DEFAULTS, GENERATE, LYRIC_OPS, Limits, ProtocolError, Request, to_keywords
 from bridges.studio import StudioLike
 from musegen.clip import Clip, read_regular_file
 from musegen.errors import MusegenError, ParameterError
-from musegen.generate.run import TakeNotes
 from musegen.params import default, params_for
 from musegen.session import Session, TakeRecord
 from musegen.take import Take
+
+if TYPE_CHECKING:  # musegen.generate pulls in torch; the protocol modules load without it
+    from musegen.generate.run import TakeNotes
 
 Send = Callable[[str, list], None]
 PROGRESS_EVERY_S = 0.1
@@ -293,6 +295,8 @@ class LiveStream:
 
     def end(self, index: int, take: Take, take_id: str) -> None:
         if index not in self.counts:  # not streamed while decoding: the whole take now
+            from musegen.generate.run import TakeNotes
+
             notes = [(ti, n) for ti, t in enumerate(take.clip.tracks) for n in t.notes]
             notes.sort(key=lambda x: (x[1].start_tick, x[0], x[1].pitch))
             self.send(TakeNotes(index, tuple(notes), take.clip.n_bars, take.clip, final=True))

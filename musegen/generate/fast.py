@@ -29,6 +29,7 @@ import importlib.util
 import math
 import os
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,11 +222,14 @@ class Runtime:
 
     @classmethod
     def of(cls, w: DecodeWeights, threads: int) -> Runtime:
-        """One session per (weights, threads), kept on the weights."""
-        cache = w.__dict__.setdefault("_runtimes", {})
+        """One session per (weights, threads), kept while the weights live (`_RUNTIMES`)."""
+        cache = _RUNTIMES.setdefault(w, {})
         if threads not in cache:
             cache[threads] = cls(w, threads)
         return cache[threads]
+
+
+_RUNTIMES: weakref.WeakKeyDictionary[DecodeWeights, dict[int, Runtime]] = weakref.WeakKeyDictionary()
 
 
 class OrtDecoder(Decoder):
