@@ -592,6 +592,9 @@ TABLE: tuple[Param, ...] = (
           osc=False, cli=False),
     Param("cancelled", Callback(), frozenset(OPERATIONS), "returns True to stop the request",
           osc=False, cli=False),
+    Param("on_bars", Callback(), frozenset({"continue", "blend", "morph", "regenerate"}),
+          "called with each take's notes as its bars are decoded (`musegen.TakeNotes`)",
+          osc=False, cli=False),
 )
 
 INHERITED = tuple(dict.fromkeys(p.name for p in TABLE if p.inherited))

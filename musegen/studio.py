@@ -21,7 +21,7 @@ import torch
 from musegen.carry import carry, splice
 from musegen.clip import Clip
 from musegen.errors import ParameterError
-from musegen.generate.run import MAX_ATTEMPTS, Engine, sample_params
+from musegen.generate.run import MAX_ATTEMPTS, Engine, TakeNotes, sample_params
 from musegen.novelty import NoveltyIndex
 from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
@@ -48,13 +48,19 @@ class Studio:
     """Loads a model folder once and generates takes from it."""
 
     def __init__(self, model: str | Path | None = None, device: str | None = None,
-                 threads: int | None = None, lyric_model: str | Path | None = None) -> None:
+                 threads: int | None = None, lyric_model: str | Path | None = None,
+                 backend: str | None = None) -> None:
         """`threads`: CPU threads for decoding; default all cores, at most 4. On an idle 2-core
         CPU two threads decode ~1.5x faster than one, but when another program keeps the
         cores busy a second thread mostly waits on the first (measured: 1.2 s with one thread
         vs 7.3 s with two for the same request on a fully loaded 2-core CPU), so pass
-        `threads=1` (`--threads 1`) on a machine that is busy with other work."""
-        self.engine = Engine(resolve_model_dir(model), device, threads)
+        `threads=1` (`--threads 1`) on a machine that is busy with other work.
+
+        `backend`: how the CPU decodes, "auto" (ONNX Runtime when `musegen[fast]` is
+        installed, else torch), "torch" (the reference) or "onnx"; default $MUSEGEN_BACKEND,
+        else "auto". Off the CPU it is torch. Both give the same logits within 1e-4, and each
+        the same take for the same seed every time."""
+        self.engine = Engine(resolve_model_dir(model), device, threads, backend)
         self._earlier: dict[str, list[list[int]]] = {}
         self._lyric_model_path = lyric_model
         self._lyric_lm = None  # loaded on first use (musegen.lyrics.lm.LyricLM)
@@ -63,10 +69,15 @@ class Studio:
     model_dir = property(lambda self: self.engine.model_dir)
     device = property(lambda self: self.engine.device)
     threads = property(lambda self: self.engine.threads)
+    backend = property(lambda self: self.engine.backend)
     model = property(lambda self: self.engine.model)
     meta = property(lambda self: self.engine.meta)
     tok = property(lambda self: self.engine.tok)
     model_id = property(lambda self: self.engine.model_id)
+
+    def warm(self) -> None:
+        """Get decoding ready now rather than on the first request (`Engine.warm`)."""
+        self.engine.warm()
 
     @property
     def novelty_index(self) -> NoveltyIndex | None:
@@ -227,8 +238,14 @@ class Studio:
             take = whole.slice_bars(n_before, n_before + bars)
             return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
 
+        def partial(gen: np.ndarray, k: int) -> Clip:  # the first k bars, for `on_bars`
+            whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
+                               name=base.name if base else "musegen")
+            take = whole.slice_bars(n_before, min(n_before + k, whole.n_bars))
+            return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
+
         runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
-                         bars_n=bars, earlier=[], build=build)
+                         bars_n=bars, earlier=[], build=build, partial=partial)
         return [self.engine.take(op, r, _continue_params(op, params, style, i), parent, (0, bars))
                 for i, r in enumerate(runs)]
 
@@ -269,13 +286,15 @@ class Studio:
 
     def _run(self, prompt: np.ndarray, state: object, forced: list[int], style: object,
              params: dict, sp: object, kw: dict, *, n: int, bars_n: int, earlier: list,
-             build: Callable[[np.ndarray], Clip], template: list[int] | None = None) -> list:
+             build: Callable[[np.ndarray], Clip], template: list[int] | None = None,
+             partial: Callable[[np.ndarray, int], Clip] | None = None) -> list:
         """The engine's run of `n` rows; records the request's `styles` in `params`."""
         vecs, params["styles"] = self.engine.style_rows(style, n, slerp=bool(kw.get("slerp")))
         return self.engine.run(prompt, state, forced, vecs, sp, seed=params["seed"], n=n,  # type: ignore[arg-type]
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
                                max_copy=kw.get("max_copy"), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
-                               cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+                               cancelled=kw.get("cancelled"), on_bars=kw.get("on_bars"),  # type: ignore[arg-type]
+                               partial=partial)
 
 
 def _continue_params(op: str, params: dict, style: object, i: int) -> dict:
@@ -369,4 +388,4 @@ def _region_key(prompt: np.ndarray) -> str:
 
 # re-exported: `from musegen.studio import Take` and the limits keep working
 __all__ = ["DEFAULT_MODEL_DIR", "DRUMS_UNTRAINED", "INHERITED", "MAX_ATTEMPTS", "MAX_BARS",
-           "MAX_VARIATIONS", "Studio", "StyleInfo", "Take", "resolve_model_dir"]
+           "MAX_VARIATIONS", "Studio", "StyleInfo", "Take", "TakeNotes", "resolve_model_dir"]
