@@ -1,6 +1,6 @@
 """Each style's real keys, tempi and metres, measured from its source pieces (not from the
 training shards, whose pitches the trainer transposes at random): what a start from nothing
-draws from (`StylePriors`).
+draws from (`musegen.priors.StylePriors` reads it).
 
     python -m musegen.corpus.priors            # rewrites musegen/models/default/style_priors.json
 
@@ -26,17 +26,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-
 from musegen.atomic import write_json
-from musegen.clip import Clip, estimate_key, parse_key
+from musegen.clip import Clip, estimate_key
 from musegen.corpus.abc import convert_abc_file, midi_name, read_abc_text
 from musegen.corpus.styles import Style, default_styles, style_files
+from musegen.priors import FILE_NAME
 
 FORMAT = 1
 MIN_MARKED = 20  # marked pieces a style needs to draw tempi from its own marks...
 MIN_MARKED_SHARE = 0.1  # ...and the share of its pieces they must be (O'Neill marks 22 of 2,009: slow airs)
-FILE_NAME = "style_priors.json"
 _MINOR_MODES = {"minor", "min", "m", "dor", "dorian", "phr", "phrygian", "aeo", "aeolian", "loc"}
 _MAJOR_MODES = {"", "major", "maj", "ion", "ionian", "mix", "mixolydian", "lyd", "lydian"}
 _LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
@@ -209,52 +207,6 @@ def measure(styles: list[Style] | None = None) -> dict:
                                      key=lambda kv: float(kv[0]))),
         }
     return {"format": FORMAT, "command": "python -m musegen.corpus.priors", "styles": out}
-
-
-# ------------------------------------------------------------------------ reading
-class StylePriors:
-    """A model's `style_priors.json`: per style its keys, metres and tempi, to draw from."""
-
-    def __init__(self, data: dict) -> None:
-        self.styles: dict[str, dict] = dict(data.get("styles", {}))
-
-    @classmethod
-    def load(cls, model_dir: Path) -> StylePriors | None:
-        import json
-
-        path = Path(model_dir) / FILE_NAME
-        return cls(json.loads(path.read_text())) if path.exists() else None
-
-    def common_keys(self, style: str, share: float = 0.05) -> set[str]:
-        """The keys that at least `share` of the style's real pieces are in."""
-        return {k for k, s in self.styles.get(style, {}).get("keys", {}).items() if s >= share}
-
-    def _draw(self, style: str, table: str, rng: np.random.Generator) -> str | None:
-        shares = self.styles.get(style, {}).get(table, {})
-        if not shares:
-            return None
-        names, p = list(shares), np.array(list(shares.values()), dtype=float)
-        return str(names[int(rng.choice(len(names), p=p / p.sum()))])
-
-    def draw_key(self, style: str, rng: np.random.Generator) -> str | None:
-        """A key ('G major') as often as the style's real pieces are in it."""
-        return self._draw(style, "keys", rng)
-
-    def draw_tempo(self, style: str, rng: np.random.Generator) -> float | None:
-        """A tempo (quarter notes per minute) as often as the style's marked pieces take it."""
-        q = self._draw(style, "tempi_qpm", rng)
-        return float(q) if q is not None else None
-
-    def draw_metre(self, style: str, rng: np.random.Generator) -> tuple[int, int] | None:
-        m = self._draw(style, "metres", rng)
-        if m is None:
-            return None
-        a, b = m.split("/")
-        return int(a), int(b)
-
-
-def tonic_of(key: str) -> int:
-    return parse_key(key)[0]
 
 
 if __name__ == "__main__":  # pragma: no cover - the regeneration command

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from musegen.clip import Clip, parse_key
+from musegen.priors import StylePriors
 from musegen.errors import ParameterError
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
@@ -68,6 +69,7 @@ class Engine:
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
         digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
         self.model_id = f"{self.model_dir.name}@{digest[:10]}"
+        self.priors = StylePriors.load(self.model_dir)  # each style's real keys and tempi
         self.novelty_index: NoveltyIndex | None = None
         idx_path = self.model_dir / "novelty.npz"
         if idx_path.exists():
@@ -135,33 +137,34 @@ class Engine:
             sp: SampleParams, *, seed: int, n: int, bars_n: int, build: Callable[[np.ndarray], Clip],
             earlier: list[list[int]] | None = None, template: list[int] | None = None,
             max_copy: int | None = None, on_progress: Callable[[float], None] | None = None,
-            cancelled: Callable[[], bool] | None = None) -> list[Row]:
+            cancelled: Callable[[], bool] | None = None, related: bool = False) -> list[Row]:
         """Sample `n` rows (row i seeded `seed + i`) of `bars_n` bars after `prompt`. Rows whose
         take copies more than `max_copy` notes from a training piece, or nearly repeats an
         earlier take of the same region (`earlier`; not with a `template`), are drawn again
         with new seeds (up to `MAX_ATTEMPTS` times; a row still failing then says so in its
-        `flags`). `build` turns a row's tokens into its clip."""
+        `flags`). `build` turns a row's tokens into its clip. `related` (morph steps): every
+        row draws with the same seed and may come close to the others."""
         earlier = [] if earlier is None else earlier
         rows: list[Row | None] = [None] * n
         todo = list(range(n))
         for attempt in range(MAX_ATTEMPTS):
-            seeds = [seed + i + RESEED * attempt for i in todo]
+            seeds = [seed + (0 if related else i) + RESEED * attempt for i in todo]
             with torch_threads(self.cpu_threads):
                 res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
                              seeds, sp, forced=forced, earlier=earlier, template=template,
                              on_progress=on_progress, cancelled=cancelled)
             todo = self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
-                               template=template, max_copy=max_copy)
+                               template=template, max_copy=max_copy, related=related)
             if not todo:
                 break
         return [r for r in rows if r is not None]
 
     def _judge(self, rows: list[Row | None], todo: list[int], res: SampleResult, seeds: list[int],
                attempt: int, build: Callable[[np.ndarray], Clip], *, earlier: list[list[int]],
-               template: list[int] | None, max_copy: int | None) -> list[int]:
+               template: list[int] | None, max_copy: int | None, related: bool = False) -> list[int]:
         """Set `rows[i]` for each row i of `todo` (drawn as `res`, row k of it with `seeds[k]`);
         returns the rows to draw again: those a check flags."""
-        accepted = [list(r.gen) for r in rows if r is not None]
+        accepted = [] if related else [list(r.gen) for r in rows if r is not None]
         retry = []
         for k, i in enumerate(todo):
             gen = res.tokens[k]
@@ -172,7 +175,7 @@ class Engine:
             rows[i] = Row(gen, clip, nov, seeds[k], attempt, flags, res)
             if flags:
                 retry.append(i)
-            else:
+            elif not related:
                 accepted.append(list(gen))
         return retry
 
