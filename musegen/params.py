@@ -594,12 +594,18 @@ TABLE: tuple[Param, ...] = (
           note="the tonic is the key lock's, else the prompt's key, else the key drawn for a start from nothing"),
     Param("motif", Float(0.0, 1.0), MUSIC,
           "lean toward the prompt's interval and bar-rhythm patterns (0 = off, 1 = strongly)",
-          default=0.0, inherited=True),
+          default_doc="0.7 in folk styles, else 0", inherited=True),
     Param("form", Form(), frozenset({"continue"}),
           "sections after the prompt: AABA, \"A A' B A\", ABAC; A is the prompt (from nothing: a "
           "generated phrase), A' A with half its bars new, a new letter new material",
           default_doc="no form", note="each section is `bars` bars (with a clip: at most the prompt's); "
           "the takes hold every section after the first A"),
+    Param("idiomatic", Flag(), frozenset({"continue", "blend", "morph"}),
+          "from nothing: key and tempo drawn from the style's real pieces, a blend's ensemble and "
+          "metre chosen once by its heaviest style, morph steps drawn with one seed; 0: the model "
+          "chooses per take", default=True, flag="--free-start",
+          cli_help="from nothing: the model chooses key, tempo and ensemble per take (default: "
+          "drawn from the style's real pieces, a blend's once by its heaviest style)"),
     Param("rhythm_style", Text(), frozenset({"blend"}),
           "aspect blend: onsets and durations from this style, pitches from the blend",
           default_doc="one pass, no aspect blend"),
@@ -608,8 +614,8 @@ TABLE: tuple[Param, ...] = (
           default=False),
     # starting from nothing, and melodies
     Param("tempo", Float(20.0, 400.0), frozenset({"continue", "blend", "morph"}),
-          "tempo of a clip started from nothing", unit="quarter notes per minute",
-          default_doc="drawn from the style's real tempi", from_nothing=True),
+          "tempo of a clip started from nothing", unit="quarter notes per minute", default=120.0,
+          default_doc="drawn from the style's real tempi; 120 without a style", from_nothing=True),
     Param("time_signature", TimeSignature(), frozenset({"continue", "blend", "morph"}),
           "metre of a clip started from nothing", default=(4, 4), from_nothing=True,
           note="without tempo, time_signature and program the style chooses all three (a blend: its "

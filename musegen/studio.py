@@ -160,7 +160,7 @@ class Studio:
                                   bars=b - a + 1, n=variations, seed=params["seed"], bar_offset=a - 1,
                                   final=b == base.n_bars)
         sp = replace(sp, phrase=phrase)
-        params.update(_phrase_record(kw))
+        params.update(_phrase_record(kw, phrase))
         tok = self.tok
         # the bars around the region that the model sees (half its context: the sampler's
         # prompt window); the whole clip when it fits. Bars lo..hi-1, renumbered from 0.
@@ -228,12 +228,13 @@ class Studio:
         tok, v = self.tok, self.tok.vocab
         prompt, forced, n_before, sp, start = self._continue_prompt(base, kw, sp, style, params["seed"])
         state = tok.grammar.validate(prompt, cancelled=_poll(kw))
-        phrase, drawn = phrase_params(self.engine.style_records, self.engine.priors, base, kw, style,
-                                      bars=bars, n=variations, seed=params["seed"],
+        idiomatic = bool(kw.get("idiomatic", True))
+        phrase, drawn = phrase_params(self.engine.style_records, self.engine.priors if idiomatic else None,
+                                      base, kw, style, bars=bars, n=variations, seed=params["seed"],
                                       bar_offset=base.n_bars if base is not None else 0,
                                       same_start=op == "morph", free_start=sp.free_first_bar)
         sp = replace(sp, phrase=phrase)
-        params.update(_phrase_record(kw))
+        params.update(_phrase_record(kw, phrase))
 
         at_tick = base.bar_starts[-1] if base is not None else 0
         tempo = start.get("tempo") if base is None else None
@@ -244,7 +245,7 @@ class Studio:
             take = whole.slice_bars(n_before, n_before + bars)
             return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
 
-        related = op == "morph"  # the steps of a morph are one piece under changing styles
+        related = op == "morph" and idiomatic  # a morph's steps: one piece under changing styles
         if kw.get("rhythm_style"):
             runs = self._aspect(prompt, state, forced, style, params, sp, kw, n=variations, bars_n=bars,
                                 build=build)
@@ -328,7 +329,8 @@ class Studio:
         v = self.tok.vocab
         start: dict = {}
         given = {"time_signature", "tempo", "program"} & set(kw)
-        if base is None and not given and _is_blend(style):
+        idiomatic = kw.get("idiomatic", True)
+        if base is None and not given and _is_blend(style) and idiomatic:
             # a blend from nothing: the heaviest style chooses the ensemble and metre, once
             prompt, forced, start = self._opening(style, kw, sp, seed)
             n_before = 0
@@ -338,7 +340,7 @@ class Studio:
             prompt, forced, n_before = np.array([v.bos], dtype=np.int64), [], 0
             sp = replace(sp, free_first_bar=True)
         elif base is None:
-            if "tempo" not in kw:
+            if "tempo" not in kw and idiomatic:
                 qpm = self._draw_tempo(style, seed)
                 if qpm is not None:
                     kw = dict(kw, tempo=qpm)
@@ -426,10 +428,10 @@ def _is_blend(style: object) -> bool:
     return isinstance(style, dict) and sum(1 for w in style.values() if w) > 1
 
 
-def _phrase_record(kw: dict) -> dict:
-    """The phrase parameters a take records (their defaults when not given)."""
+def _phrase_record(kw: dict, phrase: object = None) -> dict:
+    """The phrase parameters a take records (as used: their defaults when not given)."""
     return {"cadence": kw.get("cadence", default("continue", "cadence")),
-            "motif": kw.get("motif", default("continue", "motif")),
+            "motif": getattr(phrase, "motif", kw.get("motif")),
             **({"form": kw["form"]} if kw.get("form") else {}),
             **({"rhythm_style": kw["rhythm_style"]} if kw.get("rhythm_style") else {})}
 

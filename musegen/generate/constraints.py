@@ -398,8 +398,9 @@ class AvoidEarlier(Constraint):
 
 
 # ------------------------------------------------------------------ phrases
-CADENCE_PITCH = 2.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
-CADENCE_CHORD = 0.6  # ...of the other notes of its triad
+CADENCE_PITCH = 4.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
+CADENCE_CHORD = 0.8  # ...of the other notes of its triad
+CADENCE_EARLY = 0.4  # both scaled by this in the cadence bar's first half
 CADENCE_LONG = 1.5  # ...of a note that lasts to the end of the cadence bar (from its 2nd half)
 KEY_PRIOR = 2.0  # from nothing: logit cost of a pitch outside the row's drawn key
 MOTIF_INTERVAL = 3.0  # at motif=1: bonus of a pitch that restates an interval 3-gram of the prompt
@@ -470,10 +471,10 @@ class Cadence(Constraint):
         key = self.p.key_of(r.index)
         if goal is None or key is None or self.req.is_drum(s.track):
             return None
+        half = 2 * s.position >= s.bar_positions
         if s.phase == AFTER_PITCH:  # the duration: long from the second half on
-            half = 2 * s.position >= s.bar_positions
             return ("dur", s.bar_positions - s.position) if half else None
-        return ("pitch", goal, key)
+        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY)
 
     def _make(self, k: tuple) -> torch.Tensor:
         b = torch.zeros(self.biases.size)
@@ -481,15 +482,15 @@ class Cadence(Constraint):
             reach = self.durations >= k[1]
             b[self.dur.start:self.dur.stop][reach] = CADENCE_LONG
             return b
-        _, goal, (tonic, mode) = k
+        _, goal, (tonic, mode), weight = k
         root = tonic if goal == "tonic" else (tonic + 7) % 12
         third = (root + (3 if goal == "tonic" and mode == "minor" else 4)) % 12
         for pitch in range(len(self.pitch)):
             pc = pitch % 12
             if pc == root:
-                b[self.pitch.start + pitch] = CADENCE_PITCH
+                b[self.pitch.start + pitch] = weight * CADENCE_PITCH
             elif pc in (third, (root + 7) % 12):
-                b[self.pitch.start + pitch] = CADENCE_CHORD
+                b[self.pitch.start + pitch] = weight * CADENCE_CHORD
         return b
 
     def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
@@ -583,7 +584,7 @@ class Motif(Constraint):
     def _key(self, r: Row) -> Hashable | None:
         s = r.state
         if s.phase in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY) and self.fresh.get(r.index, True):
-            if self.req.is_drum(s.track):
+            if self.req.is_drum(s.track) or self._cadencing(r):
                 return None
             last = self.recent.get(r.index, self.start).get(s.track, [])
             if len(last) < 2:
@@ -591,9 +592,16 @@ class Motif(Constraint):
             i1 = last[-1] - last[-2]
             i0 = last[-2] - last[-3] if len(last) >= 3 else None
             return ("pitch", last[-1], i0, i1)
-        if s.phase in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION) and self.rhythms:
+        if s.phase in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION) and self.rhythms \
+                and not self._cadencing(r):
             return ("pos", tuple(self.onsets.get(r.index, ())))
         return None
+
+    def _cadencing(self, r: Row) -> bool:
+        """A cadence bar belongs to the cadence, not the motif."""
+        p, s = self.req.params.phrase, r.state
+        return (p is not None and s.bars_left is not None
+                and cadence_goal(p, p.bars - s.bars_left) is not None)
 
     def _make(self, k: tuple) -> torch.Tensor:
         b = torch.zeros(self.biases.size)
