@@ -398,9 +398,9 @@ class AvoidEarlier(Constraint):
 
 
 # ------------------------------------------------------------------ phrases
-CADENCE_PITCH = 4.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
+CADENCE_PITCH = 5.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
 CADENCE_CHORD = 0.8  # ...of the other notes of its triad
-CADENCE_EARLY = 0.4  # both scaled by this in the cadence bar's first half
+CADENCE_EARLY = 1.0  # both scaled by this in the cadence bar's first half
 CADENCE_LONG = 1.5  # ...of a note that lasts to the end of the cadence bar (from its 2nd half)
 KEY_PRIOR = 2.0  # from nothing: logit cost of a pitch outside the row's drawn key
 MOTIF_INTERVAL = 3.0  # at motif=1: bonus of a pitch that restates an interval 3-gram of the prompt
