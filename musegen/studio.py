@@ -23,7 +23,7 @@ from musegen.carry import carry, splice
 from musegen.clip import Clip
 from musegen.errors import ParameterError
 from musegen.generate.constraints import SampleParams
-from musegen.generate.phrase import dominant_style, phrase_params
+from musegen.generate.phrase import FOLK_FAMILIES, dominant_style, family_of, motif_of, phrase_params
 from musegen.generate.run import MAX_ATTEMPTS, Engine, sample_params
 from musegen.novelty import NoveltyIndex
 from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for, parse_form
@@ -286,14 +286,18 @@ class Studio:
                     whole = whole.concat(seen[letter])
                     half, end = max(1, size // 2), whole.n_bars
                     region = (end - half + 1, end) if primes % 2 else (end - size + 1, end - size + half)
+                    again = {k2: w for k2, w in one.items() if k2 in params_for("regenerate")}
                     whole = self.regenerate(whole, bars=region, variations=1, seed=sd + k, style=style,
-                                            **one)[0].clip
+                                            **again)[0].clip
                 else:
-                    new = self.continue_(whole, bars=size, variations=1, seed=sd + k, style=style, **one)[0]
+                    more = {k2: w for k2, w in one.items()
+                            if k2 not in ("tempo", "time_signature", "program")}  # from nothing only
+                    new = self.continue_(whole, bars=size, variations=1, seed=sd + k, style=style, **more)[0]
                     whole = whole.concat(new.clip)
                     seen[letter] = new.clip
             out = whole.slice_bars(n_before, whole.n_bars)
-            params = dict(_phrase_record(kw), form=kw["form"], bars=size, variations=int(kw["variations"]),
+            folk = family_of(self.engine.style_records, dominant_style(style)) in FOLK_FAMILIES
+            params = dict(_phrase_record(kw), motif=motif_of(kw, folk), form=kw["form"], bars=size, variations=int(kw["variations"]),
                           request_seed=seed, styles=self.engine.style_rows(style, 1)[1])
             takes.append(Take(clip=out, operation="continue", params=params, seed=sd,
                               model_id=self.model_id, parent=parent, bars=(0, out.n_bars),
