@@ -224,6 +224,9 @@ class Studio:
         bars, variations = int(kw["bars"]), int(kw["variations"])
         parent = clip.id if isinstance(clip, Take) else None
         base = clip.clip if isinstance(clip, Take) else clip
+        self.engine.style_rows(style, variations)  # an unknown style: refused before any work
+        if kw.get("rhythm_style"):
+            self.engine.style_index(str(kw["rhythm_style"]))
         params, sp = _sample_params(kw, bars=bars, variations=variations)
         tok, v = self.tok, self.tok.vocab
         prompt, forced, n_before, sp, start = self._continue_prompt(base, kw, sp, style, params["seed"])
