@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 FILE_NAME = "style_priors.json"
+KEY_MIN_SHARE = 0.05  # a start from nothing draws among the keys this share of real pieces use
 
 
 class StylePriors:
@@ -28,16 +29,21 @@ class StylePriors:
         """The keys that at least `share` of the style's real pieces are in."""
         return {k for k, s in self.styles.get(style, {}).get("keys", {}).items() if s >= share}
 
-    def _draw(self, style: str, table: str, rng: np.random.Generator) -> str | None:
+    def _draw(self, style: str, table: str, rng: np.random.Generator, min_share: float = 0.0
+              ) -> str | None:
         shares = self.styles.get(style, {}).get(table, {})
+        common = {k: s for k, s in shares.items() if s >= min_share}
+        shares = common or shares  # nothing that common: every value
         if not shares:
             return None
         names, p = list(shares), np.array(list(shares.values()), dtype=float)
         return str(names[int(rng.choice(len(names), p=p / p.sum()))])
 
-    def draw_key(self, style: str, rng: np.random.Generator) -> str | None:
-        """A key ('G major') as often as the style's real pieces are in it."""
-        return self._draw(style, "keys", rng)
+    def draw_key(self, style: str, rng: np.random.Generator, min_share: float = KEY_MIN_SHARE
+                 ) -> str | None:
+        """A key ('G major') as often as the style's real pieces are in it, among the keys at
+        least `min_share` of them use (a rare key is no idiomatic start)."""
+        return self._draw(style, "keys", rng, min_share)
 
     def draw_tempo(self, style: str, rng: np.random.Generator) -> float | None:
         """A tempo (quarter notes per minute) as often as the style's marked pieces take it."""

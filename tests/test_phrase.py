@@ -175,8 +175,9 @@ def test_priors_draw_from_the_stored_distribution():
     p = StylePriors({"styles": {"x": {"keys": {"D major": 0.75, "B minor": 0.25},
                                       "tempi_qpm": {"96": 0.5, "180": 0.5}, "metres": {"6/8": 1.0}}}})
     rng = np.random.default_rng(0)
-    keys = [p.draw_key("x", rng) for _ in range(400)]
+    keys = [p.draw_key("x", rng, min_share=0.0) for _ in range(400)]
     assert set(keys) == {"D major", "B minor"} and 0.65 < keys.count("D major") / 400 < 0.85
+    assert {p.draw_key("x", rng, min_share=0.3) for _ in range(50)} == {"D major"}  # rare keys left out
     assert {p.draw_tempo("x", rng) for _ in range(50)} == {96.0, 180.0}
     assert p.draw_metre("x", rng) == (6, 8)
     assert p.draw_key("unknown", rng) is None and p.common_keys("x", 0.3) == {"D major"}

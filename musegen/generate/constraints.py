@@ -402,7 +402,7 @@ CADENCE_PITCH = 5.0  # logit bonus of the cadence's goal (tonic, or the dominant
 CADENCE_CHORD = 0.8  # ...of the other notes of its triad
 CADENCE_EARLY = 1.0  # both scaled by this in the cadence bar's first half
 CADENCE_LONG = 1.5  # ...of a note that lasts to the end of the cadence bar (from its 2nd half)
-KEY_PRIOR = 2.0  # from nothing: logit cost of a pitch outside the row's drawn key
+KEY_PRIOR = 4.0  # from nothing: logit cost of a pitch outside the row's drawn key
 MOTIF_INTERVAL = 3.0  # at motif=1: bonus of a pitch that restates an interval 3-gram of the prompt
 MOTIF_STEP = 1.0  # ...that restates an interval 2-gram
 MOTIF_RHYTHM = 1.5  # ...of an onset that keeps the bar on one of the prompt's bar rhythms
