@@ -27,7 +27,8 @@ import torch
 from musegen.generate import filters
 from musegen.generate.draw import NEG_INF
 from musegen.tokenizer import Tokenizer
-from musegen.tokenizer.grammar import AFTER_DURATION, AFTER_POSITION, AFTER_TRACK, DONE, Grammar, GrammarState
+from musegen.tokenizer.grammar import (AFTER_DURATION, AFTER_PITCH, AFTER_POSITION, AFTER_TEMPO, AFTER_TIMESIG,
+                                       AFTER_TRACK, AFTER_VELOCITY, BAR_HEAD, DONE, Grammar, GrammarState)
 from musegen.tokenizer.vocab import DRUM_PROGRAM, Vocab
 
 
@@ -48,6 +49,29 @@ class SampleParams:
     max_leap: int | None = None  # semitones from the track's previous note (drums exempt)
     max_tokens_per_bar: int = 320
     avoid_penalty: float = 4.0
+    phrase: PhraseParams | None = None  # cadences, motif reuse, a start's key and tempo
+
+
+@dataclass(frozen=True)
+class PhraseParams:
+    """What the phrase constraints (`Cadence`, `Motif`, `Opening`, `KeyPrior`) read. Bars
+    count from 1 at the first generated bar; `bar_offset` bars of the piece come before it."""
+
+    bars: int = 8  # bars the request generates (the last one is the final bar)
+    cadence: str = "none"  # "auto", "tonic", "half" or "none"
+    phrase_bars: int = 0  # 4: cadences at every phrase end too (folk); 0: the final bar only
+    bar_offset: int = 0
+    final: bool = True  # the last generated bar ends the piece (a regenerated middle: not)
+    key: tuple[int, str] | None = None  # (tonic pitch class, "major"/"minor"): every row's
+    row_keys: tuple[tuple[int, str], ...] | None = None  # ...or one per row (from nothing)
+    motif: float = 0.0  # 0..1: bias toward the prompt's interval and rhythm patterns
+    row_tempos: tuple[int, ...] | None = None  # from nothing: each row's TEMPO bin for bar 1
+    key_prior: bool = False  # from nothing: lean toward each row's key (`row_keys`)
+
+    def key_of(self, row: int) -> tuple[int, str] | None:
+        if self.row_keys is not None and row < len(self.row_keys):
+            return self.row_keys[row]
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -373,11 +397,322 @@ class AvoidEarlier(Constraint):
             self.follow[r.index] = [e for e in self._follows(r) if len(e) > k and e[k] == t]
 
 
+# ------------------------------------------------------------------ phrases
+CADENCE_PITCH = 5.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
+CADENCE_CHORD = 0.8  # ...of the other notes of its triad
+CADENCE_EARLY = 1.0  # both scaled by this in the cadence bar's first half
+CADENCE_LONG = 1.5  # ...of a note that lasts to the end of the cadence bar (from its 2nd half)
+KEY_PRIOR = 4.0  # from nothing: logit cost of a pitch outside the row's drawn key
+MOTIF_INTERVAL = 3.0  # at motif=1: bonus of a pitch that restates an interval 3-gram of the prompt
+MOTIF_STEP = 1.0  # ...that restates an interval 2-gram
+MOTIF_RHYTHM = 1.5  # ...of an onset that keeps the bar on one of the prompt's bar rhythms
+
+
+def cadence_goal(p: PhraseParams, bar: int) -> str | None:
+    """In generated bar `bar` (1-based): "tonic", "half" (the dominant) or None (no cadence).
+    The request's final bar ends as `cadence` says ("auto": on the tonic); with `phrase_bars`,
+    every phrase end of the piece too: a half cadence mid-strain, the tonic at a strain end."""
+    if p.cadence == "none" or not 1 <= bar <= p.bars:
+        return None
+    if bar == p.bars and p.final:
+        return "half" if p.cadence == "half" else "tonic"
+    if p.phrase_bars and p.cadence == "auto":
+        m = p.bar_offset + bar
+        if m % p.phrase_bars == 0:
+            return "half" if (m // p.phrase_bars) % 2 else "tonic"
+    return None
+
+
+class _Biases:
+    """Per-row bias vectors memoised on a hashable key (a step is ~1 ms: no tensor work per
+    step but one stack)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.cache, self.zero = size, {}, torch.zeros(size)
+
+    def apply(self, logits: torch.Tensor, keys: Sequence[Hashable | None], make) -> torch.Tensor:
+        if all(k is None for k in keys):
+            return logits
+        rows = []
+        for k in keys:
+            if k is None:
+                rows.append(self.zero)
+                continue
+            b = self.cache.get(k)
+            if b is None:
+                b = self.cache[k] = make(k)
+            rows.append(b)
+        return logits + torch.stack(rows).to(logits.dtype)
+
+
+class Cadence(Constraint):
+    """Phrases that end: in a cadence bar (`cadence_goal`) the goal pitch class and its triad
+    are favoured, and from the bar's second half a note lasting to the bar's end. A bias,
+    never a mask; drum tracks exempt."""
+
+    def __init__(self, req: Request, p: PhraseParams) -> None:
+        self.req, self.p, v = req, p, req.tok.vocab
+        self.pitch, self.dur = v.ranges["pitch"], v.ranges["duration"]
+        self.durations = torch.tensor(v.durations)
+        self.biases = _Biases(v.size)
+
+    @classmethod
+    def build(cls, req: Request) -> Cadence | None:
+        p = req.params.phrase
+        if p is None or p.cadence == "none" or (p.key is None and p.row_keys is None):
+            return None
+        return cls(req, p)
+
+    def _key(self, r: Row) -> Hashable | None:
+        s = r.state
+        if s.bars_left is None or s.phase not in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY, AFTER_PITCH):
+            return None
+        goal = cadence_goal(self.p, self.p.bars - s.bars_left)
+        key = self.p.key_of(r.index)
+        if goal is None or key is None or self.req.is_drum(s.track):
+            return None
+        half = 2 * s.position >= s.bar_positions
+        if s.phase == AFTER_PITCH:  # the duration: long from the second half on
+            return ("dur", s.bar_positions - s.position) if half else None
+        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY)
+
+    def _make(self, k: tuple) -> torch.Tensor:
+        b = torch.zeros(self.biases.size)
+        if k[0] == "dur":
+            reach = self.durations >= k[1]
+            b[self.dur.start:self.dur.stop][reach] = CADENCE_LONG
+            return b
+        _, goal, (tonic, mode), weight = k
+        root = tonic if goal == "tonic" else (tonic + 7) % 12
+        third = (root + (3 if goal == "tonic" and mode == "minor" else 4)) % 12
+        for pitch in range(len(self.pitch)):
+            pc = pitch % 12
+            if pc == root:
+                b[self.pitch.start + pitch] = weight * CADENCE_PITCH
+            elif pc in (third, (root + 7) % 12):
+                b[self.pitch.start + pitch] = weight * CADENCE_CHORD
+        return b
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        return self.biases.apply(logits, [self._key(r) for r in rows], self._make)
+
+
+def recent_pitches(tok: Tokenizer, ids: Sequence[int], n: int = 3) -> dict[int, list[int]]:
+    """The last `n` onset pitches of each track (one per onset: its first note), as
+    `last_pitches` reads a sequence (the suffix of a fill-in-the-middle prompt skipped)."""
+    v = tok.vocab
+    pitch, track, pos = v.ranges["pitch"], v.ranges["track"], v.ranges["position"]
+    out: dict[int, list[int]] = {}
+    cur, in_head, suffix, fresh = 0, True, False, False
+    for t in (int(x) for x in ids):
+        if t == v.fill or t == v.fill_start:
+            suffix = t == v.fill
+        elif suffix:
+            continue
+        elif t == v.bar:
+            cur, in_head = 0, False
+        elif t in track and not in_head:
+            cur, fresh = t - track.start, True
+        elif t in pos:
+            fresh = True
+        elif t in pitch and fresh:
+            out.setdefault(cur, []).append(t - pitch.start)
+            out[cur] = out[cur][-n:]
+            fresh = False
+    return out
+
+
+def prompt_patterns(tok: Tokenizer, ids: Sequence[int]) -> tuple[set, set, set]:
+    """The prompt's interval 3-grams and 2-grams (per track, between onsets) and its bar
+    rhythms (each bar's onset positions, every track together), for `Motif`."""
+    v = tok.vocab
+    pitch, track, pos = v.ranges["pitch"], v.ranges["track"], v.ranges["position"]
+    seqs: dict[int, list[int]] = {}
+    bars: list[list[int]] = []
+    cur, in_head, fresh = 0, True, False
+    for t in (int(x) for x in ids):
+        if t == v.fill:
+            break  # a fill-in-the-middle prompt: the prefix only
+        if t == v.bar:
+            cur, in_head = 0, False
+            bars.append([])
+        elif in_head:
+            continue
+        elif t in track:
+            cur, fresh = t - track.start, True
+        elif t in pos:
+            fresh = True
+            bars[-1].append(t - pos.start)
+        elif t in pitch and fresh:
+            seqs.setdefault(cur, []).append(t - pitch.start)
+            fresh = False
+    tri, bi = set(), set()
+    for s in seqs.values():
+        iv = [b - a for a, b in zip(s, s[1:])]
+        tri |= {tuple(iv[i:i + 3]) for i in range(len(iv) - 2)}
+        bi |= {tuple(iv[i:i + 2]) for i in range(len(iv) - 1)}
+    return tri, bi, {tuple(b) for b in bars if b}
+
+
+class Motif(Constraint):
+    """Motif reuse: a bias (`motif` 0..1) toward a pitch whose interval from the track's last
+    two restates an interval 3-gram (or 2-gram) of the prompt, and toward an onset that keeps
+    the bar on one of the prompt's bar rhythms."""
+
+    def __init__(self, req: Request, strength: float) -> None:
+        tok, self.s, self.req = req.tok, strength, req
+        v = tok.vocab
+        self.pitch, self.pos, self.v = v.ranges["pitch"], v.ranges["position"], v
+        tri, bi, self.rhythms = prompt_patterns(tok, req.prompt)
+        self.after2: dict[tuple, set[int]] = {}
+        for a, b, c in tri:
+            self.after2.setdefault((a, b), set()).add(c)
+        self.after1: dict[int, set[int]] = {}
+        for a, b in bi:
+            self.after1.setdefault(a, set()).add(b)
+        self.start = recent_pitches(tok, req.before)
+        self.recent: dict[int, dict[int, list[int]]] = {}  # row -> track -> last onset pitches
+        self.onsets: dict[int, list[int]] = {}  # row -> this bar's onsets so far
+        self.fresh: dict[int, bool] = {}
+        self.biases = _Biases(v.size)
+
+    @classmethod
+    def build(cls, req: Request) -> Motif | None:
+        p = req.params.phrase
+        return cls(req, p.motif) if p is not None and p.motif > 0 else None
+
+    def _key(self, r: Row) -> Hashable | None:
+        s = r.state
+        if s.phase in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY) and self.fresh.get(r.index, True):
+            if self.req.is_drum(s.track) or self._cadencing(r):
+                return None
+            last = self.recent.get(r.index, self.start).get(s.track, [])
+            if len(last) < 2:
+                return None
+            i1 = last[-1] - last[-2]
+            i0 = last[-2] - last[-3] if len(last) >= 3 else None
+            return ("pitch", last[-1], i0, i1)
+        if s.phase in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION) and self.rhythms \
+                and not self._cadencing(r):
+            return ("pos", tuple(self.onsets.get(r.index, ())))
+        return None
+
+    def _cadencing(self, r: Row) -> bool:
+        """A cadence bar belongs to the cadence, not the motif."""
+        p, s = self.req.params.phrase, r.state
+        return (p is not None and s.bars_left is not None
+                and cadence_goal(p, p.bars - s.bars_left) is not None)
+
+    def _make(self, k: tuple) -> torch.Tensor:
+        b = torch.zeros(self.biases.size)
+        if k[0] == "pitch":
+            _, last, i0, i1 = k
+            for step in self.after1.get(i1, ()):
+                if 0 <= last + step < len(self.pitch):
+                    b[self.pitch.start + last + step] = self.s * MOTIF_STEP
+            for step in self.after2.get((i0, i1), ()) if i0 is not None else ():
+                if 0 <= last + step < len(self.pitch):
+                    b[self.pitch.start + last + step] = self.s * MOTIF_INTERVAL
+            return b
+        cur = k[1]
+        n = len(cur)
+        for rhythm in self.rhythms:
+            if rhythm[:n] == cur and len(rhythm) > n:
+                b[self.pos.start + rhythm[n]] = self.s * MOTIF_RHYTHM
+        return b
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        return self.biases.apply(logits, [self._key(r) for r in rows], self._make)
+
+    def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
+        v = self.v
+        for r, t in zip(rows, tokens):
+            if t == v.bar:
+                self.onsets[r.index] = []
+            elif t in self.pos:
+                self.onsets.setdefault(r.index, []).append(t - self.pos.start)
+                self.fresh[r.index] = True
+            elif t in v.ranges["track"]:
+                self.fresh[r.index] = True
+            elif t in self.pitch:
+                if self.fresh.get(r.index, True):
+                    mine = self.recent.setdefault(r.index, {k: list(x) for k, x in self.start.items()})
+                    mine[r.state.track] = (mine.get(r.state.track, []) + [t - self.pitch.start])[-3:]
+                self.fresh[r.index] = False
+
+
+class KeyPrior(Constraint):
+    """From nothing: each row leans toward the key drawn for it from its style's real pieces
+    (pitches outside the key cost `KEY_PRIOR`); drum tracks exempt."""
+
+    def __init__(self, req: Request, p: PhraseParams) -> None:
+        self.req, self.p, v = req, p, req.tok.vocab
+        self.pitch = v.ranges["pitch"]
+        self.biases = _Biases(v.size)
+
+    @classmethod
+    def build(cls, req: Request) -> KeyPrior | None:
+        p = req.params.phrase
+        return cls(req, p) if p is not None and p.key_prior and p.row_keys else None
+
+    def _make(self, key: tuple[int, str]) -> torch.Tensor:
+        pcs = filters.scale_pitch_classes(*key)
+        b = torch.zeros(self.biases.size)
+        for pitch in range(len(self.pitch)):
+            if pitch % 12 not in pcs:
+                b[self.pitch.start + pitch] = -KEY_PRIOR
+        return b
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        keys = [None if self.req.is_drum(r.state.track) else self.p.key_of(r.index) for r in rows]
+        return self.biases.apply(logits, keys, self._make)
+
+
+class Opening(StateConstraint):
+    """From nothing: the first bar states the tempo drawn for the row (its style's real
+    tempi): a TEMPO token must come, and only that one."""
+
+    def __init__(self, vocab: Vocab, tempos: tuple[int, ...]) -> None:
+        self.v, self.tempos = vocab, tempos
+        r = vocab.ranges
+        self.timesig, self.tempo = r["timesig"], r["tempo"]
+
+    @classmethod
+    def build(cls, req: Request) -> Opening | None:
+        p = req.params.phrase
+        if p is None or not p.row_tempos or not req.params.free_first_bar:
+            return None
+        return cls(req.tok.vocab, p.row_tempos)
+
+    def _tempo(self, row: Row) -> int | None:
+        if row.state.bars > 1 or row.state.phase not in (BAR_HEAD, AFTER_TIMESIG):
+            return None
+        return self.tempos[row.index % len(self.tempos)]
+
+    def key(self, row: Row) -> Hashable:
+        return self._tempo(row)
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        out = allowed.clone()
+        for i, r in enumerate(rows):
+            t = self._tempo(r)
+            if t is None:
+                continue
+            only = torch.zeros_like(out[i])
+            if r.state.phase == BAR_HEAD:
+                only[self.timesig.start:self.timesig.stop] = True
+            only[self.tempo.start + t] = True
+            if (out[i] & only).any():
+                out[i] &= only
+        return out
+
+
 # In this order: state constraints first (memoised with the grammar, in one mask), then the
 # others, each narrowing what the ones before it left. Add a constraint here.
 CONSTRAINTS: tuple[type[Constraint], ...] = (
-    KeyAndRange, MeterLock, Tracks, RunawayBar,
+    KeyAndRange, MeterLock, Tracks, RunawayBar, Opening,
     KeepRhythm, MaxLeap, Density, AvoidEarlier,
+    Cadence, Motif, KeyPrior,
 )
 
 

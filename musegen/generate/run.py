@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from musegen.clip import Clip, Note, parse_key
+from musegen.priors import StylePriors
 from musegen.errors import ParameterError
 from musegen.generate import fast
 from musegen.generate.decode import Decoder, DecodeWeights
@@ -72,6 +73,7 @@ class Engine:
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
         digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
         self.model_id = f"{self.model_dir.name}@{digest[:10]}"
+        self.priors = StylePriors.load(self.model_dir)  # each style's real keys and tempi
         self.novelty_index: NoveltyIndex | None = None
         idx_path = self.model_dir / "novelty.npz"
         if idx_path.exists():
@@ -153,7 +155,7 @@ class Engine:
             max_copy: int | None = None, on_progress: Callable[[float], None] | None = None,
             cancelled: Callable[[], bool] | None = None,
             on_bars: Callable[[TakeNotes], None] | None = None,
-            partial: Callable[[np.ndarray, int], Clip] | None = None) -> list[Row]:
+            partial: Callable[[np.ndarray, int], Clip] | None = None, related: bool = False) -> list[Row]:
         """Sample `n` rows (row i seeded `seed + i`) of `bars_n` bars after `prompt`. Rows whose
         take copies more than `max_copy` notes from a training piece, or nearly repeats an
         earlier take of the same region (`earlier`; not with a `template`), are drawn again
@@ -163,13 +165,16 @@ class Engine:
         `on_bars` streams the takes while they are drawn (`TakeNotes`): each take's notes as
         its bars are decoded (`partial(tokens, k)`: the clip of a row's first k bars; without
         it, a take's notes come when it is complete), the rest when it is judged, every note
-        of every take exactly once (a redrawn take starts again with `restart`)."""
+        of every take exactly once (a redrawn take starts again with `restart`).
+
+        `related` (morph steps): every row draws with the same seed and may come close to the
+        others."""
         earlier = [] if earlier is None else earlier
         rows: list[Row | None] = [None] * n
         todo = list(range(n))
         live = _Live(on_bars, partial, self.tok.vocab.bar) if on_bars is not None else None
         for attempt in range(MAX_ATTEMPTS):
-            seeds = [seed + i + RESEED * attempt for i in todo]
+            seeds = [seed + (0 if related else i) + RESEED * attempt for i in todo]
             with torch_threads(self.cpu_threads):
                 res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
                              seeds, sp, forced=forced, earlier=earlier, template=template,
@@ -177,7 +182,7 @@ class Engine:
                              make_decoder=self.decoder(),
                              on_bar=live.hook(todo) if live is not None else None)
             drawn, todo = todo, self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
-                                            template=template, max_copy=max_copy)
+                                            template=template, max_copy=max_copy, related=related)
             last = not todo or attempt == MAX_ATTEMPTS - 1
             if live is not None:
                 for i in drawn:
@@ -191,10 +196,10 @@ class Engine:
 
     def _judge(self, rows: list[Row | None], todo: list[int], res: SampleResult, seeds: list[int],
                attempt: int, build: Callable[[np.ndarray], Clip], *, earlier: list[list[int]],
-               template: list[int] | None, max_copy: int | None) -> list[int]:
+               template: list[int] | None, max_copy: int | None, related: bool = False) -> list[int]:
         """Set `rows[i]` for each row i of `todo` (drawn as `res`, row k of it with `seeds[k]`);
         returns the rows to draw again: those a check flags."""
-        accepted = [list(r.gen) for r in rows if r is not None]
+        accepted = [] if related else [list(r.gen) for r in rows if r is not None]
         retry = []
         for k, i in enumerate(todo):
             gen = res.tokens[k]
@@ -205,7 +210,7 @@ class Engine:
             rows[i] = Row(gen, clip, nov, seeds[k], attempt, flags, res)
             if flags:
                 retry.append(i)
-            else:
+            elif not related:
                 accepted.append(list(gen))
         return retry
 
