@@ -325,9 +325,10 @@ class Voices:
         return None
 
 
-def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int) -> tuple[np.ndarray, np.ndarray]:
+def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(allowed, preferred): (128,) bool pitches the voice `track` may take at tick `at`, and
-    (128,) float logits to add. Narrowed rule by rule; a rule that would leave no pitch is
+    (128,) float logits to add (`chord_bias`, None: nothing). Narrowed rule by rule; a rule that would leave no pitch is
     dropped (parallels first, then the range), so `allowed` is never empty."""
     pitch = np.arange(128)
     above = [vs.sounding(u, at) for u in p.order[:p.order.index(track)]] if track in p.order else []
@@ -346,15 +347,21 @@ def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int) -> tuple[np.ndar
     allowed = rng & ~_parallels(p, vs, track, at)
     if not allowed.any():
         allowed = rng
-    bias = np.zeros(128, dtype=np.float32)
-    if p.chord_bias and (at % vs.bar_len) % vs.beat == 0:
-        others = [vs.sounding(u, at) for u in p.order if u != track]
-        s = pc_set([n.pitch for n in others if n is not None])
-        if s:
-            pcs = PITCH_CLASSES
-            bias += np.where(FITS[s][pcs], p.chord_bias, 0.0).astype(np.float32)
-            bias += np.where(COMPLETES[s][pcs], 0.5 * p.chord_bias, 0.0).astype(np.float32)
-    return allowed, bias
+    return allowed, chord_bias(p, vs, track, at)
+
+
+def chord_bias(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray | None:
+    """(128,) logits to add on a beat: `chord_bias` to the pitches whose class keeps the other
+    voices' sounding notes inside a plain triad or seventh chord, half again to those that
+    make it a whole one; None off the beat or with nothing sounding."""
+    if not p.chord_bias or (at - vs.bar_start) % vs.beat:
+        return None
+    others = [vs.sounding(u, at) for u in p.order if u != track]
+    s = pc_set([n.pitch for n in others if n is not None])
+    if not s:
+        return None
+    per_class = p.chord_bias * (FITS[s] + 0.5 * COMPLETES[s])
+    return per_class.astype(np.float32)[PITCH_CLASSES]
 
 
 def _parallels(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray:
