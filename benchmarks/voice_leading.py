@@ -105,7 +105,8 @@ def main() -> None:
     st = Studio()
     chorales = [m21_clip(n) for n in CHORALES] + [Clip.load(example_path("chorale"))]
     lines = ["| case | mode | triads on beats | parallel 5/8 per bar | crossings | overlaps "
-             "| bass ≤ tenor | voices sounding / prompt's | s per take |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| bass ≤ tenor | voices sounding / prompt's | s per take |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def row(case: str, mode: str, rs: list[dict], secs: float | None, want: int) -> None:
         f = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
@@ -136,7 +137,8 @@ def main() -> None:
     c = chorales[-1].slice_bars(0, 4)
     fugue = Clip(tracks=(c.tracks[0], Track((), 0, False, "alto"), Track((), 0, False, "tenor"), c.tracks[3]),
                  tempos=c.tempos, time_signatures=c.time_signatures, length_ticks=c.length_ticks)
-    for case, clip, style, by in (("Palestrina 6 voices", pal.slice_bars(0, 4), "renaissance-mass", pal.slice_bars(0, 4)),
+    first = pal.slice_bars(0, 4)
+    for case, clip, style, by in (("Palestrina 6 voices", first, "renaissance-mass", first),
                                   ("chorale, 2 voices yet to enter", fugue, "bach-chorale", c)):
         for mode in ("off", "auto"):
             t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from musegen import Clip
-from musegen.clip import Note, Track
+from musegen.clip import Track
 from musegen.examples import example_path
 from musegen.generate import constraints as C
 from musegen.generate import voices as vl

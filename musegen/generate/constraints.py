@@ -25,12 +25,23 @@ import numpy as np
 import torch
 
 from musegen.generate import filters
+from musegen.generate import voices as vl
 from musegen.generate.draw import NEG_INF
 from musegen.tokenizer import Tokenizer
-from musegen.generate import voices as vl
 from musegen.tokenizer.grammar import (
-    AFTER_DURATION, AFTER_POSITION, AFTER_TEMPO, AFTER_TIMESIG, AFTER_TRACK, AFTER_VELOCITY,
-    BAR_HEAD, DONE, HEAD_DONE, HEAD_PROGRAM, Grammar, GrammarState)
+    AFTER_DURATION,
+    AFTER_POSITION,
+    AFTER_TEMPO,
+    AFTER_TIMESIG,
+    AFTER_TRACK,
+    AFTER_VELOCITY,
+    BAR_HEAD,
+    DONE,
+    HEAD_DONE,
+    HEAD_PROGRAM,
+    Grammar,
+    GrammarState,
+)
 from musegen.tokenizer.vocab import DRUM_PROGRAM, Vocab
 
 

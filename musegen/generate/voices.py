@@ -20,10 +20,9 @@ that onset are known, and the others still hold their earlier notes (or rest).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-import json
 from pathlib import Path
 
 import numpy as np
