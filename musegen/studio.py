@@ -320,7 +320,8 @@ class Studio:
                     seen[letter] = new.clip
             out = whole.slice_bars(n_before, whole.n_bars)
             folk = family_of(self.engine.style_records, dominant_style(style)) in FOLK_FAMILIES
-            params = dict(_phrase_record(kw), motif=motif_of(kw, folk), form=kw["form"], bars=size, variations=int(kw["variations"]),
+            params = dict(_phrase_record(kw), motif=motif_of(kw, folk), form=kw["form"], bars=size,
+                          variations=int(kw["variations"]),
                           request_seed=seed, styles=self.engine.style_rows(style, 1)[1])
             takes.append(Take(clip=out, operation="continue", params=params, seed=sd,
                               model_id=self.model_id, parent=parent, bars=(0, out.n_bars),
@@ -396,8 +397,8 @@ class Studio:
         the heaviest style chooses, drawn once with the request's seed, and its tempo from that
         style's real tempi -> (prompt, forced tokens, {"tempo": qpm}). Every take and every
         weight of the blend then shares them: the weights act on the music, not the texture."""
-        from musegen.generate.sampler import sample
         from musegen.generate.run import torch_threads
+        from musegen.generate.sampler import sample
         from musegen.tokenizer.codec import tempo_bin
 
         tok, v = self.tok, self.tok.vocab

@@ -10,9 +10,9 @@ key is its notated signature and mode (MusicXML `<fifths>`/`<mode>`, Humdrum `*k
 `*G:mix`), a church mode counted as the major or minor key on its final (dorian, phrygian,
 aeolian: minor; mixolydian, lydian, ionian: major). Tempi: the piece's own marking (ABC `Q:`,
 MusicXML `<sound tempo>`, Humdrum `*MM`); most folk collections mark none, so a style with
-fewer than `MIN_MARKED` marked pieces (or under `MIN_MARKED_SHARE` of them) draws from its family's marked pieces and, failing that,
-from every marked piece of the corpus (`tempo_source` says which). Metres: the first time
-signature.
+fewer than `MIN_MARKED` marked pieces (or under `MIN_MARKED_SHARE` of them) draws from its
+family's marked pieces and, failing that, from every marked piece of the corpus
+(`tempo_source` says which). Metres: the first time signature.
 """
 
 from __future__ import annotations

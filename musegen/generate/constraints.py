@@ -18,7 +18,7 @@ row nothing only to fall back to the grammar alone. Any other constraint sees ev
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -445,7 +445,8 @@ class _Biases:
     def __init__(self, size: int) -> None:
         self.size, self.cache, self.zero = size, {}, torch.zeros(size)
 
-    def apply(self, logits: torch.Tensor, keys: Sequence[Hashable | None], make) -> torch.Tensor:
+    def apply(self, logits: torch.Tensor, keys: Sequence[Hashable | None],
+              make: Callable[[Hashable], torch.Tensor]) -> torch.Tensor:
         if all(k is None for k in keys):
             return logits
         rows = []

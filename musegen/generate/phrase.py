@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from musegen.clip import Clip, estimate_key, parse_key
-from musegen.priors import StylePriors
 from musegen.generate.constraints import PhraseParams
+from musegen.priors import StylePriors
 
 FOLK_FAMILIES = frozenset({"essen", "celtic"})  # styles whose tunes are built of 4-bar phrases
 FOLK_MOTIF = 0.7  # folk's default motif strength: 4-bar prompts' 3-grams reused ~5 % -> ~19 %, 8-bar ~12 % -> ~34 %
@@ -76,8 +76,8 @@ def phrase_params(records: Sequence[dict], priors: StylePriors | None, base: Cli
                 for d, k in zip(drawn, keys):
                     d["key"] = k
         if free_start and kw.get("tempo") is None:
-            from musegen.tokenizer.vocab import TEMPOS_QPM
             from musegen.tokenizer.codec import tempo_bin
+            from musegen.tokenizer.vocab import TEMPOS_QPM
 
             qpms = [priors.draw_tempo(dom, r) for r in rngs]
             if all(q is not None for q in qpms):

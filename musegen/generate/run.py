@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from musegen.clip import Clip, Note, parse_key
-from musegen.priors import StylePriors
 from musegen.errors import ParameterError
 from musegen.generate import fast, voices
 from musegen.generate.decode import Decoder, DecodeWeights
@@ -36,6 +35,7 @@ from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import load_checkpoint, pick_device
 from musegen.novelty import Novelty, NoveltyIndex
 from musegen.params import check_style_weight
+from musegen.priors import StylePriors
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 from musegen.tokenizer.grammar import GrammarState
