@@ -356,7 +356,7 @@ class Voices(Kind):
         return self.parse(name, text)
 
     def range_doc(self, cap: str = "") -> str:
-        return "`\"satb\"`, `\"bass\"`, `\"alto,tenor\"`, `\"counter\"` or a count 1…" + str(MAX_TRACK)
+        return ""  # the help names them
 
 
 @dataclass(frozen=True)
@@ -382,7 +382,7 @@ class Roles(Kind):
         return self.parse(name, text)
 
     def range_doc(self, cap: str = "") -> str:
-        return "`\"soprano\"`, `\"soprano,bass\"`"
+        return ""  # the help names them
 
 
 def check_style_weight(name: str, w: object) -> float:
@@ -568,14 +568,15 @@ TABLE: tuple[Param, ...] = (
           "bars that get the added voices", cap="max_bars", default_doc="every bar of the clip"),
     # arrange: which voices
     Param("add", Voices(), frozenset({"arrange"}),
-          "voices to add: soprano, alto, tenor, bass, counter (a free counter-voice), satb "
-          "(whichever of the four is missing) or a count (the missing ones: bass, alto, tenor, "
-          "soprano in that order), comma-separated", default="satb"),
+          "voices to add, comma-separated: soprano, alto, tenor, bass, counter (a free "
+          "counter-voice), satb (whichever of the four the kept tracks leave missing), or a count "
+          "(the missing ones in the order bass, alto, tenor, soprano)", default="satb"),
     Param("keep", Tracks(), frozenset({"arrange"}),
           "the clip's tracks kept note for note (the others are left out)",
           default_doc="every track with notes"),
     Param("roles", Roles(), frozenset({"arrange"}),
-          "the kept tracks' roles, in the order of keep: soprano, alto, tenor, bass or counter",
+          "the kept tracks' roles in the order of keep, comma-separated: soprano, alto, tenor, "
+          "bass or counter",
           default_doc="from each track's register"),
     Param("variations", Int(1, MAX_VARIATIONS), frozenset(MUSIC - {"morph"} | {"melody", "lyrics", "arrange"}),
           "how many takes to make", default=4, cap="max_variations"),

@@ -98,8 +98,8 @@ SOURCE = {"take": (_str, "session take to work from (its MIDI file)"),
                          "never waited on). It is imported as a take first (so it shows up in the "
                          "lineage), once: a file whose bytes an earlier import holds reuses that take")}
 STREAM = (_flag, "also send every take as note messages (see *Streaming*)")
-_SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics"}  # melody starts from words
-_NEED_SOURCE = ("regenerate", "lyrics")  # they change a clip: one must be given
+_SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics", "arrange"}  # melody starts from words
+_NEED_SOURCE = ("regenerate", "lyrics", "arrange")  # they change a clip: one must be given
 REQUIRED = {op: (("take|path",) if op in _NEED_SOURCE else ())
             + tuple(p.key for p in P.params_for(op).values() if op in p.required) for op in P.OPERATIONS}
 MELODY_METRES = P.MELODY_METRES
@@ -255,7 +255,7 @@ _show = P.show
 
 # ------------------------------------------------------------------- docs/osc.md
 DOC_TABLES = {"generating": ("continue", "regenerate", "blend", "morph"), "lyrics": ("lyrics",),
-              "melody": ("melody",)}
+              "melody": ("melody",), "arrange": ("arrange",)}
 _CAP_DOCS = {"max_bars": "`--max-bars`", "max_variations": "`--max-variations`"}
 
 
