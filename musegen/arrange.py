@@ -108,8 +108,8 @@ def added_roles(add: list[str] | int, kept: Sequence[str]) -> list[str]:
             out += [r for r in missing if r not in out]
             continue
         if word != COUNTER and (word in kept or word in out):
-            raise ParameterError(f"add {word!r}: the arrangement already has a {word} "
-                                 f"(kept tracks' roles: {', '.join(kept)})")
+            raise ParameterError(f"add {word!r}: the arrangement already has its {word} "
+                                 f"(the kept tracks' roles: {', '.join(kept)})")
         out.append(word)
     return out
 

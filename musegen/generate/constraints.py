@@ -293,11 +293,13 @@ class KeepVoices(Constraint):
     position, nor close the bar, before writing it; at its position it may first write notes
     of added tracks ordered before it (token order is by track), then the note itself, token
     by token. Kept tracks get no other notes; the bars' time signatures and tempi are the
-    template's."""
+    template's. Near `max_tokens_per_bar` added notes stop, so the kept ones always fit. A
+    bar closes only once every added track has a note in it (an added voice is never left
+    silent for a bar)."""
 
     def __init__(self, req: Request, kept: KeptVoices) -> None:
         v = req.tok.vocab
-        self.v, self.kept_tracks = v, kept.tracks
+        self.v, self.kept_tracks, self.limit = v, kept.tracks, req.params.max_tokens_per_bar
         self.added = [t for t in range(len(req.programs)) if t not in kept.tracks]
         self.bars = template_bars(v, kept.tokens)  # per bar: (head tokens, notes)
         r = v.ranges
@@ -305,7 +307,7 @@ class KeepVoices(Constraint):
         self.notes_slice = slice(r["velocity"].start, r["pitch"].stop)  # velocity + pitch
         self.meter = slice(r["timesig"].start, r["tempo"].stop)
         self.specials = slice(r["special"].start, r["special"].stop)
-        self.at: dict[int, list[int]] = {}  # row index -> [bar, next kept note, head tokens done]
+        self.at: dict[int, list] = {}  # row index -> `_at`
         self.cache: dict[tuple, torch.Tensor] = {}
 
     @classmethod
@@ -314,13 +316,13 @@ class KeepVoices(Constraint):
 
     def _rule(self, r: Row) -> tuple:
         """What the row may write next, as a hashable rule (`_mask` makes it a mask)."""
-        bar, k, head_done = self.at.setdefault(r.index, [0, 0, 0])
+        bar, k, head_done, silent = self._at(r)
         heads, notes = self.bars[min(bar, len(self.bars) - 1)]
         g = r.state
         if g.phase == BAR_HEAD and head_done < len(heads):
             return ("only", heads[head_done])
         while k < len(notes) and notes[k][0] < g.position:  # passed (a skipped mask): lost
-            k = self.at[r.index][1] = k + 1
+            k = self.at[r.index][1] = k + 1  # type: ignore[operator]
         nxt = notes[k] if k < len(notes) else None
         on_kept = g.track in self.kept_tracks
         if on_kept and g.phase in (AFTER_TRACK, AFTER_VELOCITY, AFTER_PITCH) and nxt is not None:
@@ -329,10 +331,15 @@ class KeepVoices(Constraint):
             return ("free",)  # inside an added track's note: the grammar decides
         here = nxt is not None and g.position == nxt[0]
         pos_hi = nxt[0] if nxt is not None else self.v.n_positions - 1
-        tracks = tuple(t for t in self.added if not here or t < nxt[1])
-        notes_ok = not on_kept and (not here or g.track < nxt[1])
+        # near the bar's token limit (RunawayBar would close it) only the kept notes are left
+        # (a row that has just written a POSITION of its own places one note there)
+        room = r.bar_tokens + 5 * (len(notes) - k + len(silent)) + 8 < self.limit or \
+            (g.phase == AFTER_POSITION and not here)
+        tracks = tuple(t for t in self.added if room and (not here or t < nxt[1]))
+        notes_ok = room and not on_kept and (not here or g.track < nxt[1])
         start = self._next_token(g, nxt) if here else None
-        return ("bar", pos_hi, tracks, notes_ok, start, nxt is None)
+        pos_lo = 0 if room else (nxt[0] if nxt is not None else pos_hi + 1)
+        return ("bar", pos_lo, pos_hi, tracks, notes_ok, start, nxt is None and not silent)
 
     def _next_token(self, g: GrammarState, note: tuple[int, ...]) -> int:
         pos, track, vel, pitch, dur = note
@@ -356,9 +363,10 @@ class KeepVoices(Constraint):
             m = torch.ones(v.size, dtype=torch.bool)
             m[self.meter] = False
         else:
-            _, pos_hi, tracks, notes_ok, start, bar_ok = rule
+            _, pos_lo, pos_hi, tracks, notes_ok, start, bar_ok = rule
             m = torch.ones(v.size, dtype=torch.bool)
             m[self.meter] = False
+            m[self.position0:self.position0 + pos_lo] = False
             m[self.position0 + pos_hi + 1:self.position0 + v.n_positions] = False
             m[self.track0:self.track0 + v.n_tracks] = False
             m[[self.track0 + t for t in tracks]] = True
@@ -374,16 +382,26 @@ class KeepVoices(Constraint):
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
         return allowed & torch.stack([self._mask(self._rule(r)) for r in rows])
 
+    def _at(self, r: Row) -> list:
+        """[bar, next kept note, head tokens done, added tracks without a note in this bar]."""
+        at = self.at.get(r.index)
+        if at is None:
+            at = self.at[r.index] = [0, 0, 0, frozenset(self.added)]
+        return at
+
     def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
         v = self.v
         for r, t in zip(rows, tokens):
-            at = self.at.setdefault(r.index, [0, 0, 0])
+            at = self._at(r)
+            kind = v.kind(t)
             if t == v.bar:
-                at[:] = [at[0] + 1, 0, 0]
-            elif v.kind(t) in ("timesig", "tempo"):
+                at[:] = [at[0] + 1, 0, 0, frozenset(self.added)]
+            elif kind in ("timesig", "tempo"):
                 at[2] += 1
-            elif v.kind(t) == "duration" and r.state.track in self.kept_tracks:
+            elif kind == "duration" and r.state.track in self.kept_tracks:
                 at[1] += 1
+            elif kind == "pitch" and r.state.track in at[3]:
+                at[3] = at[3] - {r.state.track}
 
 
 def template_bars(v: Vocab, tokens: Sequence[int]) -> list[tuple[list[int], list[tuple[int, ...]]]]:
