@@ -29,6 +29,8 @@ import numpy as np
 
 from musegen.clip import Clip, Track
 from musegen.errors import ParameterError
+from musegen.evaluation import musicianship
+from musegen.generate import voices as vl
 from musegen.generate.constraints import KeptVoices, template_notes
 from musegen.generate.run import Engine, sample_params
 from musegen.params import check, default
@@ -37,10 +39,9 @@ from musegen.tokenizer.vocab import Vocab
 
 ROLES = ("soprano", "alto", "tenor", "bass")
 COUNTER = "counter"
-# the usual ranges of the four voices (MIDI pitches; soprano C4-A5, alto F3-D5, tenor C3-A4,
-# bass E2-D4), as harmony textbooks give them
-SATB_RANGES: dict[str, tuple[int, int]] = {"soprano": (60, 81), "alto": (53, 74),
-                                           "tenor": (48, 69), "bass": (40, 62)}
+# the four voices' ranges, as the musicianship figures count them (soprano C4-G5, alto G3-D5,
+# tenor C3-G4, bass E2-C4)
+SATB_RANGES: dict[str, tuple[int, int]] = dict(zip(ROLES, musicianship.SATB_RANGES))
 ORDER = ("soprano", "alto", COUNTER, "tenor", "bass")  # the arrangement's track order, high to low
 BY_COUNT = ("bass", "alto", "tenor", "soprano")  # `add=N`: the missing roles in this order
 
@@ -77,14 +78,22 @@ def parse_add(add: object) -> list[str] | int:
     return out
 
 
-def infer_roles(tracks: Sequence[Track]) -> list[str]:
+def role_centres(voice_data: dict) -> dict[str, float]:
+    """Each role's centre pitch: the middle of its range in Bach's four-voice chorales as the
+    model's `voices.json` measured them, else of `SATB_RANGES`."""
+    measured = voice_data.get("bach-chorale", {}).get("ranges", {}).get("4")
+    ranges = dict(zip(ROLES, measured)) if measured and len(measured) == 4 else SATB_RANGES
+    return {r: sum(ranges[r]) / 2 for r in ROLES}
+
+
+def infer_roles(tracks: Sequence[Track], centres: dict[str, float] | None = None) -> list[str]:
     """SATB roles for tracks from their register: the assignment (in pitch order: a higher
-    track never gets a lower role) whose range centres lie closest to the tracks' median
-    pitches. More than four tracks: the rest are counter-voices."""
+    track never gets a lower role) whose role centres (`role_centres`) lie closest to the
+    tracks' median pitches. More than four tracks: the rest are counter-voices."""
     medians = [statistics.median(n.pitch for n in t.notes) for t in tracks]
     order = sorted(range(len(tracks)), key=lambda i: -medians[i])
     n = min(4, len(tracks))
-    centre = {r: sum(SATB_RANGES[r]) / 2 for r in ROLES}
+    centre = centres or role_centres({})
     best = min(itertools.combinations(ROLES, n),
                key=lambda combo: sum(abs(medians[i] - centre[r]) for i, r in zip(order, combo)))
     roles = [COUNTER] * len(tracks)
@@ -115,7 +124,7 @@ def added_roles(add: list[str] | int, kept: Sequence[str]) -> list[str]:
 
 
 def plan(clip: Clip, add: object, keep: Sequence[int] | None, roles: Sequence[str] | None,
-         n_tracks: int) -> list[Voice]:
+         n_tracks: int, centres: dict[str, float] | None = None) -> list[Voice]:
     """The arrangement's voices, high to low; one clear error for each kind of bad input."""
     if not clip.tracks or not any(t.notes for t in clip.tracks):
         raise ParameterError("arrange: the clip has no notes to arrange")
@@ -130,7 +139,7 @@ def plan(clip: Clip, add: object, keep: Sequence[int] | None, roles: Sequence[st
     if len(set(keep)) != len(keep):
         raise ParameterError(f"keep names a track twice: {keep}")
     if roles is None:
-        kept_roles = infer_roles([clip.tracks[i] for i in keep])
+        kept_roles = infer_roles([clip.tracks[i] for i in keep], centres)
     else:
         kept_roles = [str(r).lower() for r in roles]
         if len(kept_roles) != len(keep):
@@ -160,6 +169,21 @@ def layout(clip: Clip, voices: Sequence[Voice]) -> Clip:
     return replace(clip, tracks=tracks)
 
 
+def voice_plan(voices: Sequence[Voice], given: dict) -> vl.VoicePlan | None:
+    """The voice-leading plan of an arrangement (`musegen.generate.voices`), or None when it is
+    off: every track a voice, high to low as laid out, each added SATB voice in its range (the
+    kept ones are given, so only their order matters). `voice_leading` auto: on for the
+    multi-voice styles and for arrangements of three voices or more."""
+    mode = str(given.get("voice_leading", "auto"))
+    styled = vl.dominant_style(given.get("style")) in vl.STYLES
+    if mode == "off" or (mode == "auto" and not styled and len(voices) < vl.MIN_VOICES_AUTO):
+        return None
+    ranges = {i: SATB_RANGES[v.role] for i, v in enumerate(voices) if v.added and v.role in SATB_RANGES}
+    # present=False: an added voice already sounds in every bar (KeepVoices), and a kept voice
+    # that rests is the musician's choice
+    return vl.VoicePlan(frozenset(range(len(voices))), tuple(range(len(voices))), ranges, present=False)
+
+
 def arrange(engine: Engine, clip: Clip | Take, add: object = "satb",
             style: str | dict[str, float] | None = None, keep: Sequence[int] | None = None,
             bars: tuple[int, int] | None = None, variations: int = 4, **kw: object) -> list[Take]:
@@ -173,7 +197,8 @@ def arrange(engine: Engine, clip: Clip | Take, add: object = "satb",
     given = check("arrange", dict(kw, add=add, style=style, keep=keep, bars=bars, variations=variations))
     variations = int(given.get("variations", default("arrange", "variations")))  # type: ignore[call-overload]
     tok, v = engine.tok, engine.tok.vocab
-    voices = plan(base, given.get("add", "satb"), given.get("keep"), given.get("roles"), v.n_tracks)
+    voices = plan(base, given.get("add", "satb"), given.get("keep"), given.get("roles"), v.n_tracks,
+                  role_centres(engine.voice_data))
     a, b = given.get("bars", (1, base.n_bars))  # type: ignore[misc]
     if not 1 <= a <= b <= base.n_bars:
         raise ParameterError(f"bars {a}..{b} outside the clip's bars 1..{base.n_bars}")
@@ -183,11 +208,11 @@ def arrange(engine: Engine, clip: Clip | Take, add: object = "satb",
     arranged = layout(base, voices)
     lo = a - 1
     while lo > 0:
-        ids = tok.encode(arranged, eos=False, bars=(lo - 1, a - 1), every_track=True)
+        ids = tok.encode(arranged, eos=False, bars=(lo - 1, a - 1))
         if len(ids) > engine.model.cfg.context // 4:
             break
         lo -= 1
-    ids = tok.encode(arranged, eos=False, bars=(lo, b), every_track=True).astype(np.int64)
+    ids = tok.encode(arranged, eos=False, bars=(lo, b)).astype(np.int64)
     starts = tok.bar_offsets(ids)
     prompt = ids[:starts[a - 1 - lo]]
     forced, middle = tok.bar_tokens(ids, a - 1 - lo, b - lo)
@@ -196,7 +221,9 @@ def arrange(engine: Engine, clip: Clip | Take, add: object = "satb",
     kept = KeptVoices(tuple(middle), kept_tracks)
     widest = max(np.diff(np.r_[tok.bar_offsets(middle), len(middle)], prepend=0))
     sp = replace(sp, lock_meter=False,  # KeepVoices writes the template's metre itself
-                 max_tokens_per_bar=max(sp.max_tokens_per_bar, 2 * int(widest) + 64))
+                 max_tokens_per_bar=max(sp.max_tokens_per_bar, 2 * int(widest) + 64),
+                 voices=voice_plan(voices, given))
+    params["voice_led"] = sp.voices is not None
     lo_tick, hi_tick = base.bar_starts[a - 1], base.bar_starts[b]
     n_before = a - 1 - lo
 

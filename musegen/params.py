@@ -625,6 +625,11 @@ TABLE: tuple[Param, ...] = (
           defaults={"melody": 12}, default_doc="no limit", inherited=True,
           note="drums exempt; a key lock or range that leaves no pitch within reach wins"),
     Param("tracks", Tracks(), MUSIC, "only these tracks get notes", default_doc="every track"),
+    Param("voice_leading", Choice(("auto", "on", "off")), MUSIC | {"arrange"},
+          "voice leading: each voice in its range, one note at a time, no crossing, no parallel "
+          "fifths or octaves, chord tones on beats, no voice dropped; auto: on for chorale and "
+          "Renaissance styles and prompts of 3 or more voices",
+          default="auto", inherited=True),
     Param("max_copy", Int(1, 10_000), GENERATE,
           "draw again a take that copies more than this many consecutive notes from a training piece",
           unit="notes", default_doc="never draw again", inherited=True),

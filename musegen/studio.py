@@ -21,6 +21,7 @@ import torch
 from musegen.carry import carry, splice
 from musegen.clip import Clip
 from musegen.errors import ParameterError
+from musegen.generate import voices
 from musegen.generate.run import MAX_ATTEMPTS, Engine, sample_params
 from musegen.novelty import NoveltyIndex
 from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for
@@ -162,6 +163,7 @@ class Studio:
         prompt = infill.ids
         state = tok.grammar.validate(prompt, fim=True, cancelled=_poll(kw))
         forced, middle = tok.bar_tokens(ids, a - 1, b)
+        sp = self._voice_leading(base, style, kw, params, sp, present=False)
         key = _region_key(prompt)
         earlier = self._earlier.setdefault(key, [])
         template = None
@@ -229,6 +231,7 @@ class Studio:
         params, sp = _sample_params(kw, bars=bars, variations=variations)
         tok, v = self.tok, self.tok.vocab
         prompt, forced, n_before, sp = self._continue_prompt(base, kw, sp)
+        sp = self._voice_leading(base, style, kw, params, sp, from_nothing=len(prompt) == 1)
         state = tok.grammar.validate(prompt, cancelled=_poll(kw))
 
         at_tick = base.bar_starts[-1] if base is not None else 0
@@ -279,6 +282,20 @@ class Studio:
         forced = [v.bar, v.id("timesig", v.time_signatures.index((num, den))),
                   v.id("tempo", tempo_bin(qpm, v.tempos_qpm))]
         return prompt, forced, 0
+
+    def _voice_leading(self, base: Clip | None, style: object, kw: dict, params: dict, sp: object,
+                       *, from_nothing: bool = False, present: bool = True) -> object:
+        """The sampler's params with the request's voice-leading plan (`voices.plan`), and
+        whether it applies recorded in the takes' params (`voice_led`)."""
+        mode = str(kw.get("voice_leading", default("continue", "voice_leading")))
+        one = style[0] if isinstance(style, list) and style else style  # morph: where it starts
+        tracks = kw.get("tracks")
+        vp = voices.plan(mode, one, base, self.engine.voice_data, from_nothing=from_nothing,
+                         tracks=frozenset(tracks) if tracks is not None else None)  # type: ignore[arg-type]
+        if vp is not None and not present:
+            vp = replace(vp, present=False)
+        params["voice_led"] = vp is not None
+        return replace(sp, voices=vp)  # type: ignore[type-var]
 
     def _run(self, prompt: np.ndarray, state: object, forced: list[int], style: object,
              params: dict, sp: object, kw: dict, *, n: int, bars_n: int, earlier: list,

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from musegen.arrange import added_roles, infer_roles, parse_add, plan
+from musegen.arrange import added_roles, infer_roles, parse_add, plan, role_centres
 from musegen.clip import Clip, Note, Track
 from musegen.errors import ParameterError
 from musegen.examples import example_path
@@ -38,9 +38,14 @@ def _melody(chorale: Clip) -> Clip:
 
 # ------------------------------------------------------------------ roles and plans
 def test_roles_come_from_register(chorale):
-    assert infer_roles(chorale.tracks) == ["soprano", "alto", "tenor", "bass"]
-    assert infer_roles(chorale.tracks[3:]) == ["bass"]
-    assert infer_roles([chorale.tracks[0], chorale.tracks[3]]) == ["soprano", "bass"]
+    from musegen.generate.voices import load
+    from musegen.studio import DEFAULT_MODEL_DIR
+
+    centres = role_centres(load(DEFAULT_MODEL_DIR))
+    assert infer_roles(chorale.tracks, centres) == ["soprano", "alto", "tenor", "bass"]
+    assert infer_roles(chorale.tracks[3:], centres) == ["bass"]
+    assert infer_roles(chorale.tracks[2:3], centres) == ["tenor"]
+    assert infer_roles([chorale.tracks[0], chorale.tracks[3]], centres) == ["soprano", "bass"]
 
 
 def test_satb_adds_what_is_missing_and_counts_pick_bass_first():
@@ -87,7 +92,7 @@ def test_keep_voices_forces_every_kept_note_on_any_logits(chorale):
     tok = Tokenizer()
     v = tok.vocab
     layout = replace(chorale, tracks=(chorale.tracks[0], Track((), name="Alto"), chorale.tracks[2]))
-    ids = tok.encode(layout, eos=False, bars=(0, 3), every_track=True).astype(np.int64)
+    ids = tok.encode(layout, eos=False, bars=(0, 3)).astype(np.int64)
     prompt = tok.header(ids)
     forced, middle = tok.bar_tokens(ids, 0, 3)
     kept = KeptVoices(tuple(middle), frozenset({0, 2}))

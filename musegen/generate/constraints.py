@@ -27,8 +27,10 @@ import torch
 from musegen.generate import filters
 from musegen.generate.draw import NEG_INF
 from musegen.tokenizer import Tokenizer
-from musegen.tokenizer.grammar import (AFTER_DURATION, AFTER_PITCH, AFTER_POSITION, AFTER_TEMPO, AFTER_TIMESIG,
-                                       AFTER_TRACK, AFTER_VELOCITY, BAR_HEAD, DONE, Grammar, GrammarState)
+from musegen.generate import voices as vl
+from musegen.tokenizer.grammar import (
+    AFTER_DURATION, AFTER_PITCH, AFTER_POSITION, AFTER_TEMPO, AFTER_TIMESIG, AFTER_TRACK, AFTER_VELOCITY,
+    BAR_HEAD, DONE, HEAD_DONE, HEAD_PROGRAM, Grammar, GrammarState)
 from musegen.tokenizer.vocab import DRUM_PROGRAM, Vocab
 
 
@@ -49,6 +51,7 @@ class SampleParams:
     max_leap: int | None = None  # semitones from the track's previous note (drums exempt)
     max_tokens_per_bar: int = 320
     avoid_penalty: float = 4.0
+    voices: vl.VoicePlan | None = None  # voice leading (`musegen.generate.voices.plan`)
 
 
 @dataclass(frozen=True)
@@ -538,11 +541,154 @@ class AvoidEarlier(Constraint):
             self.follow[r.index] = [e for e in self._follows(r) if len(e) > k and e[k] == t]
 
 
+class VoiceLeading(Constraint):
+    """Voice leading (`musegen.generate.voices`): each voice one note at a time, in its range,
+    never crossing its neighbours, no consecutive perfect fifths or octaves, chord tones
+    preferred on beats, and no voice left silent (two bars running, or through a take). From
+    nothing it also fixes how many voices the header declares. Each rule narrows only inside
+    what the masks before it left, and is dropped for a row where it would leave no pitch."""
+
+    _PITCHED = (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY, AFTER_DURATION)
+    _IN_BAR = (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION)
+
+    def __init__(self, req: Request, plan: vl.VoicePlan) -> None:
+        v = req.tok.vocab
+        self.req, self.plan, self.v, self.grammar = req, plan, v, req.tok.grammar
+        r = v.ranges
+        self.pitch = slice(r["pitch"].start, r["pitch"].stop)
+        self.vel = slice(r["velocity"].start, r["velocity"].stop)
+        self.track0, self.pos0 = r["track"].start, r["position"].start
+        self.tracks = slice(r["track"].start, r["track"].stop)
+        self.drums = r["program"].start + DRUM_PROGRAM
+        start = vl.Voices(v)
+        for t in req.before:
+            start.take(t)
+        start.start_take()
+        self.start = start
+        self.rows: dict[int, vl.Voices] = {}  # row index -> what it sounds
+        self.plans: dict[int, vl.VoicePlan] = {}  # row index -> its plan (from nothing: per header)
+        self.step_bias: dict[int, tuple[np.ndarray | None, list[int]]] = {}
+
+    @classmethod
+    def build(cls, req: Request) -> VoiceLeading | None:
+        p = req.params.voices
+        return cls(req, p) if p is not None else None
+
+    def _voices(self, row: Row) -> vl.Voices:
+        vs = self.rows.get(row.index)
+        if vs is None:
+            vs = self.rows[row.index] = self.start.copy()
+        return vs
+
+    def _plan(self, row: Row) -> vl.VoicePlan | None:
+        """The row's plan; None while its header is still being drawn."""
+        p = self.plans.get(row.index)
+        if p is None:
+            if self.plan.voices is None and row.state.phase in (HEAD_DONE, HEAD_PROGRAM) \
+                    or row.state.n_tracks == 0:
+                return None
+            tracks = self.req.programs or ()
+            p = self.plan.for_header(row.state.n_tracks)
+            drums = {i for i, prog in enumerate(tracks) if prog == DRUM_PROGRAM}
+            if drums:
+                p = vl.VoicePlan(p.voices - drums, tuple(t for t in p.order if t not in drums),
+                                 p.ranges, chord_bias=p.chord_bias, entry_bias=p.entry_bias,
+                                 present=p.present)
+            self.plans[row.index] = p
+        return p
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        out = allowed.clone()
+        self.step_bias = {}
+        for i, r in enumerate(rows):
+            if r.done:
+                continue
+            s, ph = r.state, r.state.phase
+            if self.plan.n_voices is not None and ph in (HEAD_DONE, HEAD_PROGRAM):
+                self._header(s, out[i])
+                continue
+            p = self._plan(r)
+            if p is None or not p.voices:
+                continue
+            vs = self._voices(r)
+            at = vs.bar_start + max(0, s.position)
+            if ph in self._IN_BAR:
+                self._closing(p, vs, r, out[i])
+            if ph in self._PITCHED:
+                self._note(p, vs, r, at, out[i], i)
+        return out
+
+    def _header(self, s: GrammarState, m: torch.Tensor) -> None:
+        """From nothing: the header declares n_voices[0]..n_voices[1] tracks, none drums."""
+        lo, hi = self.plan.n_voices  # type: ignore[misc]
+        if s.phase == HEAD_PROGRAM:
+            m[self.drums] = False
+        elif s.n_tracks < lo:
+            m[self.v.bar] = False
+        elif s.n_tracks >= hi:
+            m[self.tracks] = False
+
+    def _closing(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, m: torch.Tensor) -> None:
+        """Positions where every voice still holds are out (a new note there would overlap);
+        closing the bar is out while a voice would stay silent too long."""
+        s = r.state
+        if len(p.voices) == s.n_tracks:  # every track a voice: a position must free one
+            free = min((vs.notes[t][-1].end if vs.notes.get(t) else -1) for t in p.voices)
+            first = vs.bar_start + s.position + 1
+            if free > first:
+                stop = min(s.bar_positions, free - vs.bar_start)
+                m[self.pos0 + s.position + 1:self.pos0 + max(s.position + 1, stop)] = False
+        last = s.bars_left == 0
+        if any(vl.is_silent_too_long(p, vs, t, last) for t in p.voices):
+            m[self.v.bar] = False
+            for t in self.grammar.end_tokens(s):
+                m[t] = False
+
+    def _note(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, at: int, m: torch.Tensor, i: int) -> None:
+        """The pitches the current track may take here, and the tracks a switch may go to."""
+        s, ph = r.state, r.state.phase
+        entries = []
+        if ph in (AFTER_POSITION, AFTER_DURATION):
+            for t in p.voices:
+                if t < s.n_tracks and vs.busy(t, at):
+                    m[self.track0 + t] = False
+                elif t < s.n_tracks and vs.heard.get(t, -1) <= vs.bar_start:
+                    entries.append(self.track0 + t)
+        bias = None
+        if s.track in p.voices:
+            if vs.busy(s.track, at) and ph != AFTER_VELOCITY:
+                m[self.pitch] = False  # the voice still sounds: another voice, or later
+                m[self.vel] = False
+            else:
+                window, bias = vl.pitch_window(p, vs, s.track, at)
+                old = m[self.pitch]
+                new = old & torch.from_numpy(window)
+                if new.any() or not old.any():
+                    m[self.pitch] = new
+        self.step_bias[r.index] = (bias, entries)
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        if not self.step_bias:
+            return logits
+        out = logits.clone()
+        for i, r in enumerate(rows):
+            bias, entries = self.step_bias.get(r.index, (None, []))
+            if bias is not None and bias.any():
+                out[i, self.pitch] += torch.from_numpy(bias)
+            if entries and self.plan.entry_bias:
+                out[i, entries] += self.plan.entry_bias
+        return out
+
+    def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
+        for r, t in zip(rows, tokens):
+            self._voices(r).take(t)
+
+
 # In this order: state constraints first (memoised with the grammar, in one mask), then the
 # others, each narrowing what the ones before it left. Add a constraint here.
 CONSTRAINTS: tuple[type[Constraint], ...] = (
     KeyAndRange, MeterLock, Tracks, RunawayBar,
-    KeepRhythm, KeepVoices, MaxLeap, Density, AvoidEarlier,
+    KeepRhythm, KeepVoices, MaxLeap, Density, AvoidEarlier, VoiceLeading,
 )
 
 

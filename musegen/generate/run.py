@@ -28,6 +28,7 @@ import torch
 
 from musegen.clip import Clip, parse_key
 from musegen.errors import ParameterError
+from musegen.generate import voices
 from musegen.generate.constraints import KeptVoices
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
@@ -69,6 +70,7 @@ class Engine:
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
         digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
         self.model_id = f"{self.model_dir.name}@{digest[:10]}"
+        self.voice_data = voices.load(self.model_dir)  # each style's ensemble, measured
         self.novelty_index: NoveltyIndex | None = None
         idx_path = self.model_dir / "novelty.npz"
         if idx_path.exists():
@@ -226,7 +228,7 @@ def sample_params(given: Mapping[str, object], *, bars: int, variations: int
               "pitch_range": list(pr) if pr else None, "density": dens,  # type: ignore[call-overload]
               "tracks": sorted(tracks) if tracks else None, "seed": seed,
               "max_copy": given.get("max_copy"), "keep_rhythm": bool(given.get("keep_rhythm", False)),
-              "max_leap": leap}
+              "max_leap": leap, "voice_leading": str(given.get("voice_leading", "auto"))}
     sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
                       pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)  # type: ignore[arg-type]
     return params, sp

@@ -53,13 +53,12 @@ class Tokenizer:
         return codec.to_clip(codec.quantize(clip, self.vocab), self.vocab, name=clip.name)
 
     def encode(self, clip: Clip, *, eos: bool = True, bars: tuple[int, int] | None = None,
-               cancelled: Callable[[], bool] | None = None, every_track: bool = False) -> np.ndarray:
+               cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """Clip -> ids. `bars=(first, end)`: only bars first..end-1 (0-based), the first
         restating the time signature and tempo in force: the tokens of
         `restart_at_bar(encode(clip), first)` before bar `end`, at the cost of those bars
-        alone. `cancelled()` true stops a long encode with InterruptedError. `every_track`:
-        silent tracks are declared in the header too (by default only tracks with notes are)."""
-        q = codec.quantize(clip, self.vocab, bars=bars, cancelled=cancelled, every_track=every_track)
+        alone. `cancelled()` true stops a long encode with InterruptedError."""
+        q = codec.quantize(clip, self.vocab, bars=bars, cancelled=cancelled)
         return codec.serialize(q, self.vocab, eos=eos, cancelled=cancelled)
 
     def encode_tail(self, clip: Clip, tokens: int, *, eos: bool = True, latest: int | None = None,

@@ -59,13 +59,12 @@ CHECK_EVERY = 4096  # notes or tokens between two calls of a `cancelled` callbac
 
 
 def quantize(clip: Clip, v: Vocab, *, bars: tuple[int, int] | None = None,
-             cancelled: Cancelled | None = None, every_track: bool = False) -> Quantized:
+             cancelled: Cancelled | None = None) -> Quantized:
     """The clip on the token grid. `bars=(first, end)`: only bars first..end-1 (0-based), as
     bars 0.. of the result; the track list is still the whole clip's, so serializing gives
     the tokens of those bars exactly as in the whole clip's sequence (restarted at `first`).
-    Only the notes of those bars are visited. `cancelled()` true stops with InterruptedError.
-    `every_track`: silent tracks are declared too (arrange: the voices the model will write)."""
-    tracks = _tracks_to_encode(clip, v, every_track)
+    Only the notes of those bars are visited. `cancelled()` true stops with InterruptedError."""
+    tracks = _tracks_to_encode(clip, v)
     first, end = _bar_range(clip, bars)
     bar_sigs, bar_tempos = _bar_heads(clip, v, first, end)
     starts = clip.bar_starts
@@ -94,9 +93,10 @@ def quantize(clip: Clip, v: Vocab, *, bars: tuple[int, int] | None = None,
     return Quantized(programs, tuple(bar_sigs), tuple(bar_tempos), notes)
 
 
-def _tracks_to_encode(clip: Clip, v: Vocab, every_track: bool = False) -> list[Track]:
-    """The clip's tracks with notes (a silent clip: its first track), or `every_track`."""
-    tracks = list(clip.tracks) if every_track else [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])
+def _tracks_to_encode(clip: Clip, v: Vocab) -> list[Track]:
+    """The clip's tracks, silent ones too: a voice that rests (or has not entered yet) is
+    still a voice of the music; a clip without any note: its first track."""
+    tracks = list(clip.tracks) if any(t.notes for t in clip.tracks) else list(clip.tracks[:1])
     if not tracks:
         raise TokenizeError("the clip has no tracks")
     if len(tracks) > v.n_tracks:
