@@ -15,6 +15,7 @@ import pytest
 from musegen.arrange import added_roles, infer_roles, parse_add, plan, role_centres
 from musegen.clip import Clip, Note, Track
 from musegen.errors import ParameterError
+from musegen.evaluation.musicianship import sounding
 from musegen.examples import example_path
 from musegen.generate.constraints import KeptVoices, KeepVoices, Request, SampleParams, template_notes
 from musegen.tokenizer import Tokenizer
@@ -149,6 +150,10 @@ def test_arrange_a_melody_keeps_it_note_for_note(studio, chorale):
             assert tr.notes and all(n.start_tick < end and n.end_tick <= end for n in tr.notes)
         assert t.operation == "arrange" and t.params["add"] == ["alto", "tenor", "bass"]
         assert t.bars == (0, 3) and t.sidecar()["params"]["roles"] == ["soprano", "alto", "tenor", "bass"]
+        # where the melody strikes, every added voice sounds (holds or strikes): no melody over rests
+        for n in melody.tracks[0].notes:
+            if n.start_tick < end:
+                assert all(sounding(tr, n.start_tick) is not None for tr in t.clip.tracks[1:]), n
     again = studio.arrange(melody, add="satb", style="bach-chorale", bars=(1, 3), variations=2, seed=3)
     assert [t.tokens for t in again] == [t.tokens for t in takes]
 

@@ -298,13 +298,17 @@ class KeepVoices(Constraint):
     by token. Kept tracks get no other notes; the bars' time signatures and tempi are the
     template's. Near `max_tokens_per_bar` added notes stop, so the kept ones always fit. A
     bar closes only once every added track has a note in it (an added voice is never left
-    silent for a bar)."""
+    silent for a bar), and where the kept voices strike, every added voice sounds: it holds a
+    note through that onset or strikes one there (the texture is a harmonization, not a
+    melody over rests)."""
 
     def __init__(self, req: Request, kept: KeptVoices) -> None:
         v = req.tok.vocab
         self.v, self.kept_tracks, self.limit = v, kept.tracks, req.params.max_tokens_per_bar
         self.added = [t for t in range(len(req.programs)) if t not in kept.tracks]
         self.bars = template_bars(v, kept.tokens)  # per bar: (head tokens, notes)
+        self.onsets = [frozenset(n[0] for n in notes) for _, notes in self.bars]  # kept onsets per bar
+        self.duration0 = v.ranges["duration"].start
         r = v.ranges
         self.track0, self.position0 = r["track"].start, r["position"].start
         self.notes_slice = slice(r["velocity"].start, r["pitch"].stop)  # velocity + pitch
@@ -319,7 +323,7 @@ class KeepVoices(Constraint):
 
     def _rule(self, r: Row) -> tuple:
         """What the row may write next, as a hashable rule (`_mask` makes it a mask)."""
-        bar, k, head_done, silent = self._at(r)
+        bar, k, head_done, silent, bar_start, _, ends = self._at(r)
         heads, notes = self.bars[min(bar, len(self.bars) - 1)]
         g = r.state
         if g.phase == BAR_HEAD and head_done < len(heads):
@@ -342,7 +346,14 @@ class KeepVoices(Constraint):
         notes_ok = room and not on_kept and (not here or g.track < nxt[1])
         start = self._next_token(g, nxt) if here else None
         pos_lo = 0 if room else (nxt[0] if nxt is not None else pos_hi + 1)
-        return ("bar", pos_lo, pos_hi, tracks, notes_ok, start, nxt is None and not silent)
+        bar_ok = nxt is None and not silent
+        if room and not here and g.phase == AFTER_DURATION and \
+                g.position in self.onsets[min(bar, len(self.bars) - 1)]:
+            # the kept voices struck here: an added voice that would rest now strikes too
+            owed = tuple(t for t in self.added if ends.get(t, -1) <= bar_start + g.position)
+            if owed:
+                return ("bar", 0, g.position, owed, False, None, False)
+        return ("bar", pos_lo, pos_hi, tracks, notes_ok, start, bar_ok)
 
     def _next_token(self, g: GrammarState, note: tuple[int, ...]) -> int:
         pos, track, vel, pitch, dur = note
@@ -386,10 +397,11 @@ class KeepVoices(Constraint):
         return allowed & torch.stack([self._mask(self._rule(r)) for r in rows])
 
     def _at(self, r: Row) -> list:
-        """[bar, next kept note, head tokens done, added tracks without a note in this bar]."""
+        """[bar, next kept note, head tokens done, added tracks without a note in this bar,
+        the bar's start and length in grid ticks, each added track's last note's end]."""
         at = self.at.get(r.index)
         if at is None:
-            at = self.at[r.index] = [0, 0, 0, frozenset(self.added)]
+            at = self.at[r.index] = [0, 0, 0, frozenset(self.added), 0, r.state.bar_positions, {}]
         return at
 
     def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
@@ -398,11 +410,16 @@ class KeepVoices(Constraint):
             at = self._at(r)
             kind = v.kind(t)
             if t == v.bar:
-                at[:] = [at[0] + 1, 0, 0, frozenset(self.added)]
+                at[:4] = [at[0] + 1, 0, 0, frozenset(self.added)]
+                at[4] += at[5]
+                at[5] = r.state.bar_positions
             elif kind in ("timesig", "tempo"):
                 at[2] += 1
+                at[5] = r.state.bar_positions
             elif kind == "duration" and r.state.track in self.kept_tracks:
                 at[1] += 1
+            elif kind == "duration":
+                at[6][r.state.track] = at[4] + r.state.position + v.durations[t - self.duration0]
             elif kind == "pitch" and r.state.track in at[3]:
                 at[3] = at[3] - {r.state.track}
 
