@@ -616,13 +616,14 @@ class VoiceLeading(Constraint):
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
         out = allowed.clone()
+        arr = out.numpy()  # the same memory: numpy's indexing is cheaper per row than torch's
         self.step_bias = {}
         for i, r in enumerate(rows):
             if r.done:
                 continue
             s, ph = r.state, r.state.phase
             if self.plan.n_voices is not None and ph in (HEAD_DONE, HEAD_PROGRAM):
-                self._header(s, out[i])
+                self._header(s, arr[i])
                 continue
             p = self._plan(r)
             if p is None or not p.voices:
@@ -630,12 +631,12 @@ class VoiceLeading(Constraint):
             vs = self._voices(r)
             at = vs.bar_start + max(0, s.position)
             if ph in self._IN_BAR:
-                self._closing(p, vs, r, out[i])
+                self._closing(p, vs, r, arr[i])
             if ph in self._PITCHED:
-                self._note(p, vs, r, at, out[i], i)
+                self._note(p, vs, r, at, arr[i])
         return out
 
-    def _header(self, s: GrammarState, m: torch.Tensor) -> None:
+    def _header(self, s: GrammarState, m: np.ndarray) -> None:
         """From nothing: the header declares n_voices[0]..n_voices[1] tracks, none drums."""
         lo, hi = self.plan.n_voices  # type: ignore[misc]
         if s.phase == HEAD_PROGRAM:
@@ -645,7 +646,7 @@ class VoiceLeading(Constraint):
         elif s.n_tracks >= hi:
             m[self.tracks] = False
 
-    def _closing(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, m: torch.Tensor) -> None:
+    def _closing(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, m: np.ndarray) -> None:
         """Positions where every voice still holds are out (a new note there would overlap);
         closing the bar is out while a voice would stay silent too long."""
         s = r.state
@@ -661,7 +662,7 @@ class VoiceLeading(Constraint):
             for t in self.grammar.end_tokens(s):
                 m[t] = False
 
-    def _note(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, at: int, m: torch.Tensor, i: int) -> None:
+    def _note(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, at: int, m: np.ndarray) -> None:
         """The pitches the current track may take here, and the tracks a switch may go to."""
         s, ph = r.state, r.state.phase
         entries = []
@@ -679,21 +680,23 @@ class VoiceLeading(Constraint):
             else:
                 window, bias = vl.pitch_window(p, vs, s.track, at)
                 old = m[self.pitch]
-                new = old & torch.from_numpy(window)
+                new = old & window
                 if new.any() or not old.any():
                     m[self.pitch] = new
-        self.step_bias[r.index] = (bias, entries)
+        if bias is not None or entries:
+            self.step_bias[r.index] = (bias, entries)
 
     def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
         if not self.step_bias:
             return logits
         out = logits.clone()
+        arr = out.numpy()
         for i, r in enumerate(rows):
             bias, entries = self.step_bias.get(r.index, (None, []))
-            if bias is not None and bias.any():
-                out[i, self.pitch] += torch.from_numpy(bias)
+            if bias is not None:
+                arr[i, self.pitch] += bias
             if entries and self.plan.entry_bias:
-                out[i, entries] += self.plan.entry_bias
+                arr[i, entries] += self.plan.entry_bias
         return out
 
     def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:

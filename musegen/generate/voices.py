@@ -57,6 +57,10 @@ FITS = IN_CHORD[_ADD]  # (4096, 12): adding class c keeps the set inside some ch
 COMPLETES = IS_CHORD[_ADD]  # (4096, 12): adding class c makes the set a whole chord
 
 
+PITCHES = np.arange(128)
+PITCH_CLASSES = PITCHES % 12
+
+
 def pc_set(pitches: Sequence[int]) -> int:
     s = 0
     for p in pitches:
@@ -254,34 +258,35 @@ class Voices:
 
     def take(self, t: int) -> None:
         v = self.v
-        if t == v.fill:
-            self.skip, self.suffix_bar = True, (self.bar_start, self.bar_len, self.bars)
-            return
-        if t == v.fill_start:
-            self.skip = False
-            self.bar_start, self.bar_len, self.bars = self.suffix_bar  # the middle follows the prefix
+        kind = v.token_kinds[t]
+        if kind == "special":
+            if t == v.fill:
+                self.skip, self.suffix_bar = True, (self.bar_start, self.bar_len, self.bars)
+            elif t == v.fill_start:  # the middle follows the prefix
+                self.skip = False
+                self.bar_start, self.bar_len, self.bars = self.suffix_bar
+            elif t == v.bar and not self.skip:
+                if not self.in_head or self.bars:
+                    self.bar_start += self.bar_len
+                self.in_head = False
+                self.bars += 1
+                self.position, self.track, self.pitch = 0, 0, None
             return
         if self.skip:
             return
-        if t == v.bar:
-            if not self.in_head or self.bars:
-                self.bar_start += self.bar_len
-            self.in_head = False
-            self.bars += 1
-            self.position, self.track, self.pitch = 0, 0, None
-        elif t in self._sig:
+        if kind == "timesig":
             num, den = v.time_signatures[t - self._sig.start]
             self.bar_len = TICKS_PER_QUARTER * 4 * num // den
             self.beat = beat_ticks(num, den)
         elif self.in_head:
             return
-        elif t in self._pos:
+        elif kind == "position":
             self.position = t - self._pos.start
-        elif t in self._track:
+        elif kind == "track":
             self.track = t - self._track.start
-        elif t in self._pitch:
+        elif kind == "pitch":
             self.pitch = t - self._pitch.start
-        elif t in self._dur and self.pitch is not None:
+        elif kind == "duration" and self.pitch is not None:
             onset = self.onset
             n = Note(self.pitch, onset, onset + v.durations[t - self._dur.start])
             ns = self.notes.setdefault(self.track, [])
@@ -320,9 +325,10 @@ class Voices:
         return None
 
 
-def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int) -> tuple[np.ndarray, np.ndarray]:
+def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(allowed, preferred): (128,) bool pitches the voice `track` may take at tick `at`, and
-    (128,) float logits to add. Narrowed rule by rule; a rule that would leave no pitch is
+    (128,) float logits to add (`chord_bias`, None: nothing). Narrowed rule by rule; a rule that would leave no pitch is
     dropped (parallels first, then the range), so `allowed` is never empty."""
     pitch = np.arange(128)
     above = [vs.sounding(u, at) for u in p.order[:p.order.index(track)]] if track in p.order else []
@@ -341,15 +347,21 @@ def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int) -> tuple[np.ndar
     allowed = rng & ~_parallels(p, vs, track, at)
     if not allowed.any():
         allowed = rng
-    bias = np.zeros(128, dtype=np.float32)
-    if p.chord_bias and (at % vs.bar_len) % vs.beat == 0:
-        others = [vs.sounding(u, at) for u in p.order if u != track]
-        s = pc_set([n.pitch for n in others if n is not None])
-        if s:
-            pcs = pitch % 12
-            bias += np.where(FITS[s][pcs], p.chord_bias, 0.0).astype(np.float32)
-            bias += np.where(COMPLETES[s][pcs], 0.5 * p.chord_bias, 0.0).astype(np.float32)
-    return allowed, bias
+    return allowed, chord_bias(p, vs, track, at)
+
+
+def chord_bias(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray | None:
+    """(128,) logits to add on a beat: `chord_bias` to the pitches whose class keeps the other
+    voices' sounding notes inside a plain triad or seventh chord, half again to those that
+    make it a whole one; None off the beat or with nothing sounding."""
+    if not p.chord_bias or (at - vs.bar_start) % vs.beat:
+        return None
+    others = [vs.sounding(u, at) for u in p.order if u != track]
+    s = pc_set([n.pitch for n in others if n is not None])
+    if not s:
+        return None
+    per_class = p.chord_bias * (FITS[s] + 0.5 * COMPLETES[s])
+    return per_class.astype(np.float32)[PITCH_CLASSES]
 
 
 def _parallels(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray:
@@ -360,7 +372,7 @@ def _parallels(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray:
     mine = vs.previous(track, at)
     if mine is None:
         return out
-    pitch = np.arange(128)
+    pitch = PITCHES
     for u in p.order:
         if u == track:
             continue
