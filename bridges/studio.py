@@ -40,6 +40,10 @@ class StudioLike(Continues, Protocol):
     def morph(self, clip: Clip | Take | None, from_style: str, to_style: str, steps: int = 5,
               bars: int = 4, **kw: Any) -> list[Take]: ...
 
+    def arrange(self, clip: Clip | Take, add: str | int = "satb",
+                style: str | dict[str, float] | None = None, keep: list[int] | None = None,
+                bars: tuple[int, int] | None = None, variations: int = 4, **kw: Any) -> list[Take]: ...
+
     def lyrics_for(self, clip: Clip | Take, theme: str | None = None, rhyme: str = "ABAB",
                    variations: int = 4, **kw: Any) -> list[Take]: ...
 

@@ -15,7 +15,8 @@ help of every parameter an operation accepts. Adding a parameter is one `Param` 
 code that uses it.
 
 Operations: `continue`, `regenerate`, `blend`, `morph` (the music model's), `melody` (a melody
-for words, `Studio.melody_for`) and `lyrics` (words for a melody, `Studio.lyrics_for`). Torch-free
+for words, `Studio.melody_for`), `lyrics` (words for a melody, `Studio.lyrics_for`) and
+`arrange` (voices added to the musician's, `Studio.arrange`). Torch-free
 and I/O-free.
 """
 
@@ -37,9 +38,10 @@ MAX_TRACK = 63
 MELODY_METRES = ((4, 4), (3, 4), (6, 8), (2, 4))  # musegen.lyrics.melody.METRES has their beats
 
 MUSIC = frozenset({"continue", "regenerate", "blend", "morph"})
-GENERATE = MUSIC | {"melody"}  # everything the music model generates
+GENERATE = MUSIC | {"melody", "arrange"}  # everything the music model generates
 OPERATIONS = {"continue": "continue_", "regenerate": "regenerate", "blend": "blend",
-              "morph": "morph", "melody": "melody_for", "lyrics": "lyrics_for"}  # -> Studio method
+              "morph": "morph", "melody": "melody_for", "lyrics": "lyrics_for",
+              "arrange": "arrange"}  # -> Studio method
 
 
 def show(v: object) -> str:
@@ -320,6 +322,69 @@ class Tracks(Kind):
         return f"`\"0,2\"`, each 0…{MAX_TRACK}"
 
 
+VOICE_ROLES = ("soprano", "alto", "tenor", "bass", "counter")
+
+
+@dataclass(frozen=True)
+class Voices(Kind):
+    """Voices to add: role names ('satb', 'bass', 'alto,tenor', 'counter') or a count ('2')."""
+
+    metavar = "VOICES"
+    type_doc = "string or int"
+
+    def check(self, name: str, v: object, top: int | None = None) -> str | int:
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+            return Int(1, MAX_TRACK).check(name, v)
+        if isinstance(v, (list, tuple)):
+            v = ",".join(str(x) for x in v)
+        return self.parse(name, v)
+
+    def parse(self, name: str, v: object, top: int | None = None) -> str | int:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return Int(1, MAX_TRACK).parse(name, v)
+        text = Text().parse(name, v).strip().lower()
+        if text.isdigit():
+            return Int(1, MAX_TRACK).check(name, int(text))
+        words = text.replace(",", " ").split()
+        bad = [w for w in words if w not in (*VOICE_ROLES, "satb")]
+        if not words or bad:
+            raise ParameterError(f"{name}: unknown voice {(bad or [text])[0]!r}; use soprano, alto, "
+                                 f"tenor, bass, satb, counter or a count")
+        return ",".join(words)
+
+    def from_text(self, name: str, text: str) -> str | int:
+        return self.parse(name, text)
+
+    def range_doc(self, cap: str = "") -> str:
+        return ""  # the help names them
+
+
+@dataclass(frozen=True)
+class Roles(Kind):
+    """Roles of the kept tracks, in order: 'soprano' or 'soprano,bass'."""
+
+    metavar = "ROLES"
+
+    def check(self, name: str, v: object, top: int | None = None) -> list[str]:
+        if isinstance(v, (list, tuple)):
+            v = ",".join(str(x) for x in v)
+        return self.parse(name, v)
+
+    def parse(self, name: str, v: object, top: int | None = None) -> list[str]:
+        words = Text().parse(name, v).strip().lower().replace(",", " ").split()
+        bad = [w for w in words if w not in VOICE_ROLES]
+        if not words or bad:
+            raise ParameterError(f"{name}: unknown role {(bad or [str(v)])[0]!r}; use soprano, alto, "
+                                 f"tenor, bass or counter")
+        return words
+
+    def from_text(self, name: str, text: str) -> list[str]:
+        return self.parse(name, text)
+
+    def range_doc(self, cap: str = "") -> str:
+        return ""  # the help names them
+
+
 def check_style_weight(name: str, w: object) -> float:
     """One style's weight in a blend: a finite number in -10..10."""
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) \
@@ -536,12 +601,26 @@ TABLE: tuple[Param, ...] = (
           "bars to generate (morph: per clip)", default=8, defaults={"morph": 4}, cap="max_bars"),
     Param("bars", BarRange(MAX_BARS), frozenset({"regenerate"}),
           "bars to regenerate (the rest is kept)", cap="max_bars", required=frozenset({"regenerate"})),
-    Param("variations", Int(1, MAX_VARIATIONS), frozenset(MUSIC - {"morph"} | {"melody", "lyrics"}),
+    Param("bars", BarRange(MAX_BARS), frozenset({"arrange"}),
+          "bars that get the added voices", cap="max_bars", default_doc="every bar of the clip"),
+    # arrange: which voices
+    Param("add", Voices(), frozenset({"arrange"}),
+          "voices to add, comma-separated: soprano, alto, tenor, bass, counter (a free "
+          "counter-voice), satb (whichever of the four the kept tracks leave missing), or a count "
+          "(the missing ones in the order bass, alto, tenor, soprano)", default="satb"),
+    Param("keep", Tracks(), frozenset({"arrange"}),
+          "the clip's tracks kept note for note (the others are left out)",
+          default_doc="every track with notes"),
+    Param("roles", Roles(), frozenset({"arrange"}),
+          "the kept tracks' roles in the order of keep, comma-separated: soprano, alto, tenor, "
+          "bass or counter",
+          default_doc="from each track's register"),
+    Param("variations", Int(1, MAX_VARIATIONS), frozenset(MUSIC - {"morph"} | {"melody", "lyrics", "arrange"}),
           "how many takes to make", default=4, cap="max_variations"),
     Param("steps", Int(2, MAX_VARIATIONS), frozenset({"morph"}),
           "clips walking from the first style to the last", default=5, cap="max_variations"),
     # style
-    Param("style", Style(), frozenset({"continue", "regenerate", "melody"}),
+    Param("style", Style(), frozenset({"continue", "regenerate", "melody", "arrange"}),
           "a style name (`musegen styles` lists them)", default_doc=f"none, {_VOICE}",
           cli=False),
     Param("styles", Styles(), frozenset({"blend", "melody"}),
@@ -583,7 +662,7 @@ TABLE: tuple[Param, ...] = (
           defaults={"melody": 12}, default_doc="no limit", inherited=True,
           note="drums exempt; a key lock or range that leaves no pitch within reach wins"),
     Param("tracks", Tracks(), MUSIC, "only these tracks get notes", default_doc="every track"),
-    Param("voice_leading", Choice(("auto", "on", "off")), MUSIC,
+    Param("voice_leading", Choice(("auto", "on", "off")), MUSIC | {"arrange"},
           "voice leading: each voice in its range, one note at a time, no crossing, no parallel "
           "fifths or octaves, chord tones on beats, no voice dropped; auto: on for chorale and "
           "Renaissance styles and prompts of 3 or more voices",

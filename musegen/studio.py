@@ -209,6 +209,19 @@ class Studio:
             out.append(self.engine.take("regenerate", r, params, parent, (lo + a - 1, lo + b)))
         return out
 
+    def arrange(self, clip: Clip | Take, add: str | int = "satb",
+                style: str | dict[str, float] | None = None, keep: list[int] | None = None,
+                bars: tuple[int, int] | None = None, variations: int = 4, **kw: object) -> list[Take]:
+        """Add voices to the clip: every note of the kept tracks (`keep`, default every track
+        with notes) stays exactly as given, the added ones (`add`: 'satb', 'bass', 'alto,tenor',
+        'counter' or a count) are new; `bars=(first, last)` arranges only those bars. The kept
+        tracks' roles come from their register unless `roles=` gives them. An arrangement of a
+        Take has it as parent. Keywords: see `musegen.params` (`params_for("arrange")`)."""
+        from musegen.arrange import arrange
+
+        return arrange(self.engine, clip, add=add, style=style, keep=keep, bars=bars,
+                       variations=variations, **kw)
+
     # ----------------------------------------------------------------- lyrics
     def lyrics_for(self, clip: Clip | Take, theme: str | None = None, rhyme: str = "ABAB",
                    variations: int = 4, **kw: object) -> list[Take]:

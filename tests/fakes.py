@@ -59,6 +59,13 @@ class FakeStudio:
             raise ParameterError(f"bars {bars[0]}..{bars[1]} outside the clip's bars 1..{base.n_bars}")
         return self._run("regenerate", clip, base.n_bars, variations, [style], kw)
 
+    def arrange(self, clip, add="satb", style=None, keep=None, bars=None, variations=4, **kw):  # noqa: ANN001, ANN201
+        self.calls.append((clip, bars, style, dict(kw, add=add, keep=keep)))
+        base = clip.clip if isinstance(clip, Take) else clip
+        if not base.n_notes:
+            raise ParameterError("arrange: the clip has no notes to arrange")
+        return self._run("arrange", clip, base.n_bars, variations, [style], kw)
+
     def blend(self, clip, styles, bars=8, variations=4, slerp=False, **kw):  # noqa: ANN001, ANN201
         self.calls.append((clip, bars, styles, dict(kw)))
         return self._run("blend", clip, bars, variations, list(styles), kw)

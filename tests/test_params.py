@@ -181,7 +181,8 @@ if __name__ == "__main__":  # rewrite docs/osc.md's generated tables from the ta
 
 # ------------------------------------------------------------------- the CLI
 COMMANDS = {"continue": ("continue", True), "regenerate": ("regenerate", True), "blend": ("blend", False),
-            "morph": ("morph", False), "melody": ("melody", False), "lyrics": ("lyrics", True)}
+            "morph": ("morph", False), "melody": ("melody", False), "lyrics": ("lyrics", True),
+            "arrange": ("arrange", True)}
 
 
 def _flags(command: str) -> dict:

@@ -1,4 +1,5 @@
-"""Generation from the command line: continue, regenerate, blend, morph, styles, map, render.
+"""Generation from the command line: continue, regenerate, blend, morph, arrange, styles, map,
+render.
 
 Every take is written atomically as `<out>/<name>-<op>-<n>.mid` with a JSON sidecar; `n` counts
 on from the takes already in `<out>`, so nothing there is ever overwritten.
@@ -50,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--style", default=None, help="style name (see `musegen styles`)" + _NO_STYLE)
     _common(r, "regenerate")
     r.set_defaults(func=run_regenerate)
+
+    a = sub.add_parser("arrange", help="add voices to a MIDI file (harmonize a melody, add a bass, "
+                                       "fill a missing part); its own notes stay exactly as they are")
+    a.add_argument("input", type=Path, help="MIDI file whose tracks are kept, e.g. a melody")
+    a.add_argument("--style", default=None, help="style name, e.g. bach-chorale (see `musegen styles`)"
+                   + _NO_STYLE)
+    _common(a, "arrange")
+    a.set_defaults(func=run_arrange)
 
     b = sub.add_parser("blend", help="generate under a weighted mix of styles")
     b.add_argument("input", type=Path, nargs="?", default=None,
@@ -216,6 +225,21 @@ def run_regenerate(args: argparse.Namespace) -> int:
     with progress_kw("regenerate", max(1, last - first + 1) * kw["variations"]) as pkw:
         takes = studio.regenerate(clip, style=args.style, **kw, **pkw)
     _write(takes, args, args.input.stem, "regenerate")
+    return 0
+
+
+def run_arrange(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)
+    kw = request_kw(args, "arrange")
+    clip = _load(args.input)
+    studio = _studio(args)
+    from musegen.take import Take
+
+    n_bars = (clip.clip if isinstance(clip, Take) else clip).n_bars
+    first, last = kw.get("bars", (1, max(1, n_bars)))
+    with progress_kw("arrange", max(1, last - first + 1) * kw["variations"]) as pkw:
+        takes = studio.arrange(clip, style=args.style, **kw, **pkw)
+    _write(takes, args, args.input.stem, "arrange")
     return 0
 
 

@@ -17,7 +17,8 @@ DEFAULT_SESSION = Path("musegen-session")
 
 BANNER = """musegen {version} REPL | model {model} | session {folder} ({n} takes{ro})
   studio    generate: studio.continue_(clip, bars=8, variations=4, style=..., seed=...),
-            .regenerate(take, bars=(5, 6)), .blend(None, styles={{...}}), .morph(None, a, b)
+            .regenerate(take, bars=(5, 6)), .blend(None, styles={{...}}), .morph(None, a, b),
+            .arrange(melody, add="satb", style="bach-chorale")  (voices around your tracks)
   session   the take history: session.takes(), .accept(id), .reject(id), .lineage(id)
   load(p)   a MIDI file as a Clip       keep(takes, parent=None) -> store takes in the session
   styles    the style names             clip(take_id) -> a session take's Clip

@@ -131,7 +131,7 @@ class Executor:
         # out get the table's default, lowered to this server's limit (a DAW asks for short takes)
         kw = to_keywords(req.op, p)
         for name, limit in (("bars", self.limits.max_bars), ("variations", self.limits.max_variations)):
-            if name in params_for(req.op) and name not in kw and req.op != "regenerate":
+            if name in params_for(req.op) and name not in kw and req.op not in ("regenerate", "arrange"):
                 kw[name] = min(cast(int, DEFAULTS.get(name, default(req.op, name))), limit)
         kw["on_progress"] = progress
         kw["cancelled"] = job.cancel.is_set
@@ -149,6 +149,8 @@ class Executor:
             takes = st.continue_(clip, **kw)
         elif req.op == "regenerate":
             takes = st.regenerate(clip, **kw)
+        elif req.op == "arrange":
+            takes = st.arrange(clip, **kw)
         elif req.op == "blend":
             takes = st.blend(clip, **kw)
         else:
@@ -180,7 +182,7 @@ class Executor:
             return take_id, clip
         if "path" in p:
             return self._import(job, Path(p["path"]))
-        if job.request.op in ("regenerate", "lyrics"):
+        if job.request.op in ("regenerate", "lyrics", "arrange"):
             raise ProtocolError(f"{job.request.op} needs a take or a path")
         return None, None
 

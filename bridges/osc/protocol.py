@@ -99,8 +99,8 @@ SOURCE = {"take": (_str, "session take to work from (its MIDI file)"),
                          "lineage), once: a file whose bytes an earlier import holds reuses that take")}
 STREAM = (_kind(P.Int(0, 2)), "also send every take as note messages: 1 each take after it is saved, "
           "2 each take's notes as its bars are decoded (see *Streaming*)")
-_SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics"}  # melody starts from words
-_NEED_SOURCE = ("regenerate", "lyrics")  # they change a clip: one must be given
+_SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics", "arrange"}  # melody starts from words
+_NEED_SOURCE = ("regenerate", "lyrics", "arrange")  # they change a clip: one must be given
 REQUIRED = {op: (("take|path",) if op in _NEED_SOURCE else ())
             + tuple(p.key for p in P.params_for(op).values() if op in p.required) for op in P.OPERATIONS}
 MELODY_METRES = P.MELODY_METRES
@@ -256,7 +256,7 @@ _show = P.show
 
 # ------------------------------------------------------------------- docs/osc.md
 DOC_TABLES = {"generating": ("continue", "regenerate", "blend", "morph"), "lyrics": ("lyrics",),
-              "melody": ("melody",)}
+              "melody": ("melody",), "arrange": ("arrange",)}
 _CAP_DOCS = {"max_bars": "`--max-bars`", "max_variations": "`--max-variations`"}
 
 

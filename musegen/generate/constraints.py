@@ -90,6 +90,16 @@ class PhraseParams:
 
 
 @dataclass(frozen=True)
+class KeptVoices:
+    """Arrange: the region's tokens holding only the kept tracks' notes (as `Tokenizer.bar_tokens`
+    gives them after the forced BAR), and which tracks those are. Every other track is the
+    model's to write."""
+
+    tokens: tuple[int, ...]
+    tracks: frozenset[int]
+
+
+@dataclass(frozen=True)
 class Request:
     """What a constraint is built from: the request, before any row is drawn."""
 
@@ -99,6 +109,7 @@ class Request:
     forced: Sequence[int] = ()  # drawn for every row before sampling starts (they count as output)
     earlier: Sequence[Sequence[int]] = ()  # earlier takes of the same request, to avoid
     template: Sequence[int] | None = None  # keep-rhythm: the tokens to copy but for pitches
+    kept: KeptVoices | None = None  # arrange: the kept tracks' notes, forced where they lie
     programs: tuple[int, ...] = field(init=False)  # each track's program, from the header
 
     def __post_init__(self) -> None:
@@ -113,6 +124,10 @@ class Request:
 
     def is_drum(self, track: int) -> bool:
         return track < len(self.programs) and self.programs[track] == DRUM_PROGRAM
+
+    def is_free(self, track: int) -> bool:
+        """Pitch rules (key, range, leap) do not bind this track: drums, and arrange's kept voices."""
+        return self.is_drum(track) or (self.kept is not None and track in self.kept.tracks)
 
 
 @dataclass
@@ -171,7 +186,8 @@ class StateConstraint(Constraint):
 
 # ------------------------------------------------------------------ state constraints
 class KeyAndRange(StateConstraint):
-    """Key/scale lock and pitch range: pitches outside them are out (drum tracks exempt)."""
+    """Key/scale lock and pitch range: pitches outside them are out (drum tracks and arrange's
+    kept voices exempt)."""
 
     def __init__(self, req: Request, allowed: torch.Tensor) -> None:
         self.req, self.allowed = req, allowed
@@ -192,7 +208,7 @@ class KeyAndRange(StateConstraint):
         return row.state.track
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
-        keep = torch.tensor([self.req.is_drum(r.state.track) for r in rows])[:, None]
+        keep = torch.tensor([self.req.is_free(r.state.track) for r in rows])[:, None]
         return allowed & (self.allowed | keep)
 
 
@@ -308,6 +324,171 @@ class KeepRhythm(Constraint):
         return out
 
 
+class KeepVoices(Constraint):
+    """Arrange: every note of the kept tracks is written exactly where the musician put it,
+    while the model writes the other tracks around them. Per row it knows the next kept note
+    (bar, position, track, velocity, pitch, duration): a row may not move past that note's
+    position, nor close the bar, before writing it; at its position it may first write notes
+    of added tracks ordered before it (token order is by track), then the note itself, token
+    by token. Kept tracks get no other notes; the bars' time signatures and tempi are the
+    template's. Near `max_tokens_per_bar` added notes stop, so the kept ones always fit. A
+    bar closes only once every added track has a note in it (an added voice is never left
+    silent for a bar), and where the kept voices strike, every added voice sounds: it holds a
+    note through that onset or strikes one there (the texture is a harmonization, not a
+    melody over rests)."""
+
+    def __init__(self, req: Request, kept: KeptVoices) -> None:
+        v = req.tok.vocab
+        self.v, self.kept_tracks, self.limit = v, kept.tracks, req.params.max_tokens_per_bar
+        self.added = [t for t in range(len(req.programs)) if t not in kept.tracks]
+        self.bars = template_bars(v, kept.tokens)  # per bar: (head tokens, notes)
+        self.onsets = [frozenset(n[0] for n in notes) for _, notes in self.bars]  # kept onsets per bar
+        self.duration0 = v.ranges["duration"].start
+        r = v.ranges
+        self.track0, self.position0 = r["track"].start, r["position"].start
+        self.notes_slice = slice(r["velocity"].start, r["pitch"].stop)  # velocity + pitch
+        self.meter = slice(r["timesig"].start, r["tempo"].stop)
+        self.specials = slice(r["special"].start, r["special"].stop)
+        self.at: dict[int, list] = {}  # row index -> `_at`
+        self.cache: dict[tuple, torch.Tensor] = {}
+
+    @classmethod
+    def build(cls, req: Request) -> KeepVoices | None:
+        return cls(req, req.kept) if req.kept is not None else None
+
+    def _rule(self, r: Row) -> tuple:
+        """What the row may write next, as a hashable rule (`_mask` makes it a mask)."""
+        bar, k, head_done, silent, bar_start, _, ends = self._at(r)
+        heads, notes = self.bars[min(bar, len(self.bars) - 1)]
+        g = r.state
+        if g.phase == BAR_HEAD and head_done < len(heads):
+            return ("only", heads[head_done])
+        while k < len(notes) and notes[k][0] < g.position:  # passed (a skipped mask): lost
+            k = self.at[r.index][1] = k + 1  # type: ignore[operator]
+        nxt = notes[k] if k < len(notes) else None
+        on_kept = g.track in self.kept_tracks
+        if on_kept and g.phase in (AFTER_TRACK, AFTER_VELOCITY, AFTER_PITCH) and nxt is not None:
+            return ("only", self._next_token(g, nxt))  # inside a kept note
+        if g.phase not in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION, AFTER_POSITION):
+            return ("free",)  # inside an added track's note: the grammar decides
+        here = nxt is not None and g.position == nxt[0]
+        pos_hi = nxt[0] if nxt is not None else self.v.n_positions - 1
+        # near the bar's token limit (RunawayBar would close it) only the kept notes are left
+        # (a row that has just written a POSITION of its own places one note there)
+        room = r.bar_tokens + 5 * (len(notes) - k + len(silent)) + 8 < self.limit or \
+            (g.phase == AFTER_POSITION and not here)
+        tracks = tuple(t for t in self.added if room and (not here or t < nxt[1]))
+        notes_ok = room and not on_kept and (not here or g.track < nxt[1])
+        start = self._next_token(g, nxt) if here else None
+        pos_lo = 0 if room else (nxt[0] if nxt is not None else pos_hi + 1)
+        bar_ok = nxt is None and not silent
+        if room and not here and g.phase == AFTER_DURATION and \
+                g.position in self.onsets[min(bar, len(self.bars) - 1)]:
+            # the kept voices struck here: an added voice that would rest now strikes too
+            owed = tuple(t for t in self.added if ends.get(t, -1) <= bar_start + g.position)
+            if owed:
+                return ("bar", 0, g.position, owed, False, None, False)
+        return ("bar", pos_lo, pos_hi, tracks, notes_ok, start, bar_ok)
+
+    def _next_token(self, g: GrammarState, note: tuple[int, ...]) -> int:
+        pos, track, vel, pitch, dur = note
+        if g.phase == AFTER_PITCH:
+            return dur
+        if g.track != track:
+            return self.track0 + track
+        if g.velocity_bin != vel:
+            return self.v.ranges["velocity"].start + vel
+        return pitch
+
+    def _mask(self, rule: tuple) -> torch.Tensor:
+        m = self.cache.get(rule)
+        if m is not None:
+            return m
+        v = self.v
+        if rule[0] == "only":
+            m = torch.zeros(v.size, dtype=torch.bool)
+            m[rule[1]] = True
+        elif rule[0] == "free":
+            m = torch.ones(v.size, dtype=torch.bool)
+            m[self.meter] = False
+        else:
+            _, pos_lo, pos_hi, tracks, notes_ok, start, bar_ok = rule
+            m = torch.ones(v.size, dtype=torch.bool)
+            m[self.meter] = False
+            m[self.position0:self.position0 + pos_lo] = False
+            m[self.position0 + pos_hi + 1:self.position0 + v.n_positions] = False
+            m[self.track0:self.track0 + v.n_tracks] = False
+            m[[self.track0 + t for t in tracks]] = True
+            if not notes_ok:
+                m[self.notes_slice] = False
+            if not bar_ok:
+                m[self.specials] = False
+            if start is not None:
+                m[start] = True
+        self.cache[rule] = m
+        return m
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        return allowed & torch.stack([self._mask(self._rule(r)) for r in rows])
+
+    def _at(self, r: Row) -> list:
+        """[bar, next kept note, head tokens done, added tracks without a note in this bar,
+        the bar's start and length in grid ticks, each added track's last note's end]."""
+        at = self.at.get(r.index)
+        if at is None:
+            at = self.at[r.index] = [0, 0, 0, frozenset(self.added), 0, r.state.bar_positions, {}]
+        return at
+
+    def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
+        v = self.v
+        for r, t in zip(rows, tokens):
+            at = self._at(r)
+            kind = v.kind(t)
+            if t == v.bar:
+                at[:4] = [at[0] + 1, 0, 0, frozenset(self.added)]
+                at[4] += at[5]
+                at[5] = r.state.bar_positions
+            elif kind in ("timesig", "tempo"):
+                at[2] += 1
+                at[5] = r.state.bar_positions
+            elif kind == "duration" and r.state.track in self.kept_tracks:
+                at[1] += 1
+            elif kind == "duration":
+                at[6][r.state.track] = at[4] + r.state.position + v.durations[t - self.duration0]
+            elif kind == "pitch" and r.state.track in at[3]:
+                at[3] = at[3] - {r.state.track}
+
+
+def template_bars(v: Vocab, tokens: Sequence[int]) -> list[tuple[list[int], list[tuple[int, ...]]]]:
+    """A region's tokens (after its first BAR and head) as bars of (head tokens, notes), each
+    note (position, track, velocity bin, PITCH token, DURATION token)."""
+    bars: list[tuple[list[int], list[tuple[int, ...]]]] = [([], [])]
+    pos, track, vel, pitch = -1, 0, v.default_velocity_bin, 0
+    for t in (int(x) for x in tokens):
+        kind = v.kind(t)
+        if t == v.bar:
+            bars.append(([], []))
+            pos, track, vel = -1, 0, v.default_velocity_bin
+        elif kind in ("timesig", "tempo"):
+            bars[-1][0].append(t)
+        elif kind == "position":
+            pos = t - v.ranges["position"].start
+        elif kind == "track":
+            track = t - v.ranges["track"].start
+        elif kind == "velocity":
+            vel = t - v.ranges["velocity"].start
+        elif kind == "pitch":
+            pitch = t
+        elif kind == "duration":
+            bars[-1][1].append((pos, track, vel, pitch, t))
+    return bars
+
+
+def template_notes(v: Vocab, tokens: Sequence[int]) -> list[tuple[int, ...]]:
+    """The notes of `template_bars` as (bar, position, track, velocity bin, PITCH, DURATION)."""
+    return [(b, *n) for b, (_, notes) in enumerate(template_bars(v, tokens)) for n in notes]
+
+
 def last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
     """The last pitch of each track in a token sequence (the track resets to 0 at every BAR).
     In a fill-in-the-middle prompt the bars after FILL (the suffix) are skipped: the middle
@@ -350,7 +531,7 @@ class MaxLeap(Constraint):
 
     def _previous(self, row: Row) -> int | None:
         track = row.state.track
-        if self.req.is_drum(track):
+        if self.req.is_free(track):
             return None
         return self.last.get(row.index, self.start).get(track)
 
@@ -872,7 +1053,7 @@ class VoiceLeading(Constraint):
 # others, each narrowing what the ones before it left. Add a constraint here.
 CONSTRAINTS: tuple[type[Constraint], ...] = (
     KeyAndRange, MeterLock, Tracks, RunawayBar, Opening,
-    KeepRhythm, MaxLeap, Density, AvoidEarlier, VoiceLeading,
+    KeepRhythm, KeepVoices, MaxLeap, Density, AvoidEarlier, VoiceLeading,
     Cadence, Motif, KeyPrior,
 )
 

@@ -30,6 +30,7 @@ from musegen.clip import Clip, Note, parse_key
 from musegen.errors import ParameterError
 from musegen.generate import fast, voices
 from musegen.generate.decode import Decoder, DecodeWeights
+from musegen.generate.constraints import KeptVoices
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import load_checkpoint, pick_device
@@ -153,7 +154,9 @@ class Engine:
     def run(self, prompt: np.ndarray, state: GrammarState, forced: list[int], vecs: torch.Tensor,
             sp: SampleParams, *, seed: int, n: int, bars_n: int, build: Callable[[np.ndarray], Clip],
             earlier: list[list[int]] | None = None, template: list[int] | None = None,
-            max_copy: int | None = None, on_progress: Callable[[float], None] | None = None,
+            max_copy: int | None = None, kept: KeptVoices | None = None,
+            judged: Callable[[Clip], Clip] | None = None,
+            on_progress: Callable[[float], None] | None = None,
             cancelled: Callable[[], bool] | None = None,
             on_bars: Callable[[TakeNotes], None] | None = None,
             partial: Callable[[np.ndarray, int], Clip] | None = None, related: bool = False) -> list[Row]:
@@ -161,7 +164,8 @@ class Engine:
         take copies more than `max_copy` notes from a training piece, or nearly repeats an
         earlier take of the same region (`earlier`; not with a `template`), are drawn again
         with new seeds (up to `MAX_ATTEMPTS` times; a row still failing then says so in its
-        `flags`). `build` turns a row's tokens into its clip.
+        `flags`). `build` turns a row's tokens into its clip; `judged(clip)` is the part of it
+        the novelty check reads (arrange: the added voices, not the musician's).
 
         `on_bars` streams the takes while they are drawn (`TakeNotes`): each take's notes as
         its bars are decoded (`partial(tokens, k)`: the clip of a row's first k bars; without
@@ -178,12 +182,13 @@ class Engine:
             seeds = [seed + (0 if related else i) + RESEED * attempt for i in todo]
             with torch_threads(self.cpu_threads):
                 res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
-                             seeds, sp, forced=forced, earlier=earlier, template=template,
+                             seeds, sp, forced=forced, earlier=earlier, template=template, kept=kept,
                              on_progress=on_progress, cancelled=cancelled,
                              make_decoder=self.decoder(),
                              on_bar=live.hook(todo) if live is not None else None)
             drawn, todo = todo, self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
-                                            template=template, max_copy=max_copy, related=related)
+                                            template=template, max_copy=max_copy, related=related,
+                                            judged=judged)
             last = not todo or attempt == MAX_ATTEMPTS - 1
             if live is not None:
                 for i in drawn:
@@ -197,7 +202,8 @@ class Engine:
 
     def _judge(self, rows: list[Row | None], todo: list[int], res: SampleResult, seeds: list[int],
                attempt: int, build: Callable[[np.ndarray], Clip], *, earlier: list[list[int]],
-               template: list[int] | None, max_copy: int | None, related: bool = False) -> list[int]:
+               template: list[int] | None, max_copy: int | None, related: bool = False,
+               judged: Callable[[Clip], Clip] | None = None) -> list[int]:
         """Set `rows[i]` for each row i of `todo` (drawn as `res`, row k of it with `seeds[k]`);
         returns the rows to draw again: those a check flags."""
         accepted = [] if related else [list(r.gen) for r in rows if r is not None]
@@ -205,7 +211,9 @@ class Engine:
         for k, i in enumerate(todo):
             gen = res.tokens[k]
             clip = build(gen)
-            nov = self.novelty_index.check(clip) if self.novelty_index is not None else None
+            nov = None
+            if self.novelty_index is not None:
+                nov = self.novelty_index.check(judged(clip) if judged is not None else clip)
             flags = _row_flags(gen, nov, max_copy=max_copy, template=template, earlier=earlier,
                               accepted=accepted)
             rows[i] = Row(gen, clip, nov, seeds[k], attempt, flags, res)

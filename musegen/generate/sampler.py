@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from musegen.generate import draw
-from musegen.generate.constraints import Pipeline, Request, Row, SampleParams
+from musegen.generate.constraints import KeptVoices, Pipeline, Request, Row, SampleParams
 from musegen.generate.decode import Decoder, DecodeWeights, Stream
 from musegen.model import MusegenLM
 from musegen.tokenizer import Tokenizer
@@ -51,6 +51,7 @@ def sample(
     forced: Sequence[int] = (),
     earlier: Sequence[Sequence[int]] = (),
     template: Sequence[int] | None = None,
+    kept: KeptVoices | None = None,
     on_progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     make_decoder: Callable[[DecodeWeights, int], Decoder] = Decoder,
@@ -63,6 +64,7 @@ def sample(
     `earlier` are token lists of earlier takes of the same request, to be avoided.
     `template` (keep-rhythm) fixes every token after `forced` except the pitches: positions,
     tracks, velocities and durations are copied from it, pitches are sampled.
+    `kept` (arrange) forces the kept tracks' notes where they lie; the model writes the rest.
     `make_decoder` is the forward pass: `decode.Decoder` (torch, the reference) or the fast
     CPU path's (`fast.decoder_factory`). `on_bar(row, tokens)` is called each time a row
     opens a new bar (its last token, a BAR): `tokens` are the row's so far, forced ones first.
@@ -72,7 +74,7 @@ def sample(
     draw.check(params.temperature, params.top_p)  # before any work
     t0 = time.perf_counter()
     rows = _start_rows(tok, state, bars, forced, styles.shape[0])
-    pipeline = Pipeline(Request(tok, params, prompt, forced, earlier, template))
+    pipeline = Pipeline(Request(tok, params, prompt, forced, earlier, template, kept))
     budget = bars * params.max_tokens_per_bar + 8
     seq = np.concatenate([prompt, np.asarray(forced, dtype=prompt.dtype)]).astype(np.int64)
     stream = Stream(model, seq, tok.header(prompt), styles, strength=params.style_strength,
