@@ -17,7 +17,7 @@ from musegen.clip import Clip, Note, Track
 from musegen.errors import ParameterError
 from musegen.evaluation.musicianship import sounding
 from musegen.examples import example_path
-from musegen.generate.constraints import KeptVoices, KeepVoices, Request, SampleParams, template_notes
+from musegen.generate.constraints import KeepVoices, KeptVoices, Request, SampleParams, template_notes
 from musegen.tokenizer import Tokenizer
 
 

@@ -29,8 +29,8 @@ import torch
 from musegen.clip import Clip, Note, parse_key
 from musegen.errors import ParameterError
 from musegen.generate import fast, voices
-from musegen.generate.decode import Decoder, DecodeWeights
 from musegen.generate.constraints import KeptVoices
+from musegen.generate.decode import Decoder, DecodeWeights
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import load_checkpoint, pick_device
