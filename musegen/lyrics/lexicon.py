@@ -37,7 +37,7 @@ _ELISIONS = (("'d", "ed"), ("'n", "en"), ("'st", "est"), ("'s", ""), ("'ring", "
 
 
 @lru_cache(maxsize=1)
-def _cmu() -> frozenset[str]:
+def cmu_words() -> frozenset[str]:
     import pronouncing
 
     pronouncing.init_cmu()
@@ -46,7 +46,7 @@ def _cmu() -> frozenset[str]:
 
 def common_words(freq: dict[str, int], at_least: int = 20) -> frozenset[str]:
     """The dictionary words seen at least `at_least` times in the verse word list `freq`."""
-    return frozenset(k for k, c in freq.items() if c >= at_least) & _cmu()
+    return frozenset(k for k, c in freq.items() if c >= at_least) & cmu_words()
 
 
 def is_real_word(word: str, common: frozenset[str] = frozenset()) -> bool:
@@ -56,7 +56,7 @@ def is_real_word(word: str, common: frozenset[str] = frozenset()) -> bool:
     w = word.lower().strip()
     if not w or not w.replace("'", "").isalpha() or not w[0].isalpha() and w not in ARCHAIC:
         return False
-    cmu = _cmu()
+    cmu = cmu_words()
     if len(w.replace("'", "")) <= 2:
         return w in SHORT_WORDS or w in ARCHAIC or ("'" in w and w in cmu)
     if w in ARCHAIC or w in cmu:
@@ -116,6 +116,14 @@ class Lexicon:
 
     def __contains__(self, word: str) -> bool:
         return word.lower() in self.known
+
+    def knows(self, word: str) -> bool:
+        """A known word, or one with an apostrophe ending on a known base (star's, call'd)."""
+        w = word.lower()
+        if w in self.known:
+            return True
+        base, _, tail = w.rpartition("'")
+        return len(base) > 1 and base in self.known and tail in ("s", "d", "ll", "st", "t", "re", "ve")
 
     def is_prefix(self, text: str) -> bool:
         return text.lower() in self.min_syllables

@@ -128,7 +128,7 @@ def _theme_bonus(lm: LyricLM, themes: dict[str, float]) -> torch.Tensor | None:
     if cached is not None and cached[0] == key:
         return cached[1]
     bonus = torch.zeros(len(lm.kinds))
-    lex = _lexicon(lm)
+    lex = lexicon(lm)
     for word, wt in themes.items():
         if word not in lex:
             continue
@@ -140,7 +140,7 @@ def _theme_bonus(lm: LyricLM, themes: dict[str, float]) -> torch.Tensor | None:
     return bonus
 
 
-def _lexicon(lm: LyricLM) -> Lexicon:
+def lexicon(lm: LyricLM) -> Lexicon:
     """The real words of the model's word list (`musegen.lyrics.lexicon`), built once per model
     (the shipped list for foreign models)."""
     cached = lm.derived.get("lexicon")
@@ -151,12 +151,7 @@ def _lexicon(lm: LyricLM) -> Lexicon:
 
 def _known(lm: LyricLM, word: str) -> bool:
     """A real word (or a known word with an apostrophe ending: star's, call'd)."""
-    lex = _lexicon(lm)
-    w = word.lower()
-    if w in lex:
-        return True
-    base, _, tail = w.rpartition("'")
-    return len(base) > 1 and base in lex and tail in ("s", "d", "ll", "st", "t", "re", "ve")
+    return lexicon(lm).knows(word)
 
 
 def _syllables_so_far(lm: LyricLM, word: str) -> int:
@@ -166,11 +161,22 @@ def _syllables_so_far(lm: LyricLM, word: str) -> int:
         return 0
     if _known(lm, word):
         return n_syllables(word)
-    return _lexicon(lm).min_syllables.get(word.lower(), n_syllables(word))
+    return lexicon(lm).min_syllables.get(word.lower(), n_syllables(word))
+
+
+_DETERMINERS = frozenset("a an the my thy his her our their your its".split())
+_NOT_AFTER_DETERMINER = _DETERMINERS | frozenset("of and or but to in on at by for with from as is was".split())
+
+
+def _struck(prev: str, word: str) -> bool:
+    """`word` after `prev` would be struck: the word before again ("sea, sea"), or a determiner
+    followed by a determiner or a function word ("the a", "the of")."""
+    w, p = word.lower().strip("'"), prev.lower().strip("'")
+    return bool(w) and (w == p or (p in _DETERMINERS and w in _NOT_AFTER_DETERMINER))
 
 
 def _repeats(r: _Row, word: str) -> bool:
-    return bool(word) and word.lower().strip("'") == r.prev.lower().strip("'")
+    return _struck(r.prev, word)
 
 
 # ----------------------------------------------------------------------------- which tokens fit
@@ -187,7 +193,7 @@ def _allowed(lm: LyricLM, r: _Row, t: int, strict: bool = True) -> str | None:
     closes_ok = not strict or not r.word or (_known(lm, r.word) and not _repeats(r, r.word))
     if _starts_end_word(r, t, cur):
         last = r.word or r.prev  # the end word may not repeat the word before it either
-        if strict and r.end_word and last.lower().strip("'") == r.end_word.lower():
+        if strict and r.end_word and _struck(last, r.end_word):
             return None
         return "finish" if closes_ok else None
     if k == CONT and r.word:
@@ -212,7 +218,7 @@ def _grows_word(lm: LyricLM, r: _Row, letters: str, strict: bool) -> bool:
     new = r.word + letters
     if not strict:
         return len(new) <= MAX_WORD_CHARS and r.used + n_syllables(new) <= r.budget
-    if not _lexicon(lm).is_prefix(new) and not (letters.startswith("'") and _known(lm, new)):
+    if not lexicon(lm).is_prefix(new) and not (letters.startswith("'") and _known(lm, new)):
         return False
     return len(new) <= MAX_WORD_CHARS and r.used + _syllables_so_far(lm, new) <= r.budget
 
@@ -227,7 +233,7 @@ def _starts_word(lm: LyricLM, r: _Row, k: int, letters: str, cur: int, closes_ok
         return False
     if not strict:
         return r.used + cur + n_syllables(letters) <= r.budget
-    if not closes_ok or not _lexicon(lm).is_prefix(letters):
+    if not closes_ok or not lexicon(lm).is_prefix(letters):
         return False
     return r.used + cur + _syllables_so_far(lm, letters) <= r.budget
 
@@ -236,7 +242,10 @@ def _punct_fits(lm: LyricLM, r: _Row, t: int, cur: int, closes_ok: bool) -> bool
     """Punctuation: once per gap between words, after some text, within the budget."""
     if not (closes_ok and r.text.strip() and r.punct_run < 1 and r.used + cur <= r.budget):
         return False
-    # a hyphen or dash must be followed by a word: only while a syllable is left
+    # a hyphen or dash must be followed by a word: only while a syllable is left, and only after
+    # a content word ("sea-green", never "a-fire")
+    if "-" in lm.texts[t] and (len(r.word) < 3 or r.word.lower() in D.STOPWORDS):
+        return False
     return "-" not in lm.texts[t] or r.used + cur < r.budget
 
 
