@@ -70,7 +70,7 @@ LONG_LINE = 16  # a single line longer than this is split after sentence punctua
 SLOT_TICKS = PPQ // 2  # the plan's grid: eighth notes
 # the melody's defaults, from the parameter table (musegen.params)
 DEFAULT_TEMPO: float = default("melody", "tempo")  # type: ignore[assignment]
-DEFAULT_PITCH_RANGE: tuple[int, int] = default("melody", "pitch_range")  # type: ignore[assignment]  # G3..A5
+DEFAULT_PITCH_RANGE: tuple[int, int] = default("melody", "pitch_range")  # type: ignore[assignment]  # C4..D5
 DEFAULT_MAX_LEAP: int = default("melody", "max_leap")  # type: ignore[assignment]  # no leap past an octave
 
 # Metrical weight of each eighth of the bar: 3 downbeat, 2 other strong beat, 1 beat, 0 off.
