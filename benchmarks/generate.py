@@ -41,7 +41,7 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run_ours(model: str, case: str, runs: int, device: str, threads: int) -> dict:
+def run_ours(model: str, case: str, runs: int, device: str, threads: int, backend: str = "auto") -> dict:
     import torch
 
     from musegen import Clip
@@ -49,7 +49,7 @@ def run_ours(model: str, case: str, runs: int, device: str, threads: int) -> dic
     from musegen.studio import Studio
 
     torch.set_num_threads(threads or os.cpu_count() or 1)
-    studio = Studio(model=model, device=device, threads=threads or None)
+    studio = Studio(model=model, device=device, threads=threads or None, backend=backend)
     clip = Clip.load(example_path(CASES[case]))
     studio.continue_(clip, bars=8, variations=4, seed=0)  # warm-up
     times, first, tokens = [], [], []
@@ -110,8 +110,9 @@ def run_stock(model: str, case: str, runs: int, device: str, new_tokens: int, th
 
 
 def _child(args: argparse.Namespace) -> None:
-    if args.engine == "ours":
-        out = run_ours(args.model, args.case, args.runs, args.device, args.threads)
+    if args.engine.startswith("ours"):
+        backend = args.engine.partition(":")[2] or "auto"
+        out = run_ours(args.model, args.case, args.runs, args.device, args.threads, backend)
     else:
         out = run_stock(args.model, args.case, args.runs, args.device, args.new_tokens, args.threads,
                         until_bars=args.engine == "stock-bars")
@@ -121,7 +122,7 @@ def _child(args: argparse.Namespace) -> None:
 def _spawn(engine: str, case: str, args: argparse.Namespace, new_tokens: int = 0) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.generate", "--child", "--engine", engine, "--case", case,
            "--model", args.model, "--runs", str(args.runs), "--device", args.device,
-           "--new-tokens", str(new_tokens), "--threads", str(args.threads)]
+           "--new-tokens", str(new_tokens), "--threads", str(args.threads), "--backend", args.backend]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
@@ -137,6 +138,8 @@ def main() -> None:
     ap.add_argument("--engine", default="ours")
     ap.add_argument("--case", default="a-folk")
     ap.add_argument("--new-tokens", type=int, default=0)
+    ap.add_argument("--backend", default="auto", help="musegen's decode path (auto, torch, onnx); "
+                    "the torch path is also timed, as the reference")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch CPU threads for both engines (default: each engine's own: "
                          "stock all cores, musegen all cores up to 4)")
@@ -149,7 +152,8 @@ def main() -> None:
 
     rows = []
     for case in CASES:
-        ours = _spawn("ours", case, args)
+        ours = _spawn(f"ours:{args.backend}", case, args)
+        ref = _spawn("ours:torch", case, args)  # the reference path, same run
         per_take = [t for run in ours["tokens"] for t in run]
         n_new = int(statistics.median(per_take))
         stock = _spawn("stock", case, args, n_new)
@@ -170,6 +174,8 @@ def main() -> None:
             "bars_steps": statistics.median(bars["steps"]),
             "bars_median_s": med_b, "bars_p95_s": _pct(bars["times"], 0.95),
             "bars_speedup": med_b / med_o,
+            "torch_median_s": statistics.median(ref["times"]),
+            "torch_bars_speedup": med_b / statistics.median(ref["times"]),
         })
     cpu = platform.processor() or platform.machine()
     if args.device.startswith("cuda"):
@@ -178,7 +184,8 @@ def main() -> None:
         "# Generation speed: 8 bars x 4 variations", "",
         f"Device: {args.device} ({cpu}, {os.cpu_count()} cores); torch {torch.__version__}, "
         f"transformers {transformers.__version__}, Python {platform.python_version()}; "
-        f"model `{args.model}`; torch threads: {args.threads or 'default'}; {args.runs} runs after "
+        f"model `{args.model}`; musegen backend `{args.backend}`; load average "
+        f"{os.getloadavg()[0]:.1f} at the end; torch threads: {args.threads or 'default'}; {args.runs} runs after "
         f"one warm-up; `python -m benchmarks.generate --model {args.model} --device {args.device}"
         + (f" --threads {args.threads}" if args.threads else "") + "`.", "",
         "Stock `generate()` is timed on two requests: the same 8 bars x 4 (each row until its "
@@ -187,8 +194,9 @@ def main() -> None:
         "used (a shortcut only possible with our takes' lengths known in advance).", "",
         "| case | new tokens per take | longest take | musegen median s | p95 s | tokens/s "
         "| first bar s | peak RSS MB | stock, 8 bars: median s | p95 s | steps | speed-up "
-        "| stock, fixed length: median s | p95 s | tokens/s | peak RSS MB | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| stock, fixed length: median s | p95 s | tokens/s | peak RSS MB | speed-up "
+        "| musegen torch path: median s | speed-up vs stock, 8 bars |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -198,7 +206,8 @@ def main() -> None:
             f"{r['bars_median_s']:.3f} | {r['bars_p95_s']:.3f} | {r['bars_steps']:.0f} | "
             f"**{r['bars_speedup']:.2f}x** | "
             f"{r['stock_median_s']:.3f} | {r['stock_p95_s']:.3f} | {r['stock_tok_s']:.0f} | "
-            f"{r['stock_peak_rss_mb']:.0f} | {r['speedup']:.2f}x |")
+            f"{r['stock_peak_rss_mb']:.0f} | {r['speedup']:.2f}x | {r['torch_median_s']:.3f} | "
+            f"{r['torch_bars_speedup']:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

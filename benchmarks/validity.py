@@ -62,9 +62,10 @@ def main() -> None:
     ap.add_argument("--takes", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--backend", default="auto", help="decode path: auto, torch or onnx")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    studio = Studio(model=args.model)
+    studio = Studio(model=args.model, backend=args.backend)
     prompts = {"folk": Clip.load(example_path("folk")).slice_bars(0, 8),
                "chorale": Clip.load(example_path("chorale")).slice_bars(0, 4), "nothing": None}
     n = ok = bars_ok = key_ok = range_ok = saved_ok = leap_ok_n = leap_n = 0
@@ -127,8 +128,9 @@ def main() -> None:
                 bad.append(f"{op} {prompt} style={style} bars={bars} kw={kw} take {i}")
     wall = time.perf_counter() - t0
     lines = ["# 1,000 takes: validity and constraints", "",
-             f"`python -m benchmarks.validity --model {args.model} --takes {args.takes}`; "
-             f"model {studio.model_id}; {wall:.0f} s on {studio.device}.", "",
+             f"`python -m benchmarks.validity --model {args.model} --takes {args.takes} --backend "
+             f"{args.backend}`; model {studio.model_id}; decode path {studio.backend}; {wall:.0f} s on "
+             f"{studio.device}.", "",
              "| check | takes passing |", "|---|---:|",
              f"| decodes to MIDI with exactly the requested bars | {bars_ok} / {n} |",
              f"| written, re-read by `Clip.load`, same bar count | {saved_ok} / {n} |",

@@ -11,7 +11,7 @@ from musegen.errors import MusegenError
 
 # modules under bridges.commands (one file per concern); each registers its sub-commands
 COMMAND_MODULES: tuple[str, ...] = ("demo", "corpus", "train", "generate", "evaluate", "eval", "serve",
-                                     "session", "midi", "repl", "lyrics", "lyrics_model")
+                                     "session", "midi", "repl", "lyrics", "lyrics_model", "client", "daw")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -20,11 +20,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """`musegen.Studio` (it pulls in torch) and `musegen.Take`, imported on first use."""
+    """`musegen.Studio` (it pulls in torch), `musegen.Take` and `musegen.TakeNotes`, imported
+    on first use."""
     if name == "Studio":
         from musegen.studio import Studio
 
         return Studio
+    if name == "TakeNotes":
+        from musegen.generate.run import TakeNotes
+
+        return TakeNotes
     if name == "Take":
         from musegen.take import Take
 

@@ -103,8 +103,10 @@ def _descriptor_means(real: dict[str, list[np.ndarray]], generated: dict[str, li
             for name in names if real[name] and generated.get(name)}
 
 
-def finalize(model_dir: Path, corpus_dir: Path, *, on_stage: Callable[[str], None] | None = None
-             ) -> dict:
+def finalize(model_dir: Path, corpus_dir: Path, *, on_stage: Callable[[str], None] | None = None,
+             musicianship: bool = False) -> dict:
+    """Measure the model, write `eval.json`, the novelty index and `MODEL_CARD.md`;
+    `musicianship`: also the quick musicianship benchmark (`musicianship_section`)."""
     from musegen.evaluation.nll import evaluate_model_dir
     from musegen.novelty import build_from_corpus
 
@@ -120,6 +122,8 @@ def finalize(model_dir: Path, corpus_dir: Path, *, on_stage: Callable[[str], Non
     sample = heldout_sample(model_dir, corpus_dir)
     figures = {"nll": nll.to_dict(), "styles": styles, "novelty_index_build_s": novelty_s,
                "heldout_sample": sample}
+    if musicianship:
+        figures["musicianship"] = measure_musicianship(model_dir, corpus_dir, on_stage=on_stage)
     write_json(model_dir / "eval.json", figures)
     write_text(model_dir / "MODEL_CARD.md", render_card(model_dir, corpus_dir, figures, nll))
     return figures
@@ -143,6 +147,27 @@ def heldout_sample(model_dir: Path, corpus_dir: Path, per_style: int = 2) -> dic
     total = float(sum(x.sum() for x in nll))
     count = int(sum(len(x) for x in nll))
     return {"windows": len(windows), "tokens": count, "mean_nll": total / count}
+
+
+def measure_musicianship(model_dir: Path, corpus_dir: Path, *,
+                         on_stage: Callable[[str], None] | None = None) -> dict:
+    """The quick musicianship benchmark (`musegen.evaluation.musicianship_run`) of the model."""
+    from musegen.corpus.dataset import Corpus
+    from musegen.evaluation.musicianship_run import MusicianshipConfig, run
+    from musegen.studio import Studio
+
+    return run(Studio(model=model_dir), Corpus.open(corpus_dir), MusicianshipConfig.quick_config(),
+               on_stage=on_stage)
+
+
+def musicianship_section(result: dict) -> list[str]:
+    """The card's musicianship section: takes against the real music they continue."""
+    from musegen.evaluation.musicianship_run import markdown
+
+    return ["", "## Musicianship", "",
+            "Quick run of `python -m benchmarks.musicianship` (takes against the real bars that "
+            "follow the same test-split prompts; see `benchmarks/results/musicianship.md` for "
+            "the full run).", "", *markdown(result, heading="###")]
 
 
 def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -> str:
@@ -217,6 +242,7 @@ def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -
           f"{d['real']['pitch_range']:.1f} / {d['generated']['pitch_range']:.1f} | "
           f"{d['real']['mean_step']:.2f} / {d['generated']['mean_step']:.2f} |"
           for n, d in st["descriptor_means"].items()],
+        *(musicianship_section(figures["musicianship"]) if "musicianship" in figures else []),
         "", "## Reproduce", "", "```bash", "bash scripts/train_default.sh", "```", "",
         "which runs:", "", "```bash",
         "musegen corpus build --out data/corpus-default",

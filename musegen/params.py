@@ -479,6 +479,43 @@ class Rhyme(Kind):
         return self.parse(name, text)
 
 
+FORM_LETTERS = 8  # sections one form may have
+
+
+def parse_form(text: str) -> list[tuple[str, int]]:
+    """'AABA', 'A A\' B A' -> [(letter, primes)...]: a letter each, primes (' or ′) after it."""
+    out: list[tuple[str, int]] = []
+    for ch in text.replace("\u2032", "'").replace(" ", ""):
+        if ch == "'" and out:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        elif ch.isascii() and ch.isalpha() and ch.isupper():
+            out.append((ch, 0))
+        else:
+            raise ParameterError(f"form must be capital letters with primes like 'AABA' or \"A A' B A\", "
+                                 f"got {text!r}")
+    if not 2 <= len(out) <= FORM_LETTERS or out[0] != ("A", 0):
+        raise ParameterError(f"form must start with A and have 2..{FORM_LETTERS} sections, got {text!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class Form(Text):
+    """A form of phrase sections: 'AABA', "A A' B A", 'ABAC' (`parse_form`)."""
+
+    metavar = "AABA"
+
+    def check(self, name: str, v: object, top: int | None = None) -> str:
+        text = super().check(name, v)
+        try:
+            parse_form(text)
+        except ParameterError as e:
+            raise ParameterError(str(e).replace("form ", f"{name} ", 1)) from None
+        return text
+
+    def parse(self, name: str, v: object, top: int | None = None) -> str:
+        return self.check(name, super().parse(name, v))
+
+
 @dataclass(frozen=True)
 class Callback(Kind):
     """A Python function (progress reports, the cancel check): not on the wire."""
@@ -579,19 +616,48 @@ TABLE: tuple[Param, ...] = (
           defaults={"melody": 12}, default_doc="no limit", inherited=True,
           note="drums exempt; a key lock or range that leaves no pitch within reach wins"),
     Param("tracks", Tracks(), MUSIC, "only these tracks get notes", default_doc="every track"),
+    Param("voice_leading", Choice(("auto", "on", "off")), MUSIC,
+          "voice leading: each voice in its range, one note at a time, no crossing, no parallel "
+          "fifths or octaves, chord tones on beats, no voice dropped; auto: on for chorale and "
+          "Renaissance styles and prompts of 3 or more voices",
+          default="auto", inherited=True),
     Param("max_copy", Int(1, 10_000), GENERATE,
           "draw again a take that copies more than this many consecutive notes from a training piece",
           unit="notes", default_doc="never draw again", inherited=True),
+    # phrases and form
+    Param("cadence", Choice(("auto", "tonic", "half", "none")), MUSIC,
+          "how phrases end: auto = the last bar leans to the tonic (folk styles: every 4-bar phrase "
+          "ends too, on the dominant mid-strain); tonic; half = end on the dominant; none",
+          default="auto", inherited=True,
+          note="the tonic is the key lock's, else the prompt's key, else the key drawn for a start from nothing"),
+    Param("motif", Float(0.0, 1.0), MUSIC,
+          "lean toward the prompt's interval and bar-rhythm patterns (0 = off, 1 = strongly)",
+          default_doc="0.7 in folk styles, else 0", inherited=True),
+    Param("form", Form(), frozenset({"continue"}),
+          "sections after the prompt: AABA, \"A A' B A\", ABAC; A is the prompt (from nothing: a "
+          "generated phrase), A' A with half its bars new, a new letter new material",
+          default_doc="no form", note="each section is `bars` bars (with a clip: at most the prompt's); "
+          "the takes hold every section after the first A"),
+    Param("idiomatic", Flag(), frozenset({"continue", "blend", "morph"}),
+          "from nothing: key and tempo drawn from the style's real pieces, a blend's ensemble and "
+          "metre chosen once by its heaviest style, morph steps drawn with one seed; 0: the model "
+          "chooses per take", default=True, flag="--free-start",
+          cli_help="from nothing: the model chooses key, tempo and ensemble per take (default: "
+          "drawn from the style's real pieces, a blend's once by its heaviest style)"),
+    Param("rhythm_style", Text(), frozenset({"blend"}),
+          "aspect blend: onsets and durations from this style, pitches from the blend",
+          default_doc="one pass, no aspect blend"),
     Param("keep_rhythm", Flag(), frozenset({"regenerate"}),
           "keep the region's rhythm (onsets, durations, velocities): only its pitches change",
           default=False),
     # starting from nothing, and melodies
     Param("tempo", Float(20.0, 400.0), frozenset({"continue", "blend", "morph"}),
           "tempo of a clip started from nothing", unit="quarter notes per minute", default=120.0,
-          from_nothing=True),
+          default_doc="drawn from the style's real tempi; 120 without a style", from_nothing=True),
     Param("time_signature", TimeSignature(), frozenset({"continue", "blend", "morph"}),
           "metre of a clip started from nothing", default=(4, 4), from_nothing=True,
-          note="without tempo, time_signature and program the style chooses all three"),
+          note="without tempo, time_signature and program the style chooses all three (a blend: its "
+          "heaviest style, once for every take); key and tempo are drawn from the style's real pieces"),
     Param("time_signature", TimeSignature(MELODY_METRES), frozenset({"melody"}),
           "metre of the melody", default=(4, 4)),
     Param("tempo", Float(20.0, 400.0), frozenset({"melody"}), "tempo of the melody",
@@ -627,6 +693,9 @@ TABLE: tuple[Param, ...] = (
     Param("on_progress", Callback(), frozenset(OPERATIONS), "called with the share done, 0..1",
           osc=False, cli=False),
     Param("cancelled", Callback(), frozenset(OPERATIONS), "returns True to stop the request",
+          osc=False, cli=False),
+    Param("on_bars", Callback(), frozenset({"continue", "blend", "morph", "regenerate"}),
+          "called with each take's notes as its bars are decoded (`musegen.TakeNotes`)",
           osc=False, cli=False),
 )
 
@@ -669,4 +738,4 @@ def check(op: str, values: Mapping[str, object]) -> dict[str, object]:
 
 __all__ = ["GENERATE", "INHERITED", "MAX_BARS", "MAX_VARIATIONS", "MELODY_METRES", "MUSIC",
            "OPERATIONS", "TABLE", "Param", "check", "check_style_weight", "default", "params_for",
-           "spec"]
+           "parse_form", "spec"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,9 +22,12 @@ import torch
 from musegen.carry import carry, splice
 from musegen.clip import Clip
 from musegen.errors import ParameterError
-from musegen.generate.run import MAX_ATTEMPTS, Engine, sample_params
+from musegen.generate import voices
+from musegen.generate.constraints import SampleParams
+from musegen.generate.phrase import FOLK_FAMILIES, dominant_style, family_of, motif_of, phrase_params
+from musegen.generate.run import MAX_ATTEMPTS, Engine, TakeNotes, sample_params
 from musegen.novelty import NoveltyIndex
-from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for
+from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for, parse_form
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from musegen.lyrics.lm import LyricLM
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "default"
+FORM_SEED_STRIDE = 1009  # a form's take i draws its sections from seed + stride * i (+ section)
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -48,13 +53,19 @@ class Studio:
     """Loads a model folder once and generates takes from it."""
 
     def __init__(self, model: str | Path | None = None, device: str | None = None,
-                 threads: int | None = None, lyric_model: str | Path | None = None) -> None:
+                 threads: int | None = None, lyric_model: str | Path | None = None,
+                 backend: str | None = None) -> None:
         """`threads`: CPU threads for decoding; default all cores, at most 4. On an idle 2-core
         CPU two threads decode ~1.5x faster than one, but when another program keeps the
         cores busy a second thread mostly waits on the first (measured: 1.2 s with one thread
         vs 7.3 s with two for the same request on a fully loaded 2-core CPU), so pass
-        `threads=1` (`--threads 1`) on a machine that is busy with other work."""
-        self.engine = Engine(resolve_model_dir(model), device, threads)
+        `threads=1` (`--threads 1`) on a machine that is busy with other work.
+
+        `backend`: how the CPU decodes, "auto" (ONNX Runtime when `musegen[fast]` is
+        installed, else torch), "torch" (the reference) or "onnx"; default $MUSEGEN_BACKEND,
+        else "auto". Off the CPU it is torch. Both give the same logits within 1e-4, and each
+        the same take for the same seed every time."""
+        self.engine = Engine(resolve_model_dir(model), device, threads, backend)
         self._earlier: dict[str, list[list[int]]] = {}
         self._lyric_model_path = lyric_model
         self._lyric_lm = None  # loaded on first use (musegen.lyrics.lm.LyricLM)
@@ -63,10 +74,15 @@ class Studio:
     model_dir = property(lambda self: self.engine.model_dir)
     device = property(lambda self: self.engine.device)
     threads = property(lambda self: self.engine.threads)
+    backend = property(lambda self: self.engine.backend)
     model = property(lambda self: self.engine.model)
     meta = property(lambda self: self.engine.meta)
     tok = property(lambda self: self.engine.tok)
     model_id = property(lambda self: self.engine.model_id)
+
+    def warm(self) -> None:
+        """Get decoding ready now rather than on the first request (`Engine.warm`)."""
+        self.engine.warm()
 
     @property
     def novelty_index(self) -> NoveltyIndex | None:
@@ -152,6 +168,11 @@ class Studio:
             raise ParameterError(f"expected a Clip or a Take, got {type(clip).__name__}")
         a, b = _bar_range(kw["bars"], base.n_bars)
         params, sp = _sample_params(kw, bars=b - a + 1, variations=variations)
+        phrase, _ = phrase_params(self.engine.style_records, self.engine.priors, base, kw, style,
+                                  bars=b - a + 1, n=variations, seed=params["seed"], bar_offset=a - 1,
+                                  final=b == base.n_bars)
+        sp = replace(sp, phrase=phrase)
+        params.update(_phrase_record(kw, phrase))
         tok = self.tok
         # the bars around the region that the model sees (half its context: the sampler's
         # prompt window); the whole clip when it fits. Bars lo..hi-1, renumbered from 0.
@@ -162,6 +183,7 @@ class Studio:
         prompt = infill.ids
         state = tok.grammar.validate(prompt, fim=True, cancelled=_poll(kw))
         forced, middle = tok.bar_tokens(ids, a - 1, b)
+        sp = self._voice_leading(base, style, kw, params, sp, present=False)
         key = _region_key(prompt)
         earlier = self._earlier.setdefault(key, [])
         template = None
@@ -210,16 +232,29 @@ class Studio:
     # --------------------------------------------------------------- internals
     def _continue(self, op: str, clip: Clip | Take | None, style: object, kw: dict) -> list[Take]:
         """continue, blend and morph: `kw` as `_check` returned it."""
+        if kw.get("form"):
+            return self._form(clip, style, kw)
         bars, variations = int(kw["bars"]), int(kw["variations"])
         parent = clip.id if isinstance(clip, Take) else None
         base = clip.clip if isinstance(clip, Take) else clip
+        self.engine.style_rows(style, variations)  # an unknown style: refused before any work
+        if kw.get("rhythm_style"):
+            self.engine.style_index(str(kw["rhythm_style"]))
         params, sp = _sample_params(kw, bars=bars, variations=variations)
         tok, v = self.tok, self.tok.vocab
-        prompt, forced, n_before, sp = self._continue_prompt(base, kw, sp)
+        prompt, forced, n_before, sp, start = self._continue_prompt(base, kw, sp, style, params["seed"])
+        sp = self._voice_leading(base, style, kw, params, sp, from_nothing=len(prompt) == 1)
         state = tok.grammar.validate(prompt, cancelled=_poll(kw))
+        idiomatic = bool(kw.get("idiomatic", True))
+        phrase, drawn = phrase_params(self.engine.style_records, self.engine.priors if idiomatic else None,
+                                      base, kw, style, bars=bars, n=variations, seed=params["seed"],
+                                      bar_offset=base.n_bars if base is not None else 0,
+                                      same_start=op == "morph", free_start=sp.free_first_bar)
+        sp = replace(sp, phrase=phrase)
+        params.update(_phrase_record(kw, phrase))
 
         at_tick = base.bar_starts[-1] if base is not None else 0
-        tempo = kw.get("tempo") if base is None else None
+        tempo = start.get("tempo") if base is None else None
 
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
@@ -227,21 +262,117 @@ class Studio:
             take = whole.slice_bars(n_before, n_before + bars)
             return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
 
-        runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
-                         bars_n=bars, earlier=[], build=build)
-        return [self.engine.take(op, r, _continue_params(op, params, style, i), parent, (0, bars))
+        def partial(gen: np.ndarray, k: int) -> Clip:  # the first k bars, for `on_bars`
+            whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
+                               name=base.name if base else "musegen")
+            take = whole.slice_bars(n_before, min(n_before + k, whole.n_bars))
+            return carry(take, base, at_tick=at_tick, tempo=tempo, key=kw.get("key"))  # type: ignore[arg-type]
+
+        related = op == "morph" and idiomatic  # a morph's steps: one piece under changing styles
+        if kw.get("rhythm_style"):
+            runs = self._aspect(prompt, state, forced, style, params, sp, kw, n=variations, bars_n=bars,
+                                build=build)
+        else:
+            runs = self._run(prompt, state, forced, style, params, sp, kw, n=int(variations),
+                             bars_n=bars, earlier=[], build=build, partial=partial, related=related)
+        return [self.engine.take(op, r, _continue_params(op, params, style, i, {**start, **drawn[i]}),
+                                 parent, (0, bars))
                 for i, r in enumerate(runs)]
 
-    def _continue_prompt(self, base: Clip | None, kw: dict, sp: object
-                         ) -> tuple[np.ndarray, list[int], int, object]:
-        """(prompt, forced tokens, bars of `base` before the new ones, sampler params) to
-        continue `base`, or to start from nothing when it is None."""
+    def _form(self, clip: Clip | Take | None, style: object, kw: dict) -> list[Take]:
+        """continue with a `form`: per take, A is the prompt's last `bars` bars (from nothing: a
+        phrase generated first), a plain letter seen before is restated as it was, A' is A with
+        half its bars regenerated (the second half; A'': the first), a new letter is continued
+        from everything before it. Each take holds every section after the first A."""
+        sections = parse_form(str(kw["form"]))
+        parent = clip.id if isinstance(clip, Take) else None
+        base = clip.clip if isinstance(clip, Take) else clip
+        size = int(kw["bars"]) if base is None else min(int(kw["bars"]), base.n_bars)
+        seed = int(kw["seed"]) if kw.get("seed") is not None else int(time.time_ns() % 2**31)
+        one = {k: w for k, w in kw.items() if k not in
+               ("form", "bars", "variations", "seed", "style", "steps", "_inherited")}
+        takes = []
+        for i in range(int(kw["variations"])):
+            sd = seed + FORM_SEED_STRIDE * i
+            t0 = time.perf_counter()
+            if base is None:
+                first = self.continue_(None, bars=size, variations=1, seed=sd, style=style, **one)[0]
+                whole, n_before = first.clip, 0
+            else:
+                whole, n_before = base, base.n_bars
+            a = whole.slice_bars(whole.n_bars - size, whole.n_bars)
+            seen = {"A": a}
+            for k, (letter, primes) in enumerate(sections[1:], start=1):
+                if primes == 0 and letter in seen:
+                    whole = whole.concat(seen[letter])
+                elif letter in seen:  # a variation: half of the section drawn again
+                    whole = whole.concat(seen[letter])
+                    half, end = max(1, size // 2), whole.n_bars
+                    region = (end - half + 1, end) if primes % 2 else (end - size + 1, end - size + half)
+                    again = {k2: w for k2, w in one.items() if k2 in params_for("regenerate")}
+                    whole = self.regenerate(whole, bars=region, variations=1, seed=sd + k, style=style,
+                                            **again)[0].clip
+                else:
+                    more = {k2: w for k2, w in one.items()
+                            if k2 not in ("tempo", "time_signature", "program")}  # from nothing only
+                    new = self.continue_(whole, bars=size, variations=1, seed=sd + k, style=style, **more)[0]
+                    whole = whole.concat(new.clip)
+                    seen[letter] = new.clip
+            out = whole.slice_bars(n_before, whole.n_bars)
+            folk = family_of(self.engine.style_records, dominant_style(style)) in FOLK_FAMILIES
+            params = dict(_phrase_record(kw), motif=motif_of(kw, folk), form=kw["form"], bars=size,
+                          variations=int(kw["variations"]),
+                          request_seed=seed, styles=self.engine.style_rows(style, 1)[1])
+            takes.append(Take(clip=out, operation="continue", params=params, seed=sd,
+                              model_id=self.model_id, parent=parent, bars=(0, out.n_bars),
+                              seconds=time.perf_counter() - t0))
+        return takes
+
+    def _aspect(self, prompt: np.ndarray, state: object, forced: list[int], style: object, params: dict,
+                sp: SampleParams, kw: dict, *, n: int, bars_n: int, build: Callable[[np.ndarray], Clip]
+                ) -> list:
+        """An aspect blend: each take's onsets, durations and tracks from `rhythm_style` (a first
+        pass), its pitches drawn again under the blend with that pass as keep-rhythm template."""
+        rhythm = str(kw["rhythm_style"])
+        self.engine.style_index(rhythm)  # an unknown name: one clear error
+        first = self._run(prompt, state, forced, rhythm, dict(params), sp, kw, n=n, bars_n=bars_n,
+                          earlier=[], build=build)
+        out = []
+        for i, r in enumerate(first):
+            template = [int(t) for t in r.gen[len(forced):]]
+            p = sp.phrase
+            one = replace(sp, phrase=replace(p, row_keys=(p.key_of(i),) if p.key_of(i) else None,
+                                             row_tempos=None) if p is not None else None)
+            row_params = dict(params, seed=params["seed"] + i)
+            out += self._run(prompt, state, forced, style, row_params, one, kw, n=1, bars_n=bars_n,
+                             earlier=[], build=build, template=template)
+        params["styles"] = row_params["styles"] if first else params.get("styles")
+        return out
+
+    def _continue_prompt(self, base: Clip | None, kw: dict, sp: SampleParams, style: object = None,
+                         seed: int = 0) -> tuple[np.ndarray, list[int], int, SampleParams, dict]:
+        """(prompt, forced tokens, bars of `base` before the new ones, sampler params, what a
+        start from nothing drew for every row: {"tempo": qpm}) to continue `base`, or to start
+        from nothing when it is None."""
         v = self.tok.vocab
-        if base is None and not {"time_signature", "tempo", "program"} & set(kw):
-            # from nothing: the style chooses the ensemble, metre and tempo itself
+        start: dict = {}
+        given = {"time_signature", "tempo", "program"} & set(kw)
+        idiomatic = kw.get("idiomatic", True)
+        if base is None and not given and _is_blend(style) and idiomatic:
+            # a blend from nothing: the heaviest style chooses the ensemble and metre, once
+            prompt, forced, start = self._opening(style, kw, sp, seed)
+            n_before = 0
+        elif base is None and not given:
+            # from nothing: the style chooses the ensemble and metre itself (the tempo and key
+            # are drawn per take from its real pieces: `phrase_params`)
             prompt, forced, n_before = np.array([v.bos], dtype=np.int64), [], 0
             sp = replace(sp, free_first_bar=True)
         elif base is None:
+            if "tempo" not in kw and idiomatic:
+                qpm = self._draw_tempo(style, seed)
+                if qpm is not None:
+                    kw = dict(kw, tempo=qpm)
+                    start["tempo"] = qpm
             prompt, forced, n_before = self._empty_prompt(kw)
         else:  # the last bars the model can see (at most its context): same take as all of them
             # (with max_leap, back to every track's last note: the first new one steps from it)
@@ -250,7 +381,46 @@ class Studio:
                                       poll=_poll(kw))
             prompt = base_ids[:-1] if base_ids[-1] == v.eos else base_ids
             forced, n_before = [v.bar], base.n_bars - first
-        return prompt.astype(np.int64), forced, n_before, sp
+        return prompt.astype(np.int64), forced, n_before, sp, start
+
+    def _draw_tempo(self, style: object, seed: int) -> float | None:
+        """One tempo for a request from nothing, from its heaviest style's real tempi."""
+        dom = dominant_style(style)
+        priors = self.engine.priors
+        if dom is None or priors is None:
+            return None
+        return priors.draw_tempo(dom, np.random.default_rng([seed, 1]))
+
+    def _opening(self, style: object, kw: dict, sp: SampleParams, seed: int
+                 ) -> tuple[np.ndarray, list[int], dict]:
+        """A blend from nothing: the header (tracks and programs) and first bar head (metre)
+        the heaviest style chooses, drawn once with the request's seed, and its tempo from that
+        style's real tempi -> (prompt, forced tokens, {"tempo": qpm}). Every take and every
+        weight of the blend then shares them: the weights act on the music, not the texture."""
+        from musegen.generate.run import torch_threads
+        from musegen.generate.sampler import sample
+        from musegen.tokenizer.codec import tempo_bin
+
+        tok, v = self.tok, self.tok.vocab
+        dom = dominant_style(style)
+        bos = np.array([v.bos], dtype=np.int64)
+        state = tok.grammar.validate(bos)
+        vec = self.engine.style_vector(dom).expand(1, -1).to(self.device)
+        one = SampleParams(temperature=sp.temperature, top_p=sp.top_p, style_strength=sp.style_strength,
+                           free_first_bar=True)
+        with torch_threads(self.engine.cpu_threads):
+            res = sample(self.model, tok, bos, state, vec, 1, [seed], one)
+        gen = [int(t) for t in res.tokens[0]]
+        head = gen[:gen.index(v.bar)] if v.bar in gen else gen
+        bar_head = gen[len(head) + 1:]
+        sig = [t for t in bar_head[:1] if t in v.ranges["timesig"]]
+        tempos = [t for t in bar_head[:2] if t in v.ranges["tempo"]]
+        qpm = self._draw_tempo(style, seed)
+        start: dict = {}
+        if qpm is not None:
+            tempos, start["tempo"] = [v.id("tempo", tempo_bin(qpm, v.tempos_qpm))], qpm
+        prompt = np.concatenate([bos, np.asarray(head, dtype=np.int64)])
+        return prompt, [v.bar, *sig, *tempos], start
 
     def _empty_prompt(self, kw: dict) -> tuple[np.ndarray, list[int], int]:
         """From nothing, in the given metre, tempo and program (checked by `musegen.params`)."""
@@ -267,21 +437,55 @@ class Studio:
                   v.id("tempo", tempo_bin(qpm, v.tempos_qpm))]
         return prompt, forced, 0
 
+    def _voice_leading(self, base: Clip | None, style: object, kw: dict, params: dict, sp: object,
+                       *, from_nothing: bool = False, present: bool = True) -> object:
+        """The sampler's params with the request's voice-leading plan (`voices.plan`), and
+        whether it applies recorded in the takes' params (`voice_led`)."""
+        mode = str(kw.get("voice_leading", default("continue", "voice_leading")))
+        one = style[0] if isinstance(style, list) and style else style  # morph: where it starts
+        tracks = kw.get("tracks")
+        vp = voices.plan(mode, one, base, self.engine.voice_data, from_nothing=from_nothing,
+                         tracks=frozenset(tracks) if tracks is not None else None)  # type: ignore[arg-type]
+        if vp is not None and not present:
+            vp = replace(vp, present=False)
+        params["voice_led"] = vp is not None
+        return replace(sp, voices=vp)  # type: ignore[type-var]
+
     def _run(self, prompt: np.ndarray, state: object, forced: list[int], style: object,
              params: dict, sp: object, kw: dict, *, n: int, bars_n: int, earlier: list,
-             build: Callable[[np.ndarray], Clip], template: list[int] | None = None) -> list:
+             build: Callable[[np.ndarray], Clip], template: list[int] | None = None,
+             partial: Callable[[np.ndarray, int], Clip] | None = None, related: bool = False) -> list:
         """The engine's run of `n` rows; records the request's `styles` in `params`."""
         vecs, params["styles"] = self.engine.style_rows(style, n, slerp=bool(kw.get("slerp")))
         return self.engine.run(prompt, state, forced, vecs, sp, seed=params["seed"], n=n,  # type: ignore[arg-type]
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
                                max_copy=kw.get("max_copy"), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
-                               cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
+                               cancelled=kw.get("cancelled"), on_bars=kw.get("on_bars"),  # type: ignore[arg-type]
+                               partial=partial, related=related)
 
 
-def _continue_params(op: str, params: dict, style: object, i: int) -> dict:
-    """The params take `i` of a continue, blend or morph records: a morph's own mix, and
-    whether a blend or morph's weights leave [0, 1]."""
+def _is_blend(style: object) -> bool:
+    """More than one style weighs in (a blend's mix, or a morph's list of mixes)."""
+    if isinstance(style, list):
+        return True
+    return isinstance(style, dict) and sum(1 for w in style.values() if w) > 1
+
+
+def _phrase_record(kw: dict, phrase: object = None) -> dict:
+    """The phrase parameters a take records (as used: their defaults when not given)."""
+    return {"cadence": kw.get("cadence", default("continue", "cadence")),
+            "motif": getattr(phrase, "motif", kw.get("motif")),
+            **({"form": kw["form"]} if kw.get("form") else {}),
+            **({"rhythm_style": kw["rhythm_style"]} if kw.get("rhythm_style") else {})}
+
+
+def _continue_params(op: str, params: dict, style: object, i: int, start: dict | None = None) -> dict:
+    """The params take `i` of a continue, blend or morph records: a morph's own mix, whether
+    a blend or morph's weights leave [0, 1], and what a start from nothing drew (`start`:
+    its key and tempo from the style's real pieces)."""
     p = dict(params)
+    if start:
+        p["start"] = dict(start)
     if isinstance(style, list):
         p["styles"] = style[i]
     if op in ("blend", "morph"):
@@ -369,4 +573,4 @@ def _region_key(prompt: np.ndarray) -> str:
 
 # re-exported: `from musegen.studio import Take` and the limits keep working
 __all__ = ["DEFAULT_MODEL_DIR", "DRUMS_UNTRAINED", "INHERITED", "MAX_ATTEMPTS", "MAX_BARS",
-           "MAX_VARIATIONS", "Studio", "StyleInfo", "Take", "resolve_model_dir"]
+           "MAX_VARIATIONS", "Studio", "StyleInfo", "Take", "TakeNotes", "resolve_model_dir"]

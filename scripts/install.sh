@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ "${MUSEGEN_KEEP_TORCH:-0}" = "1" ] && "$PY" -c "import torch" 2>/dev/null; then
-  "$PY" -m pip install -q -e ".[dev]"
+  "$PY" -m pip install -q -e ".[dev,fast]"
 else
-  "$PY" -m pip install -q "torch==2.13.0" -e ".[dev]"
+  "$PY" -m pip install -q "torch==2.13.0" -e ".[dev,fast]"
 fi
 # abc2midi converts the folk collections ~300x faster than music21 (optional; used if found)
 if ! command -v abc2midi >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

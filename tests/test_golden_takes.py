@@ -36,11 +36,16 @@ def take_tokens(studio) -> dict:
     return {name: [list(t.tokens) for t in run(studio)] for name, run in requests().items()}
 
 
-@pytest.fixture(scope="module")
-def shipped():
+@pytest.fixture(scope="module", params=["torch", "onnx"])
+def shipped(request):
+    """The shipped model on each CPU path: the fast path (ONNX Runtime) draws the same takes
+    as the torch reference (its logits agree within 1e-4, far inside any draw's margin here)."""
+    from musegen.generate import fast
     from musegen.studio import Studio
 
-    return Studio(device="cpu", threads=1)
+    if request.param == "onnx" and not fast.available():
+        pytest.skip("onnxruntime not installed (pip install 'musegen[fast]')")
+    return Studio(device="cpu", threads=1, backend=request.param)
 
 
 @pytest.mark.parametrize("name", list(json.loads(GOLDEN.read_text())) if GOLDEN.exists() else [])

@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1234, help="seed for every generated take")
     p.add_argument("--takes", type=int, default=None, help="generated takes per style (default: 32; 4 with --quick)")
     p.add_argument("--blend-takes", type=int, default=None, help="takes per blend weight (default: 16; 4 with --quick)")
+    p.add_argument("--musicianship", action="store_true",
+                   help="add section 8: takes against the real music they continue (a few minutes more)")
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
     p.set_defaults(func=run)
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not (corpus / "summary.json").exists():
         raise ParameterError(f"no corpus at {corpus}: run `musegen corpus build` first")
     cfg = EvalConfig.quick_config() if args.quick else EvalConfig()
-    cfg = dataclasses.replace(cfg, seed=args.seed)
+    cfg = dataclasses.replace(cfg, seed=args.seed, musicianship=args.musicianship)
     if args.takes:
         cfg = dataclasses.replace(cfg, takes_per_style=args.takes)
     if args.blend_takes:
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if command == "musegen eval":
         command = (f"musegen eval{' --model ' + str(args.model) if args.model else ''}"
                    f"{' --corpus ' + str(args.corpus) if args.corpus else ''}"
-                   f"{' --quick' if args.quick else ''} --out {args.out}")
+                   f"{' --quick' if args.quick else ''}{' --musicianship' if args.musicianship else ''}"
+                   f" --out {args.out}")
     try:
         with progress(console, "[bold]eval") as bar:
             metrics = evaluate(model_dir, corpus, cfg, on_stage=lambda s: bar.update(info=s))

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("model-card", help="measure a trained model and write its MODEL_CARD.md")
     c.add_argument("--model", type=Path, required=True, help="model folder written by `musegen train`")
     c.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
+    c.add_argument("--musicianship", action="store_true",
+                   help="add the musicianship tables (quick benchmark; a few minutes more)")
     c.set_defaults(func=run_card)
 
 
@@ -46,7 +48,8 @@ def run_card(args: argparse.Namespace) -> int:
     corpus = args.corpus or default_corpus_dir()
     check_styles(model_dir, corpus)  # before the card measures (and writes) anything
     with progress(Console(stderr=True), "[bold]model-card") as bar:
-        figures = finalize(model_dir, corpus, on_stage=lambda s: bar.update(info=s))
+        figures = finalize(model_dir, corpus, on_stage=lambda s: bar.update(info=s),
+                           musicianship=args.musicianship)
     nll = figures["nll"]
     console.print(f"model NLL {nll['model_mean']:.4f} vs n-gram {nll['baseline_mean']:.4f}; "
                   f"mean improvement {100 * nll['mean_improvement']:.1f} %")

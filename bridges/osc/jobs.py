@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from bridges.osc.notes import clip_messages
 from bridges.osc.protocol import DEFAULTS, GENERATE, LYRIC_OPS, Limits, ProtocolError, Request, to_keywords
@@ -21,8 +21,13 @@ from musegen.params import default, params_for
 from musegen.session import Session, TakeRecord
 from musegen.take import Take
 
+if TYPE_CHECKING:  # musegen.generate pulls in torch; the protocol modules load without it
+    from musegen.generate.run import TakeNotes
+
 Send = Callable[[str, list], None]
 PROGRESS_EVERY_S = 0.1
+LIVE = 2  # `stream 2`: notes as they are decoded; `stream 1`: each take after it is saved
+LIVE_OPS = frozenset({"continue", "blend", "morph", "regenerate"})  # Studio methods with on_bars
 
 
 @dataclass
@@ -130,6 +135,9 @@ class Executor:
                 kw[name] = min(cast(int, DEFAULTS.get(name, default(req.op, name))), limit)
         kw["on_progress"] = progress
         kw["cancelled"] = job.cancel.is_set
+        live = LiveStream(job) if p.get("stream") == LIVE else None
+        if live is not None and req.op in LIVE_OPS:
+            kw["on_bars"] = live.send
         st = self.studio
         if req.op == "lyrics":
             takes = st.lyrics_for(clip, **kw)
@@ -153,7 +161,9 @@ class Executor:
             if req.op in LYRIC_OPS:
                 for address, args in lyric_messages(rid, i, takes[i]):
                     job.send(address, args)
-            if p.get("stream"):
+            if live is not None:
+                live.end(i, takes[i], rec.id)
+            elif p.get("stream"):
                 self._stream(job, rec)
         return [records[0].id, *[str(r.midi_path) for r in records]]
 
@@ -254,6 +264,43 @@ class Executor:
             return
         for address, args in clip_messages(job.id, rec.id, clip):
             job.send(address, args)
+
+
+class LiveStream:
+    """`stream 2`: each take's notes as its bars are decoded (`musegen.TakeNotes`), under its
+    take index (see docs/osc.md, *Streaming*):
+
+        /musegen/clip/begin id index tempo time_signature   (again for an index: a redrawn take restarts)
+        /musegen/note id pitch velocity start_beats duration_beats track index [syllable]
+        /musegen/clip/end id index take_id n_notes                  (after the take is saved)
+
+    `send` runs on the generation worker; operations without live bars (lyrics, melody) send
+    each take whole at `end`."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.counts: dict[int, int] = {}  # take index -> notes sent
+
+    def send(self, ev: TakeNotes) -> None:
+        rid = self.job.id
+        if ev.take not in self.counts or ev.restart:
+            ts = ev.clip.time_signatures[0]
+            self.job.send("/musegen/clip/begin", [rid, ev.take, float(ev.clip.tempos[0].qpm),
+                                                  f"{ts.numerator}/{ts.denominator}"])
+            self.counts[ev.take] = 0
+        for ti, n in ev.notes:
+            self.job.send("/musegen/note", [rid, n.pitch, n.velocity, n.start_beats, n.duration_beats, ti,
+                                            ev.take, *([n.lyric] if n.lyric else [])])
+        self.counts[ev.take] += len(ev.notes)
+
+    def end(self, index: int, take: Take, take_id: str) -> None:
+        if index not in self.counts:  # not streamed while decoding: the whole take now
+            from musegen.generate.run import TakeNotes
+
+            notes = [(ti, n) for ti, t in enumerate(take.clip.tracks) for n in t.notes]
+            notes.sort(key=lambda x: (x[1].start_tick, x[0], x[1].pitch))
+            self.send(TakeNotes(index, tuple(notes), take.clip.n_bars, take.clip, final=True))
+        self.job.send("/musegen/clip/end", [self.job.id, index, take_id, self.counts[index]])
 
 
 def lyric_messages(rid: int | str, index: int, take: Take) -> list[tuple[str, list]]:

@@ -97,7 +97,8 @@ SOURCE = {"take": (_str, "session take to work from (its MIDI file)"),
                          "most 64 MB (a FIFO, device, socket or folder is refused with an error, "
                          "never waited on). It is imported as a take first (so it shows up in the "
                          "lineage), once: a file whose bytes an earlier import holds reuses that take")}
-STREAM = (_flag, "also send every take as note messages (see *Streaming*)")
+STREAM = (_kind(P.Int(0, 2)), "also send every take as note messages: 1 each take after it is saved, "
+          "2 each take's notes as its bars are decoded (see *Streaming*)")
 _SOURCES = {"continue", "regenerate", "blend", "morph", "lyrics"}  # melody starts from words
 _NEED_SOURCE = ("regenerate", "lyrics")  # they change a clip: one must be given
 REQUIRED = {op: (("take|path",) if op in _NEED_SOURCE else ())
@@ -284,7 +285,7 @@ def docs_table(name: str) -> str:
         if mine:
             rows.append((f"`{p.key}`", p.kind.type_doc, mine, _meaning(p, mine[0])))
     wire = [(f"`{k}`", "string", [op for op in ops if op in _SOURCES], doc) for k, (_, doc) in SOURCE.items()]
-    rows = [r for r in wire if r[2]] + rows + [("`stream`", "0/1", list(ops), STREAM[1])]
+    rows = [r for r in wire if r[2]] + rows + [("`stream`", "0/1/2", list(ops), STREAM[1])]
     if several:
         head = "| key | type | addresses | meaning |\n|---|---|---|---|\n"
         body = "".join(f"| {k} | {t} | {'all' if list(o) == list(ops) else ', '.join(o)} | {m} |\n"

@@ -317,6 +317,12 @@ class OscServer:
 
     # ------------------------------------------------------------------ workers
     def _work_gen(self) -> None:
+        warm = getattr(self.studio, "warm", None)  # off the listener: status is answered meanwhile
+        if warm is not None:
+            try:
+                warm()
+            except Exception as e:  # the first request will say what is wrong
+                self._log(f"warm-up failed: {type(e).__name__}: {e}")
         self._work(self._gen_q, track_running=True)
 
     def _work_quick(self) -> None:

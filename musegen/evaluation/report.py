@@ -9,7 +9,9 @@
 4. musical descriptors, real vs generated, per style, with relative gaps;
 5. novelty: longest run copied from the training set, generated takes vs held-out pieces;
 6. validity: decodable takes with exactly the requested bars;
-7. the style map with held-out pieces placed by the model's own posterior over styles.
+7. the style map with held-out pieces placed by the model's own posterior over styles;
+8. optionally (`EvalConfig.musicianship`), the musicianship tables: takes against the real
+   music they continue (:mod:`musegen.evaluation.musicianship_run`, its quick config).
 
 `evaluate()` measures and returns a JSON-able dict; `write_report()` writes `metrics.json`,
 `report.md` and the PNG figures. Nothing prints.
@@ -56,6 +58,7 @@ class EvalConfig:
     seed: int = 1234
     split: str = "test"
     quick: bool = False
+    musicianship: bool = False  # section 8 (a few more minutes)
 
     @classmethod
     def quick_config(cls) -> EvalConfig:
@@ -248,6 +251,15 @@ def evaluate(model_dir: Path, corpus_dir: Path, cfg: EvalConfig | None = None, *
         novelty = _novelty(run, gen, test_clips)
     with _timed(seconds, "style_map"):
         style_map = _style_map(run)
+    extra = {}
+    if cfg.musicianship:
+        from musegen.evaluation.musicianship_run import MusicianshipConfig
+        from musegen.evaluation.musicianship_run import run as musicianship
+
+        run.stage("musicianship")
+        with _timed(seconds, "musicianship"):
+            extra["musicianship"] = musicianship(run.studio, run.corpus, MusicianshipConfig.quick_config(),
+                                                 on_stage=run.stage)
     seconds["total"] = time.perf_counter() - t_start
     headline = _headline(classifier, fidelity, blend, novelty, within, run.n_valid / max(1, run.n_takes), nll)
     return {"model": str(model_dir), "model_id": run.studio.model_id, "corpus": str(corpus_dir),
@@ -255,7 +267,7 @@ def evaluate(model_dir: Path, corpus_dir: Path, cfg: EvalConfig | None = None, *
             "nll": nll.to_dict(), "nll_markdown": nll.markdown(), "classifier": classifier,
             "fidelity": fidelity, "blend": blend, "descriptors": desc,
             "novelty": novelty, "validity": {"takes": run.n_takes, "valid": run.n_valid},
-            "style_map": style_map, "seconds": seconds}
+            "style_map": style_map, "seconds": seconds, **extra}
 
 
 def _likelihood(run: _Run) -> Any:
@@ -471,6 +483,11 @@ def render_markdown(m: dict, figures: Sequence[str], command: str) -> str:
     lines = _md_headline(m, command)
     lines += ["## 1. Likelihood per style (nats/token)", "", m["nll_markdown"], ""]
     lines += _md_fidelity(m) + _md_blend(m) + _md_descriptors(m) + _md_novelty(m) + _md_closing(m)
+    if "musicianship" in m:
+        from musegen.evaluation.musicianship_run import markdown as musicianship_md
+
+        lines += ["## 8. Musicianship (quick: `python -m benchmarks.musicianship` for the full run)", "",
+                  *musicianship_md(m["musicianship"], heading="###")]
     return "\n".join(lines)
 
 

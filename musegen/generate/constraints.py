@@ -18,16 +18,31 @@ row nothing only to fall back to the grammar alone. Any other constraint sees ev
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from musegen.generate import filters
+from musegen.generate import voices as vl
 from musegen.generate.draw import NEG_INF
 from musegen.tokenizer import Tokenizer
-from musegen.tokenizer.grammar import AFTER_DURATION, AFTER_POSITION, AFTER_TRACK, DONE, Grammar, GrammarState
+from musegen.tokenizer.grammar import (
+    AFTER_DURATION,
+    AFTER_PITCH,
+    AFTER_POSITION,
+    AFTER_TEMPO,
+    AFTER_TIMESIG,
+    AFTER_TRACK,
+    AFTER_VELOCITY,
+    BAR_HEAD,
+    DONE,
+    HEAD_DONE,
+    HEAD_PROGRAM,
+    Grammar,
+    GrammarState,
+)
 from musegen.tokenizer.vocab import DRUM_PROGRAM, Vocab
 
 
@@ -48,6 +63,30 @@ class SampleParams:
     max_leap: int | None = None  # semitones from the track's previous note (drums exempt)
     max_tokens_per_bar: int = 320
     avoid_penalty: float = 4.0
+    phrase: PhraseParams | None = None  # cadences, motif reuse, a start's key and tempo
+    voices: vl.VoicePlan | None = None  # voice leading (`musegen.generate.voices.plan`)
+
+
+@dataclass(frozen=True)
+class PhraseParams:
+    """What the phrase constraints (`Cadence`, `Motif`, `Opening`, `KeyPrior`) read. Bars
+    count from 1 at the first generated bar; `bar_offset` bars of the piece come before it."""
+
+    bars: int = 8  # bars the request generates (the last one is the final bar)
+    cadence: str = "none"  # "auto", "tonic", "half" or "none"
+    phrase_bars: int = 0  # 4: cadences at every phrase end too (folk); 0: the final bar only
+    bar_offset: int = 0
+    final: bool = True  # the last generated bar ends the piece (a regenerated middle: not)
+    key: tuple[int, str] | None = None  # (tonic pitch class, "major"/"minor"): every row's
+    row_keys: tuple[tuple[int, str], ...] | None = None  # ...or one per row (from nothing)
+    motif: float = 0.0  # 0..1: bias toward the prompt's interval and rhythm patterns
+    row_tempos: tuple[int, ...] | None = None  # from nothing: each row's TEMPO bin for bar 1
+    key_prior: bool = False  # from nothing: lean toward each row's key (`row_keys`)
+
+    def key_of(self, row: int) -> tuple[int, str] | None:
+        if self.row_keys is not None and row < len(self.row_keys):
+            return self.row_keys[row]
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -389,11 +428,468 @@ class AvoidEarlier(Constraint):
             self.follow[r.index] = [e for e in self._follows(r) if len(e) > k and e[k] == t]
 
 
+# ------------------------------------------------------------------ phrases
+CADENCE_PITCH = 5.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
+CADENCE_CHORD = 0.8  # ...of the other notes of its triad
+CADENCE_EARLY = 1.0  # both scaled by this in the cadence bar's first half
+CADENCE_LONG = 1.5  # ...of a note that lasts to the end of the cadence bar (from its 2nd half)
+KEY_PRIOR = 4.0  # from nothing: logit cost of a pitch outside the row's drawn key
+MOTIF_INTERVAL = 3.0  # at motif=1: bonus of a pitch that restates an interval 3-gram of the prompt
+MOTIF_STEP = 1.0  # ...that restates an interval 2-gram
+MOTIF_RHYTHM = 1.5  # ...of an onset that keeps the bar on one of the prompt's bar rhythms
+
+
+def cadence_goal(p: PhraseParams, bar: int) -> str | None:
+    """In generated bar `bar` (1-based): "tonic", "half" (the dominant) or None (no cadence).
+    The request's final bar ends as `cadence` says ("auto": on the tonic); with `phrase_bars`,
+    every phrase end of the piece too: a half cadence mid-strain, the tonic at a strain end."""
+    if p.cadence == "none" or not 1 <= bar <= p.bars:
+        return None
+    if bar == p.bars and p.final:
+        return "half" if p.cadence == "half" else "tonic"
+    if p.phrase_bars and p.cadence == "auto":
+        m = p.bar_offset + bar
+        if m % p.phrase_bars == 0:
+            return "half" if (m // p.phrase_bars) % 2 else "tonic"
+    return None
+
+
+class _Biases:
+    """Per-row bias vectors memoised on a hashable key (a step is ~1 ms: no tensor work per
+    step but one stack)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.cache, self.zero = size, {}, torch.zeros(size)
+
+    def apply(self, logits: torch.Tensor, keys: Sequence[Hashable | None],
+              make: Callable[[Hashable], torch.Tensor]) -> torch.Tensor:
+        if all(k is None for k in keys):
+            return logits
+        rows = []
+        for k in keys:
+            if k is None:
+                rows.append(self.zero)
+                continue
+            b = self.cache.get(k)
+            if b is None:
+                b = self.cache[k] = make(k)
+            rows.append(b)
+        return logits + torch.stack(rows).to(logits.dtype)
+
+
+class Cadence(Constraint):
+    """Phrases that end: in a cadence bar (`cadence_goal`) the goal pitch class and its triad
+    are favoured, and from the bar's second half a note lasting to the bar's end. A bias,
+    never a mask; drum tracks exempt."""
+
+    def __init__(self, req: Request, p: PhraseParams) -> None:
+        self.req, self.p, v = req, p, req.tok.vocab
+        self.pitch, self.dur = v.ranges["pitch"], v.ranges["duration"]
+        self.durations = torch.tensor(v.durations)
+        self.biases = _Biases(v.size)
+
+    @classmethod
+    def build(cls, req: Request) -> Cadence | None:
+        p = req.params.phrase
+        if p is None or p.cadence == "none" or (p.key is None and p.row_keys is None):
+            return None
+        return cls(req, p)
+
+    def _key(self, r: Row) -> Hashable | None:
+        s = r.state
+        if s.bars_left is None or s.phase not in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY, AFTER_PITCH):
+            return None
+        goal = cadence_goal(self.p, self.p.bars - s.bars_left)
+        key = self.p.key_of(r.index)
+        if goal is None or key is None or self.req.is_drum(s.track):
+            return None
+        half = 2 * s.position >= s.bar_positions
+        if s.phase == AFTER_PITCH:  # the duration: long from the second half on
+            return ("dur", s.bar_positions - s.position) if half else None
+        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY)
+
+    def _make(self, k: tuple) -> torch.Tensor:
+        b = torch.zeros(self.biases.size)
+        if k[0] == "dur":
+            reach = self.durations >= k[1]
+            b[self.dur.start:self.dur.stop][reach] = CADENCE_LONG
+            return b
+        _, goal, (tonic, mode), weight = k
+        root = tonic if goal == "tonic" else (tonic + 7) % 12
+        third = (root + (3 if goal == "tonic" and mode == "minor" else 4)) % 12
+        for pitch in range(len(self.pitch)):
+            pc = pitch % 12
+            if pc == root:
+                b[self.pitch.start + pitch] = weight * CADENCE_PITCH
+            elif pc in (third, (root + 7) % 12):
+                b[self.pitch.start + pitch] = weight * CADENCE_CHORD
+        return b
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        return self.biases.apply(logits, [self._key(r) for r in rows], self._make)
+
+
+def recent_pitches(tok: Tokenizer, ids: Sequence[int], n: int = 3) -> dict[int, list[int]]:
+    """The last `n` onset pitches of each track (one per onset: its first note), as
+    `last_pitches` reads a sequence (the suffix of a fill-in-the-middle prompt skipped)."""
+    v = tok.vocab
+    pitch, track, pos = v.ranges["pitch"], v.ranges["track"], v.ranges["position"]
+    out: dict[int, list[int]] = {}
+    cur, in_head, suffix, fresh = 0, True, False, False
+    for t in (int(x) for x in ids):
+        if t == v.fill or t == v.fill_start:
+            suffix = t == v.fill
+        elif suffix:
+            continue
+        elif t == v.bar:
+            cur, in_head = 0, False
+        elif t in track and not in_head:
+            cur, fresh = t - track.start, True
+        elif t in pos:
+            fresh = True
+        elif t in pitch and fresh:
+            out.setdefault(cur, []).append(t - pitch.start)
+            out[cur] = out[cur][-n:]
+            fresh = False
+    return out
+
+
+def prompt_patterns(tok: Tokenizer, ids: Sequence[int]) -> tuple[set, set, set]:
+    """The prompt's interval 3-grams and 2-grams (per track, between onsets) and its bar
+    rhythms (each bar's onset positions, every track together), for `Motif`."""
+    v = tok.vocab
+    pitch, track, pos = v.ranges["pitch"], v.ranges["track"], v.ranges["position"]
+    seqs: dict[int, list[int]] = {}
+    bars: list[list[int]] = []
+    cur, in_head, fresh = 0, True, False
+    for t in (int(x) for x in ids):
+        if t == v.fill:
+            break  # a fill-in-the-middle prompt: the prefix only
+        if t == v.bar:
+            cur, in_head = 0, False
+            bars.append([])
+        elif in_head:
+            continue
+        elif t in track:
+            cur, fresh = t - track.start, True
+        elif t in pos:
+            fresh = True
+            bars[-1].append(t - pos.start)
+        elif t in pitch and fresh:
+            seqs.setdefault(cur, []).append(t - pitch.start)
+            fresh = False
+    tri, bi = set(), set()
+    for s in seqs.values():
+        iv = [b - a for a, b in zip(s, s[1:])]
+        tri |= {tuple(iv[i:i + 3]) for i in range(len(iv) - 2)}
+        bi |= {tuple(iv[i:i + 2]) for i in range(len(iv) - 1)}
+    return tri, bi, {tuple(b) for b in bars if b}
+
+
+class Motif(Constraint):
+    """Motif reuse: a bias (`motif` 0..1) toward a pitch whose interval from the track's last
+    two restates an interval 3-gram (or 2-gram) of the prompt, and toward an onset that keeps
+    the bar on one of the prompt's bar rhythms."""
+
+    def __init__(self, req: Request, strength: float) -> None:
+        tok, self.s, self.req = req.tok, strength, req
+        v = tok.vocab
+        self.pitch, self.pos, self.v = v.ranges["pitch"], v.ranges["position"], v
+        tri, bi, self.rhythms = prompt_patterns(tok, req.prompt)
+        self.after2: dict[tuple, set[int]] = {}
+        for a, b, c in tri:
+            self.after2.setdefault((a, b), set()).add(c)
+        self.after1: dict[int, set[int]] = {}
+        for a, b in bi:
+            self.after1.setdefault(a, set()).add(b)
+        self.start = recent_pitches(tok, req.before)
+        self.recent: dict[int, dict[int, list[int]]] = {}  # row -> track -> last onset pitches
+        self.onsets: dict[int, list[int]] = {}  # row -> this bar's onsets so far
+        self.fresh: dict[int, bool] = {}
+        self.biases = _Biases(v.size)
+
+    @classmethod
+    def build(cls, req: Request) -> Motif | None:
+        p = req.params.phrase
+        return cls(req, p.motif) if p is not None and p.motif > 0 else None
+
+    def _key(self, r: Row) -> Hashable | None:
+        s = r.state
+        if s.phase in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY) and self.fresh.get(r.index, True):
+            if self.req.is_drum(s.track) or self._cadencing(r):
+                return None
+            last = self.recent.get(r.index, self.start).get(s.track, [])
+            if len(last) < 2:
+                return None
+            i1 = last[-1] - last[-2]
+            i0 = last[-2] - last[-3] if len(last) >= 3 else None
+            return ("pitch", last[-1], i0, i1)
+        if s.phase in (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION) and self.rhythms \
+                and not self._cadencing(r):
+            return ("pos", tuple(self.onsets.get(r.index, ())))
+        return None
+
+    def _cadencing(self, r: Row) -> bool:
+        """A cadence bar belongs to the cadence, not the motif."""
+        p, s = self.req.params.phrase, r.state
+        return (p is not None and s.bars_left is not None
+                and cadence_goal(p, p.bars - s.bars_left) is not None)
+
+    def _make(self, k: tuple) -> torch.Tensor:
+        b = torch.zeros(self.biases.size)
+        if k[0] == "pitch":
+            _, last, i0, i1 = k
+            for step in self.after1.get(i1, ()):
+                if 0 <= last + step < len(self.pitch):
+                    b[self.pitch.start + last + step] = self.s * MOTIF_STEP
+            for step in self.after2.get((i0, i1), ()) if i0 is not None else ():
+                if 0 <= last + step < len(self.pitch):
+                    b[self.pitch.start + last + step] = self.s * MOTIF_INTERVAL
+            return b
+        cur = k[1]
+        n = len(cur)
+        for rhythm in self.rhythms:
+            if rhythm[:n] == cur and len(rhythm) > n:
+                b[self.pos.start + rhythm[n]] = self.s * MOTIF_RHYTHM
+        return b
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        return self.biases.apply(logits, [self._key(r) for r in rows], self._make)
+
+    def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
+        v = self.v
+        for r, t in zip(rows, tokens):
+            if t == v.bar:
+                self.onsets[r.index] = []
+            elif t in self.pos:
+                self.onsets.setdefault(r.index, []).append(t - self.pos.start)
+                self.fresh[r.index] = True
+            elif t in v.ranges["track"]:
+                self.fresh[r.index] = True
+            elif t in self.pitch:
+                if self.fresh.get(r.index, True):
+                    mine = self.recent.setdefault(r.index, {k: list(x) for k, x in self.start.items()})
+                    mine[r.state.track] = (mine.get(r.state.track, []) + [t - self.pitch.start])[-3:]
+                self.fresh[r.index] = False
+
+
+class KeyPrior(Constraint):
+    """From nothing: each row leans toward the key drawn for it from its style's real pieces
+    (pitches outside the key cost `KEY_PRIOR`); drum tracks exempt."""
+
+    def __init__(self, req: Request, p: PhraseParams) -> None:
+        self.req, self.p, v = req, p, req.tok.vocab
+        self.pitch = v.ranges["pitch"]
+        self.biases = _Biases(v.size)
+
+    @classmethod
+    def build(cls, req: Request) -> KeyPrior | None:
+        p = req.params.phrase
+        return cls(req, p) if p is not None and p.key_prior and p.row_keys else None
+
+    def _make(self, key: tuple[int, str]) -> torch.Tensor:
+        pcs = filters.scale_pitch_classes(*key)
+        b = torch.zeros(self.biases.size)
+        for pitch in range(len(self.pitch)):
+            if pitch % 12 not in pcs:
+                b[self.pitch.start + pitch] = -KEY_PRIOR
+        return b
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        keys = [None if self.req.is_drum(r.state.track) else self.p.key_of(r.index) for r in rows]
+        return self.biases.apply(logits, keys, self._make)
+
+
+class Opening(StateConstraint):
+    """From nothing: the first bar states the tempo drawn for the row (its style's real
+    tempi): a TEMPO token must come, and only that one."""
+
+    def __init__(self, vocab: Vocab, tempos: tuple[int, ...]) -> None:
+        self.v, self.tempos = vocab, tempos
+        r = vocab.ranges
+        self.timesig, self.tempo = r["timesig"], r["tempo"]
+
+    @classmethod
+    def build(cls, req: Request) -> Opening | None:
+        p = req.params.phrase
+        if p is None or not p.row_tempos or not req.params.free_first_bar:
+            return None
+        return cls(req.tok.vocab, p.row_tempos)
+
+    def _tempo(self, row: Row) -> int | None:
+        if row.state.bars > 1 or row.state.phase not in (BAR_HEAD, AFTER_TIMESIG):
+            return None
+        return self.tempos[row.index % len(self.tempos)]
+
+    def key(self, row: Row) -> Hashable:
+        return self._tempo(row)
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        out = allowed.clone()
+        for i, r in enumerate(rows):
+            t = self._tempo(r)
+            if t is None:
+                continue
+            only = torch.zeros_like(out[i])
+            if r.state.phase == BAR_HEAD:
+                only[self.timesig.start:self.timesig.stop] = True
+            only[self.tempo.start + t] = True
+            if (out[i] & only).any():
+                out[i] &= only
+        return out
+
+class VoiceLeading(Constraint):
+    """Voice leading (`musegen.generate.voices`): each voice one note at a time, in its range,
+    never crossing its neighbours, no consecutive perfect fifths or octaves, chord tones
+    preferred on beats, and no voice left silent (two bars running, or through a take). From
+    nothing it also fixes how many voices the header declares. Each rule narrows only inside
+    what the masks before it left, and is dropped for a row where it would leave no pitch."""
+
+    _PITCHED = (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY, AFTER_DURATION)
+    _IN_BAR = (BAR_HEAD, AFTER_TIMESIG, AFTER_TEMPO, AFTER_DURATION)
+
+    def __init__(self, req: Request, plan: vl.VoicePlan) -> None:
+        v = req.tok.vocab
+        self.req, self.plan, self.v, self.grammar = req, plan, v, req.tok.grammar
+        r = v.ranges
+        self.pitch = slice(r["pitch"].start, r["pitch"].stop)
+        self.vel = slice(r["velocity"].start, r["velocity"].stop)
+        self.track0, self.pos0 = r["track"].start, r["position"].start
+        self.tracks = slice(r["track"].start, r["track"].stop)
+        self.drums = r["program"].start + DRUM_PROGRAM
+        start = vl.Voices(v)
+        for t in req.before:
+            start.take(t)
+        start.start_take()
+        self.start = start
+        self.rows: dict[int, vl.Voices] = {}  # row index -> what it sounds
+        self.plans: dict[int, vl.VoicePlan] = {}  # row index -> its plan (from nothing: per header)
+        self.step_bias: dict[int, tuple[np.ndarray | None, list[int]]] = {}
+
+    @classmethod
+    def build(cls, req: Request) -> VoiceLeading | None:
+        p = req.params.voices
+        return cls(req, p) if p is not None else None
+
+    def _voices(self, row: Row) -> vl.Voices:
+        vs = self.rows.get(row.index)
+        if vs is None:
+            vs = self.rows[row.index] = self.start.copy()
+        return vs
+
+    def _plan(self, row: Row) -> vl.VoicePlan | None:
+        """The row's plan; None while its header is still being drawn."""
+        p = self.plans.get(row.index)
+        if p is None:
+            if self.plan.voices is None and row.state.phase in (HEAD_DONE, HEAD_PROGRAM) \
+                    or row.state.n_tracks == 0:
+                return None
+            tracks = self.req.programs or ()
+            p = self.plan.for_header(row.state.n_tracks)
+            drums = {i for i, prog in enumerate(tracks) if prog == DRUM_PROGRAM}
+            if drums:
+                p = vl.VoicePlan(p.voices - drums, tuple(t for t in p.order if t not in drums),
+                                 p.ranges, chord_bias=p.chord_bias, entry_bias=p.entry_bias,
+                                 present=p.present)
+            self.plans[row.index] = p
+        return p
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        out = allowed.clone()
+        arr = out.numpy()  # the same memory: numpy's indexing is cheaper per row than torch's
+        self.step_bias = {}
+        for i, r in enumerate(rows):
+            if r.done:
+                continue
+            s, ph = r.state, r.state.phase
+            if self.plan.n_voices is not None and ph in (HEAD_DONE, HEAD_PROGRAM):
+                self._header(s, arr[i])
+                continue
+            p = self._plan(r)
+            if p is None or not p.voices:
+                continue
+            vs = self._voices(r)
+            at = vs.bar_start + max(0, s.position)
+            if ph in self._IN_BAR:
+                self._closing(p, vs, r, arr[i])
+            if ph in self._PITCHED:
+                self._note(p, vs, r, at, arr[i])
+        return out
+
+    def _header(self, s: GrammarState, m: np.ndarray) -> None:
+        """From nothing: the header declares n_voices[0]..n_voices[1] tracks, none drums."""
+        lo, hi = self.plan.n_voices  # type: ignore[misc]
+        if s.phase == HEAD_PROGRAM:
+            m[self.drums] = False
+        elif s.n_tracks < lo:
+            m[self.v.bar] = False
+        elif s.n_tracks >= hi:
+            m[self.tracks] = False
+
+    def _closing(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, m: np.ndarray) -> None:
+        """Positions where every voice still holds are out (a new note there would overlap);
+        closing the bar is out while a voice would stay silent too long."""
+        s = r.state
+        if len(p.voices) == s.n_tracks:  # every track a voice: a position must free one
+            free = min((vs.notes[t][-1].end if vs.notes.get(t) else -1) for t in p.voices)
+            first = vs.bar_start + s.position + 1
+            if free > first:
+                stop = min(s.bar_positions, free - vs.bar_start)
+                m[self.pos0 + s.position + 1:self.pos0 + max(s.position + 1, stop)] = False
+        last = s.bars_left == 0
+        if any(vl.is_silent_too_long(p, vs, t, last) for t in p.voices):
+            m[self.v.bar] = False
+            for t in self.grammar.end_tokens(s):
+                m[t] = False
+
+    def _note(self, p: vl.VoicePlan, vs: vl.Voices, r: Row, at: int, m: np.ndarray) -> None:
+        """The pitches the current track may take here, and the tracks a switch may go to."""
+        s, ph = r.state, r.state.phase
+        entries = []
+        if ph in (AFTER_POSITION, AFTER_DURATION):
+            for t in p.voices:
+                if t < s.n_tracks and vs.busy(t, at):
+                    m[self.track0 + t] = False
+                elif t < s.n_tracks and vs.heard.get(t, -1) <= vs.bar_start:
+                    entries.append(self.track0 + t)
+        bias = None
+        if s.track in p.voices:
+            if vs.busy(s.track, at) and ph != AFTER_VELOCITY:
+                m[self.pitch] = False  # the voice still sounds: another voice, or later
+                m[self.vel] = False
+            else:
+                window, bias = vl.pitch_window(p, vs, s.track, at)
+                old = m[self.pitch]
+                new = old & window
+                if new.any() or not old.any():
+                    m[self.pitch] = new
+        if bias is not None or entries:
+            self.step_bias[r.index] = (bias, entries)
+
+    def bias(self, rows: Sequence[Row], logits: torch.Tensor) -> torch.Tensor:
+        if not self.step_bias:
+            return logits
+        out = logits.clone()
+        arr = out.numpy()
+        for i, r in enumerate(rows):
+            bias, entries = self.step_bias.get(r.index, (None, []))
+            if bias is not None:
+                arr[i, self.pitch] += bias
+            if entries and self.plan.entry_bias:
+                arr[i, entries] += self.plan.entry_bias
+        return out
+
+    def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
+        for r, t in zip(rows, tokens):
+            self._voices(r).take(t)
+
+
 # In this order: state constraints first (memoised with the grammar, in one mask), then the
 # others, each narrowing what the ones before it left. Add a constraint here.
 CONSTRAINTS: tuple[type[Constraint], ...] = (
-    KeyAndRange, MeterLock, Tracks, RunawayBar,
-    KeepRhythm, MaxLeap, Density, AvoidEarlier,
+    KeyAndRange, MeterLock, Tracks, RunawayBar, Opening,
+    KeepRhythm, MaxLeap, Density, AvoidEarlier, VoiceLeading,
+    Cadence, Motif, KeyPrior,
 )
 
 

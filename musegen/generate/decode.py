@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -277,8 +278,10 @@ class Stream:
 
     @torch.no_grad()
     def __init__(self, model: MusegenLM, prompt: np.ndarray, head: np.ndarray, styles: torch.Tensor,
-                 *, strength: float, budget: int) -> None:
+                 *, strength: float, budget: int, make_decoder: Callable[[DecodeWeights, int], Decoder] = Decoder
+                 ) -> None:
         self.w = DecodeWeights.of(model)
+        self.make_decoder = make_decoder  # Decoder (torch), or the fast path's (`fast.decoder_factory`)
         self.dev = next(model.parameters()).device
         self.context, self.keep_tokens, self.budget = model.cfg.context, max(8, model.cfg.context // 2), budget
         self.head, self.strength, self.guided = head, strength, strength != 1.0
@@ -305,7 +308,7 @@ class Stream:
         return np.concatenate([np.broadcast_to(self.head, (rows.shape[0], h)), tail], 1)
 
     def _decoder(self, n_prompt: int) -> Decoder:  # a cache of at most `context` tokens
-        return Decoder(self.w, min(self.context, n_prompt + self.budget) + 1 - n_prompt)
+        return self.make_decoder(self.w, min(self.context, n_prompt + self.budget) + 1 - n_prompt)
 
     def logits(self) -> torch.Tensor:
         """(A, V) float32 on the CPU: the next-token logits of the rows in the batch."""

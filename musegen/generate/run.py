@@ -26,13 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musegen.clip import Clip, parse_key
+from musegen.clip import Clip, Note, parse_key
 from musegen.errors import ParameterError
+from musegen.generate import fast, voices
+from musegen.generate.decode import Decoder, DecodeWeights
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import load_checkpoint, pick_device
 from musegen.novelty import Novelty, NoveltyIndex
 from musegen.params import check_style_weight
+from musegen.priors import StylePriors
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 from musegen.tokenizer.grammar import GrammarState
@@ -59,19 +62,35 @@ class Engine:
     novelty index, and the device and CPU threads it decodes with (`musegen.studio.Studio`
     documents `threads`)."""
 
-    def __init__(self, model_dir: Path, device: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, device: str | None = None, threads: int | None = None,
+                 backend: str | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.device = pick_device(device)
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self.backend = fast.resolve(backend, self.device)  # "torch" or "onnx"
         self.model, self.meta = load_checkpoint(self.model_dir, self.device)
         self.tok = Tokenizer.load(self.model_dir)
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
         digest = hashlib.sha1((self.model_dir / "model.safetensors").read_bytes()).hexdigest()
         self.model_id = f"{self.model_dir.name}@{digest[:10]}"
+        self.priors = StylePriors.load(self.model_dir)  # each style's real keys and tempi
+        self.voice_data = voices.load(self.model_dir)  # each style's ensemble, measured
         self.novelty_index: NoveltyIndex | None = None
         idx_path = self.model_dir / "novelty.npz"
         if idx_path.exists():
             self.novelty_index = NoveltyIndex.load(idx_path)
+
+    def decoder(self) -> Callable:
+        """What the sampler decodes with: the torch Decoder, or the fast path's (its ONNX
+        Runtime session made on first use, its graph built once per model and cached)."""
+        if self.backend == "torch":
+            return Decoder
+        return fast.decoder_factory(DecodeWeights.of(self.model), self.threads)
+
+    def warm(self) -> None:
+        """Make the decoder now (the fast path's session: ~0.2 s idle, more on a busy CPU), so
+        the first request does not wait for it (the OSC server calls this at start)."""
+        self.decoder()
 
     @property
     def cpu_threads(self) -> int | None:
@@ -135,33 +154,53 @@ class Engine:
             sp: SampleParams, *, seed: int, n: int, bars_n: int, build: Callable[[np.ndarray], Clip],
             earlier: list[list[int]] | None = None, template: list[int] | None = None,
             max_copy: int | None = None, on_progress: Callable[[float], None] | None = None,
-            cancelled: Callable[[], bool] | None = None) -> list[Row]:
+            cancelled: Callable[[], bool] | None = None,
+            on_bars: Callable[[TakeNotes], None] | None = None,
+            partial: Callable[[np.ndarray, int], Clip] | None = None, related: bool = False) -> list[Row]:
         """Sample `n` rows (row i seeded `seed + i`) of `bars_n` bars after `prompt`. Rows whose
         take copies more than `max_copy` notes from a training piece, or nearly repeats an
         earlier take of the same region (`earlier`; not with a `template`), are drawn again
         with new seeds (up to `MAX_ATTEMPTS` times; a row still failing then says so in its
-        `flags`). `build` turns a row's tokens into its clip."""
+        `flags`). `build` turns a row's tokens into its clip.
+
+        `on_bars` streams the takes while they are drawn (`TakeNotes`): each take's notes as
+        its bars are decoded (`partial(tokens, k)`: the clip of a row's first k bars; without
+        it, a take's notes come when it is complete), the rest when it is judged, every note
+        of every take exactly once (a redrawn take starts again with `restart`).
+
+        `related` (morph steps): every row draws with the same seed and may come close to the
+        others."""
         earlier = [] if earlier is None else earlier
         rows: list[Row | None] = [None] * n
         todo = list(range(n))
+        live = _Live(on_bars, partial, self.tok.vocab.bar) if on_bars is not None else None
         for attempt in range(MAX_ATTEMPTS):
-            seeds = [seed + i + RESEED * attempt for i in todo]
+            seeds = [seed + (0 if related else i) + RESEED * attempt for i in todo]
             with torch_threads(self.cpu_threads):
                 res = sample(self.model, self.tok, prompt, state, vecs[todo].to(self.device), bars_n,
                              seeds, sp, forced=forced, earlier=earlier, template=template,
-                             on_progress=on_progress, cancelled=cancelled)
-            todo = self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
-                               template=template, max_copy=max_copy)
+                             on_progress=on_progress, cancelled=cancelled,
+                             make_decoder=self.decoder(),
+                             on_bar=live.hook(todo) if live is not None else None)
+            drawn, todo = todo, self._judge(rows, todo, res, seeds, attempt, build, earlier=earlier,
+                                            template=template, max_copy=max_copy, related=related)
+            last = not todo or attempt == MAX_ATTEMPTS - 1
+            if live is not None:
+                for i in drawn:
+                    if last or i not in todo:
+                        live.finish(i, rows[i].clip)  # type: ignore[union-attr]
+                    else:
+                        live.redraw(i)
             if not todo:
                 break
         return [r for r in rows if r is not None]
 
     def _judge(self, rows: list[Row | None], todo: list[int], res: SampleResult, seeds: list[int],
                attempt: int, build: Callable[[np.ndarray], Clip], *, earlier: list[list[int]],
-               template: list[int] | None, max_copy: int | None) -> list[int]:
+               template: list[int] | None, max_copy: int | None, related: bool = False) -> list[int]:
         """Set `rows[i]` for each row i of `todo` (drawn as `res`, row k of it with `seeds[k]`);
         returns the rows to draw again: those a check flags."""
-        accepted = [list(r.gen) for r in rows if r is not None]
+        accepted = [] if related else [list(r.gen) for r in rows if r is not None]
         retry = []
         for k, i in enumerate(todo):
             gen = res.tokens[k]
@@ -172,7 +211,7 @@ class Engine:
             rows[i] = Row(gen, clip, nov, seeds[k], attempt, flags, res)
             if flags:
                 retry.append(i)
-            else:
+            elif not related:
                 accepted.append(list(gen))
         return retry
 
@@ -192,6 +231,68 @@ class Engine:
         return Take(clip=row.clip, operation=op, params=p, seed=row.seed, model_id=self.model_id,
                     novelty=row.novelty, parent=parent, bars=bars, seconds=row.res.seconds,
                     first_bar_s=row.res.first_bar_s, tokens=tuple(int(t) for t in row.gen))
+
+
+@dataclass(frozen=True)
+class TakeNotes:
+    """Newly decoded notes of one take of a running request (`Engine.run`'s `on_bars`).
+
+    `notes` are (track index, note) pairs not sent before for this take, by onset; `clip` is
+    the take so far (its first `bars` whole bars; the whole take when `final`). `restart`:
+    the take is being drawn again (a check rejected the first draw): drop the notes sent for
+    it before. Over a request, the notes of a take's events are exactly its final clip's."""
+
+    take: int  # the take's index in the request, 0-based
+    notes: tuple[tuple[int, Note], ...]
+    bars: int
+    clip: Clip
+    restart: bool = False
+    final: bool = False
+
+
+class _Live:
+    """Streams a request's takes as `TakeNotes` (see `Engine.run`)."""
+
+    def __init__(self, send: Callable[[TakeNotes], None], partial: Callable[[np.ndarray, int], Clip] | None,
+                 bar: int) -> None:
+        self.send, self.partial, self.bar = send, partial, bar
+        self.sent: dict[int, set] = {}  # take -> keys of its notes sent
+        self.restart: set[int] = set()
+
+    def hook(self, todo: list[int]) -> Callable[[int, list[int]], None] | None:
+        """The sampler's `on_bar` for a batch whose row k is take todo[k]."""
+        if self.partial is None:
+            return None
+
+        def on_bar(k: int, tokens: list[int]) -> None:
+            done = sum(1 for t in tokens if t == self.bar) - 1  # the first BAR opens bar 1
+            if done >= 1:
+                self._emit(todo[k], self.partial(np.asarray(tokens[:-1], dtype=np.int64), done),  # type: ignore[misc]
+                           done, final=False)
+        return on_bar
+
+    def redraw(self, i: int) -> None:
+        if i in self.sent:
+            self.restart.add(i)
+            del self.sent[i]
+
+    def finish(self, i: int, clip: Clip) -> None:
+        self._emit(i, clip, clip.n_bars, final=True)
+
+    def _emit(self, i: int, clip: Clip, bars: int, *, final: bool) -> None:
+        sent = self.sent.setdefault(i, set())
+        new = []
+        for ti, t in enumerate(clip.tracks):
+            for n in t.notes:
+                # a note reaching the end of a partial clip may be cut there: it comes later
+                key = (ti, n.start_tick, n.pitch, n.velocity, n.duration_ticks, n.lyric)
+                if key not in sent and (final or n.end_tick < clip.length_ticks):
+                    sent.add(key)
+                    new.append((ti, n))
+        new.sort(key=lambda x: (x[1].start_tick, x[0], x[1].pitch))
+        restart = i in self.restart
+        self.restart.discard(i)
+        self.send(TakeNotes(i, tuple(new), bars, clip, restart=restart, final=final))
 
 
 def sample_params(given: Mapping[str, object], *, bars: int, variations: int
@@ -219,7 +320,7 @@ def sample_params(given: Mapping[str, object], *, bars: int, variations: int
               "pitch_range": list(pr) if pr else None, "density": dens,  # type: ignore[call-overload]
               "tracks": sorted(tracks) if tracks else None, "seed": seed,
               "max_copy": given.get("max_copy"), "keep_rhythm": bool(given.get("keep_rhythm", False)),
-              "max_leap": leap}
+              "max_leap": leap, "voice_leading": str(given.get("voice_leading", "auto"))}
     sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
                       pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)  # type: ignore[arg-type]
     return params, sp
@@ -262,5 +363,5 @@ def too_close(gen: np.ndarray, earlier: Sequence[Sequence[int]], threshold: floa
     return False
 
 
-__all__ = ["MAX_ATTEMPTS", "Engine", "Row", "sample_params",
+__all__ = ["MAX_ATTEMPTS", "Engine", "Row", "TakeNotes", "sample_params",
            "too_close", "torch_threads"]

@@ -18,7 +18,7 @@ import torch
 
 from musegen.generate import draw
 from musegen.generate.constraints import Pipeline, Request, Row, SampleParams
-from musegen.generate.decode import Stream
+from musegen.generate.decode import Decoder, DecodeWeights, Stream
 from musegen.model import MusegenLM
 from musegen.tokenizer import Tokenizer
 from musegen.tokenizer.grammar import GrammarState
@@ -53,6 +53,8 @@ def sample(
     template: Sequence[int] | None = None,
     on_progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    make_decoder: Callable[[DecodeWeights, int], Decoder] = Decoder,
+    on_bar: Callable[[int, list[int]], None] | None = None,
 ) -> SampleResult:
     """Generate `bars` bars after `prompt` for each row of `styles` (B, d).
 
@@ -61,6 +63,9 @@ def sample(
     `earlier` are token lists of earlier takes of the same request, to be avoided.
     `template` (keep-rhythm) fixes every token after `forced` except the pitches: positions,
     tracks, velocities and durations are copied from it, pitches are sampled.
+    `make_decoder` is the forward pass: `decode.Decoder` (torch, the reference) or the fast
+    CPU path's (`fast.decoder_factory`). `on_bar(row, tokens)` is called each time a row
+    opens a new bar (its last token, a BAR): `tokens` are the row's so far, forced ones first.
     """
     if len(seeds) != styles.shape[0]:
         raise ValueError(f"{len(seeds)} seeds for {styles.shape[0]} rows")
@@ -71,7 +76,7 @@ def sample(
     budget = bars * params.max_tokens_per_bar + 8
     seq = np.concatenate([prompt, np.asarray(forced, dtype=prompt.dtype)]).astype(np.int64)
     stream = Stream(model, seq, tok.header(prompt), styles, strength=params.style_strength,
-                    budget=budget)
+                    budget=budget, make_decoder=make_decoder)
     watch = _Watch(t0, rows, bars, on_progress, cancelled)
     rngs = [np.random.Generator(np.random.PCG64(int(sd))) for sd in seeds]
     active = list(rows)  # rows still generating; finished rows leave the batch
@@ -79,6 +84,8 @@ def sample(
         nxt = _draw_step(pipeline, active, stream.logits(), rngs, params)
         for row, t in zip(active, nxt):
             row.push(tok.grammar, t)
+            if on_bar is not None and t == tok.vocab.bar and not row.done:
+                on_bar(row.index, row.tokens)
         pipeline.advance(active, nxt)
         watch.tick()
         keep = [i for i, row in enumerate(active) if not row.done]

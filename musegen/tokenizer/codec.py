@@ -94,8 +94,9 @@ def quantize(clip: Clip, v: Vocab, *, bars: tuple[int, int] | None = None,
 
 
 def _tracks_to_encode(clip: Clip, v: Vocab) -> list[Track]:
-    """The clip's tracks with notes (a silent clip: its first track)."""
-    tracks = [t for t in clip.tracks if t.notes] or list(clip.tracks[:1])
+    """The clip's tracks, silent ones too: a voice that rests (or has not entered yet) is
+    still a voice of the music; a clip without any note: its first track."""
+    tracks = list(clip.tracks) if any(t.notes for t in clip.tracks) else list(clip.tracks[:1])
     if not tracks:
         raise TokenizeError("the clip has no tracks")
     if len(tracks) > v.n_tracks:

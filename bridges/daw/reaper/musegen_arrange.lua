@@ -1,0 +1,7 @@
+-- @description musegen: arrange
+-- Arrange the selected MIDI item (needs a server with /musegen/arrange); the takes land as new takes of the item.
+-- Needs `musegen serve` running (docs/daw.md). The logic is in musegen.lua, next to this file.
+local here = ({reaper.get_action_context()})[2]:match("^(.*[/\\])") or ""
+package.path = here .. "?.lua;" .. package.path
+local musegen = require("musegen")
+musegen.generate("arrange")
