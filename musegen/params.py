@@ -250,6 +250,38 @@ class PitchRange(Kind):
         return f"`{v[0]}-{v[1]}`"  # type: ignore[index]
 
 
+VOICES = {"soprano": (62, 79), "alto": (55, 72), "tenor": (48, 67), "bass": (41, 62)}  # D4-G5 ... F2-D4
+
+
+@dataclass(frozen=True)
+class Voice(Kind):
+    """A singer: 'soprano', 'alto', 'tenor', 'bass' (their comfortable tessituras, `VOICES`) or a
+    pitch range '57-74'; checks to (low, high) MIDI pitches."""
+
+    metavar = "VOICE"
+
+    def check(self, name: str, v: object, top: int | None = None) -> tuple[int, int]:
+        if isinstance(v, str) and v.strip().lower() in VOICES:
+            return VOICES[v.strip().lower()]
+        if isinstance(v, str) and not any(c.isdigit() for c in v):
+            raise ParameterError(f"{name} must be {', '.join(VOICES)} or a range like 57-74, got {v!r}")
+        return PitchRange().check(name, v)
+
+    def parse(self, name: str, v: object, top: int | None = None) -> tuple[int, int]:
+        if not isinstance(v, (str, int, float)):
+            raise ParameterError(f"{name} must be {', '.join(VOICES)} or a range like 57-74, got {show(v)}")
+        return self.check(name, v)
+
+    def from_text(self, name: str, text: str) -> tuple[int, int]:
+        return self.check(name, text)
+
+    def range_doc(self, cap: str = "") -> str:
+        return " or ".join(f"`{c}`" for c in VOICES) + " or `\"57-74\"`"
+
+    def value_doc(self, v: object) -> str:
+        return f"`{v[0]}-{v[1]}`"  # type: ignore[index]
+
+
 @dataclass(frozen=True)
 class BarRange(Kind):
     """(first, last) bars, 1-based and inclusive; as text '5-6' (or '5')."""
@@ -654,7 +686,8 @@ TABLE: tuple[Param, ...] = (
           "lock pitches to this scale on the key's tonic (on C without a key)",
           default_doc="the key's own", inherited=True),
     Param("pitch_range", PitchRange(), GENERATE, "lowest and highest MIDI pitch",
-          defaults={"melody": (55, 81)}, default_doc="any pitch", inherited=True),
+          defaults={"melody": (60, 74)}, default_doc="any pitch", inherited=True,
+          note="melody: the voice's tessitura (C4-D5 for an unspecified voice)"),
     Param("density", Float(0.0, 64.0), MUSIC, "target notes per bar", unit="notes per bar",
           default_doc="as the model plays", inherited=True),
     Param("max_leap", Int(0, 127), GENERATE,
@@ -716,6 +749,9 @@ TABLE: tuple[Param, ...] = (
           "the words, required: lines separated by `/` or newlines (at most 1024 characters, 64 "
           "lines, 32 syllables a line)",
           cli=False, required=frozenset({"melody"})),
+    Param("voice", Voice(), frozenset({"melody"}),
+          "the singer: soprano (D4-G5), alto (G3-C5), tenor (C3-G4), bass (F2-D4) or a range LOW-HIGH; "
+          "sets the melody's pitch range", default_doc="C4-D5 (60-74), or pitch_range when given"),
     Param("bars_per_line", Int(1, 16), frozenset({"melody"}), "force each line's phrase length in bars",
           default_doc="the shortest that sets the line well"),
     Param("vary_rhythm", Flag(), frozenset({"melody"}),

@@ -197,3 +197,52 @@ def test_shipped_lyric_model_is_small_and_planned():
     lm = LyricLM.load()
     assert lm.planned and len(lm.word_freq) > 10_000
     assert np.count_nonzero(lm.kinds == START) > 1000
+
+
+# ------------------------------------------------------------------ what a songwriter would strike
+def test_real_words_only():
+    from musegen.lyrics.lexicon import is_real_word
+
+    for w in ("river", "thee", "o'er", "turn'd", "heav'n", "a", "I", "O", "'tis"):
+        assert is_real_word(w), w
+    for w in ("rivule", "woodb", "se", "x", "b", "sche", "noght", "uiribus", ""):
+        assert not is_real_word(w), w
+
+
+def test_struck_word_pairs():
+    from musegen.lyrics.line_decoder import _struck
+
+    assert _struck("sea", "sea") and _struck("the", "a") and _struck("the", "of")
+    assert not _struck("the", "sea") and not _struck("sea", "the")
+
+
+def test_written_lines_keep_the_word_rules(studio, chorale):
+    from musegen.lyrics.line_decoder import lexicon
+
+    takes = studio.lyrics_for(chorale, theme="the sea", variations=2, seed=4)
+    lex = lexicon(studio.lyric_lm)
+    for t in takes:
+        ws = [w for ln in t.params["lines"] for w in ln.replace("-", " ").split()]
+        ws = [w.strip(",.;:!?").strip() for w in ws]
+        ws = [w for w in ws if w]
+        assert all(lex.knows(w.strip("'")) or lex.knows(w) for w in ws), ws
+        assert all(a.lower() != b.lower() for a, b in zip(ws, ws[1:])), ws
+        assert t.params["figures"]["lines_outside_word_rules"] == 0
+        assert t.params["figures"]["syllable_fit"] == 1.0
+
+
+def test_theme_associations_are_measured():
+    from musegen.lyrics.theme import association_table, carries_theme, theme_set
+
+    table = association_table()
+    assert len(table) > 1000
+    sea = theme_set(["sea"])
+    assert sea["sea"] == 1.0 and "waves" in sea and "shore" in sea
+    assert carries_theme(["The waves came in"], sea) and not carries_theme(["A dry road"], sea)
+
+
+def test_metric_weights_order_the_bar(chorale):
+    from musegen.lyrics.phrasing import ON_BEAT, metric_weights
+
+    w = metric_weights(chorale, [0, 480, 240, 120])
+    assert w[0] == 1.0 and ON_BEAT <= w[1] < 1.0 and w[2] < ON_BEAT and w[3] < w[2]

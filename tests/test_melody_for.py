@@ -14,6 +14,7 @@ from musegen.errors import ParameterError
 from musegen.lyrics import line_syllables, to_lyric_events
 from musegen.lyrics.melody import (
     METRES,
+    SINGABLE_KEYS,
     SLOT_TICKS,
     melody_figures,
     plan_line,
@@ -88,7 +89,8 @@ def test_plan_prefers_strong_beats_and_keeps_unstressed_off_them():
 def test_phrase_lengths_grow_with_the_line():
     assert plan_line("Down by the river where the cold wind blows").bars == 2
     long = "It was the schooner Hesperus that sailed the wintry sea"  # 14 syllables
-    assert plan_line(long).bars == 4
+    assert plan_line(long, pickup=False).bars == 4
+    assert plan_line(long).pickup == 3  # "It was the" before the bar line: the rest fits in 2 bars
     assert plan_line(long, bars=8).bars == 8
     with pytest.raises(ParameterError, match="does not fit"):
         plan_line(long, bars=1)
@@ -132,19 +134,37 @@ def test_one_note_per_syllable(studio):
         assert f["melismas"] == 0 and f["one_note_per_syllable"] and f["phrase_ends_at_line_ends"]
         assert f["word_stress_on_beat"] == 1.0
         assert f["stress_on_beat"] >= 0.8
-        assert 55 <= f["lowest"] <= f["highest"] <= 81  # the default singable range
+        assert 60 <= f["lowest"] <= f["highest"] <= 74 and f["in_range"]  # C4-D5: an unspecified voice
+        assert f["ends_on_tonic"] == 1.0 and f["line_ends_on_tonic_or_dominant"] == 1.0
+        assert f["final_note_long"] and f["pickups"] == f["pickup_lines"]
+        assert t.params["key"] in SINGABLE_KEYS
         assert f["max_leap"] <= 12 and t.params["max_leap"] == 12  # no leap past an octave
         plan = t.params["plan"]
         assert plan["time_signature"] == "4/4" and len(plan["lines"]) == 3
         assert t.clip.n_bars == plan["bars"] == t.params["bars"]
-        # each line starts on a bar line of its own
-        bar0 = 0
+        # each line's first stress starts a bar of its own; an unstressed opening is a pickup
+        bar0, k = plan["lead_in_bars"], 0
         for line in plan["lines"]:
-            first = min(n.start_tick for n in notes if n.lyric == line["syllables"][0]
-                        and n.start_tick >= bar0 * 8 * SLOT_TICKS)
-            assert first == bar0 * 8 * SLOT_TICKS + line["onsets"][0] * SLOT_TICKS
+            first = notes[k + line["pickup"]].start_tick
+            assert first == bar0 * 8 * SLOT_TICKS
+            assert all(n.start_tick < first for n in notes[k: k + line["pickup"]])
+            k += len(line["syllables"])
             bar0 += line["bars"]
     assert takes[0].params["plan"] == plan_melody(LYRIC).to_dict()  # variation 1: the best plan
+
+
+def test_a_voice_sets_the_range_and_a_pickup_opens_an_unstressed_line(studio):
+    text = "When the cold wind blows across the sea\nI wandered lonely as a cloud"
+    (t,) = studio.melody_for(text, variations=1, seed=3, voice="bass")
+    f = t.params["figures"]
+    assert 41 <= f["lowest"] <= f["highest"] <= 62 and f["in_range"]
+    assert f["pickup_lines"] == 2 and f["pickups"] == 2 and t.params["plan"]["lead_in_bars"] == 1
+    assert f["ends_on_tonic"] == 1.0
+    (t,) = studio.melody_for(text, variations=1, seed=3, voice="50-60", key="F# major")
+    assert 50 <= t.params["figures"]["lowest"] <= t.params["figures"]["highest"] <= 60
+    assert t.params["key"] == "F# major"  # asked for: six sharps are allowed
+    with pytest.raises(ParameterError, match="voice"):
+        studio.melody_for(text, voice="castrato")
 
 
 def test_max_leap_is_a_parameter(studio):

@@ -193,7 +193,8 @@ def run_lyrics(args: argparse.Namespace) -> int:
         print(f"\n{path.name}  (track {t.params['track']}, seed {t.seed}): "
               f"syllable fit {_pct(f['syllable_fit'])}, rhyme fit {_pct(f['rhyme_fit'])}, "
               f"stress alignment {_pct(f['stress_alignment'])}, "
-              f"stressed syllables on a beat {_pct(f['stressed_on_beat'])}")
+              f"stressed syllables on a beat {_pct(f['stressed_on_beat'])}, "
+              f"{t.seconds:.1f} s for the melody ({len(takes)} variation{'s' if len(takes) > 1 else ''})")
         for n, (line, notes) in enumerate(zip(t.params["lines"], t.params["phrases"]), 1):
             print(f"  {n:2d}  [{notes:2d}]  {line}")
     return 0
@@ -236,7 +237,9 @@ def run_melody(args: argparse.Namespace) -> int:
               f"{f['syllables']} syllables, {f['notes']} notes, {f['melismas']} melismas, "
               f"one note per syllable: {'yes' if f['one_note_per_syllable'] else 'NO'}, "
               f"stress on a beat {_pct(f['stress_on_beat'])} (strong beats {_pct(f['stress_on_strong_beat'])}), "
-              f"phrase ends at line ends: {'yes' if f['phrase_ends_at_line_ends'] else 'no'}")
+              f"phrase ends at line ends: {'yes' if f['phrase_ends_at_line_ends'] else 'no'}, "
+              f"key {t.params['key']}, ends on the tonic {_pct(f.get('ends_on_tonic'))}, "
+              f"pickups {f['pickups']}/{f['pickup_lines']}, {t.seconds:.1f} s for the request")
         for n, line in enumerate(t.params["plan"]["lines"], 1):
             sung = " ".join(line["syllables"])
             print(f"  {n:2d}  [{len(line['syllables']):2d} notes, {line['bars']} bars]  {sung}")

@@ -290,7 +290,10 @@ class RunawayBar(StateConstraint):
 # ------------------------------------------------------------------ constraints with memory
 class KeepRhythm(Constraint):
     """Keep-rhythm: at step k a row must emit template[k] unless that is a PITCH, in which
-    case any pitch the other masks allow; past the template only closing the segment is left."""
+    case any pitch the other masks allow, or a tuple of tokens (a melody's cadence: the
+    pitches it may end a line on), any of those the other masks allow (when they allow none
+    of them, a stated limit such as max_leap wins: any pitch, as for a PITCH); past the
+    template only closing the segment is left."""
 
     def __init__(self, req: Request, template: Sequence[int]) -> None:
         self.grammar, self.template, self.n_forced = req.tok.grammar, template, len(req.forced)
@@ -309,19 +312,32 @@ class KeepRhythm(Constraint):
             k = len(r.tokens) - self.n_forced
             grammar = torch.from_numpy(g.allowed(r.state))
             only = torch.zeros_like(grammar)
-            if k < len(template) and template[k] in pitch:
-                only[pitch.start:pitch.stop] = True
-                only &= out[i]
-                if not only.any():
-                    only[pitch.start:pitch.stop] = True
-            elif k < len(template):
-                only[template[k]] = True
-            else:
+            if k >= len(template):
                 only[[g.v.bar, *g.end_tokens(r.state)]] = True
+            elif isinstance(template[k], tuple) or template[k] in pitch:
+                only = self._pitches(template[k], out[i])
+            else:
+                only[template[k]] = True
             only &= grammar
             if only.any():
                 out[i] = only
         return out
+
+
+    def _pitches(self, entry: int | tuple[int, ...], allowed: torch.Tensor) -> torch.Tensor:
+        """A template pitch step: a cadence's pitches (a tuple) the other masks allow, else
+        any pitch they allow, else any pitch."""
+        only = torch.zeros_like(allowed)
+        if isinstance(entry, tuple):
+            only[list(entry)] = True
+            only &= allowed
+            if only.any():
+                return only
+        only[self.pitch.start:self.pitch.stop] = True
+        only &= allowed
+        if not only.any():
+            only[self.pitch.start:self.pitch.stop] = True
+        return only
 
 
 class KeepVoices(Constraint):

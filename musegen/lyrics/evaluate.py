@@ -2,10 +2,15 @@
 same tokens, sample lines, and the model card that reports both.
 
 Both models are scored stanza by stanza (each held-out stanza starts at `<|bos|>` and is
-scored on its own), per token, on the held-out test split of the verse corpus: blocks of
-lines the model never saw (see `musegen.lyrics.data`). The baseline is the interpolated
-modified Kneser-Ney model of `musegen.baseline`, trained on the first tokens of the training
-stream, as many as the lyric model was trained on, its order chosen on the validation split.
+scored on its own), on the held-out test split of the verse corpus: blocks of lines the model
+never saw (see `musegen.lyrics.data`). The baseline is the interpolated modified Kneser-Ney
+model of `musegen.baseline`, trained on the first tokens of the training stream, as many as the
+lyric model was trained on (at most 12 M), its order chosen on the validation split.
+
+Figures come per token and per *word*: the same total NLL divided by the words of the held-out
+lines (the verse text after each plan, plan words not counted). Per word stays comparable when
+a tokenizer changes: a model whose tokenizer differs from the corpus's gets the held-out stanzas
+decoded to text and re-encoded with its own, and is divided by the same words.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +27,9 @@ import numpy as np
 import torch
 
 from musegen.atomic import write_json, write_text
+from musegen.lyrics import data as D
 from musegen.lyrics.lm import LyricLM
+from musegen.lyrics.syllables import words
 from musegen.lyrics.train import LyricTrainConfig
 
 
@@ -71,24 +79,61 @@ def baseline_nll(train: np.ndarray, valid: Sequence[np.ndarray], test: Sequence[
     return {"order": order, "valid_nll_by_order": per_order, "test_nll": total / n, "test_tokens": n}
 
 
-def evaluate_lyric_model(folder: Path, corpus: Path, *, max_valid: int = 2000) -> dict:
-    """Held-out figures for the model in `folder`, on the corpus it was trained from."""
+_SEP_LINE = re.compile(re.escape(D.SEP) + r"(.*)")
+
+
+def stanza_words(texts: Sequence[str]) -> int:
+    """Words of the verse lines in decoded planned stanzas (the text after each `<|sep|>`)."""
+    return sum(len(words(m.group(1))) for t in texts for m in _SEP_LINE.finditer(t))
+
+
+def _corpus_tokenizer(corpus: Path) -> object:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(corpus / "tokenizer" / "tokenizer.json"))
+
+
+def _same_tokenizer(lm: LyricLM, corpus_tok: object) -> bool:
+    return lm.tok.get_vocab() == corpus_tok.get_vocab()  # type: ignore[attr-defined]
+
+
+def evaluate_lyric_model(folder: Path, corpus: Path, *, max_valid: int = 2000, max_test: int | None = None,
+                         baseline: bool = True, baseline_tokens: int = 12_000_000) -> dict:
+    """Held-out figures for the model in `folder` (any local Hugging Face causal LM), on a
+    `lyrics-corpus` folder: NLL per token and per word, and (`baseline`) the n-gram baseline's.
+    `max_test`: score only the first this many test stanzas (a quicker, noisier figure)."""
     lm = LyricLM.load(folder)
-    record = json.loads((folder / "musegen_lyrics.json").read_text())
-    bos = lm.tok.bos_token_id
-    test = stanzas_of(np.load(corpus / "test.npy"), bos)
-    valid = stanzas_of(np.load(corpus / "valid.npy"), bos)[:max_valid]
+    rec_path = folder / "musegen_lyrics.json"
+    record = json.loads(rec_path.read_text()) if rec_path.exists() else {}
+    ctok = _corpus_tokenizer(corpus)
+    cbos = ctok.token_to_id(D.BOS)
+    test = stanzas_of(np.load(corpus / "test.npy"), cbos)[:max_test]
+    texts = ctok.decode_batch([s.tolist() for s in test], skip_special_tokens=False)
+    n_words = stanza_words(texts)
+    same = _same_tokenizer(lm, ctok)
+    seqs = test if same else [np.array(lm.encode(t), dtype=np.int64) for t in texts]
     t0 = time.perf_counter()
-    total, n = model_nll(lm, test)
-    cfg = LyricTrainConfig.from_dict(record["config"])
-    seen = record["steps"] * cfg.batch_size * cfg.context
-    train = np.load(corpus / "train.npy", mmap_mode="r")[: min(seen, 12_000_000)]
-    base = baseline_nll(np.asarray(train), valid, test, bos, len(lm.tok))
+    total, n = model_nll(lm, seqs)
     nll = total / n
-    return {"test_tokens": n, "test_stanzas": len(test), "model_nll": nll, "model_ppl": math.exp(nll),
-            "baseline": base, "baseline_ppl": math.exp(base["test_nll"]),
-            "baseline_train_tokens": int(len(train)), "improvement": 1 - nll / base["test_nll"],
-            "seconds": time.perf_counter() - t0}
+    out = {"test_tokens": n, "test_stanzas": len(test), "test_words": n_words, "model_nll": nll,
+           "model_ppl": math.exp(nll), "model_nll_per_word": total / n_words,
+           "model_ppl_per_word": math.exp(total / n_words), "tokenizer": "corpus" if same else "re-encoded",
+           "model": lm.model_id}
+    if baseline:
+        valid = stanzas_of(np.load(corpus / "valid.npy"), cbos)[:max_valid]
+        seen = baseline_tokens
+        if record.get("config"):
+            cfg = LyricTrainConfig.from_dict(record["config"])
+            seen = min(seen, record["steps"] * cfg.batch_size * cfg.context)
+        train = np.load(corpus / "train.npy", mmap_mode="r")[:seen]
+        base = baseline_nll(np.asarray(train), valid, test, cbos, ctok.get_vocab_size())
+        base["test_nll_per_word"] = base["test_nll"] * base["test_tokens"] / n_words
+        out.update({"baseline": base, "baseline_ppl": math.exp(base["test_nll"]),
+                    "baseline_ppl_per_word": math.exp(base["test_nll_per_word"]),
+                    "baseline_train_tokens": int(len(train)),
+                    "improvement": 1 - out["model_nll_per_word"] / base["test_nll_per_word"]})
+    out["seconds"] = time.perf_counter() - t0
+    return out
 
 
 def sample_lines(lm: LyricLM, seed: int = 0) -> list[dict]:
@@ -106,6 +151,26 @@ def sample_lines(lm: LyricLM, seed: int = 0) -> list[dict]:
                           seed=seed + i, temperature=0.9, top_p=0.95, idx=idx)[0]
         out.append({"theme": theme, "syllables": targets, "rhyme": rhyme, "lines": res.lines})
     return out
+
+
+def _nll_table(figures: dict) -> list[str]:
+    """The card's perplexity table: per token and, when measured, per word (comparable across
+    tokenizers)."""
+    base = figures["baseline"]
+    if "model_nll_per_word" not in figures:  # a record from before per-word figures
+        return ["| model | NLL (nats/token) | perplexity |", "|---|---:|---:|",
+                f"| this model | {figures['model_nll']:.4f} | {figures['model_ppl']:.2f} |",
+                f"| Kneser-Ney {base['order']}-gram, same tokenizer, trained on the first "
+                f"{figures['baseline_train_tokens']:,} training tokens | {base['test_nll']:.4f} | "
+                f"{figures['baseline_ppl']:.2f} |"]
+    return [f"{figures['test_words']:,} held-out words.", "",
+            "| model | NLL nats/token | ppl/token | NLL nats/word | ppl/word |", "|---|---:|---:|---:|---:|",
+            f"| this model | {figures['model_nll']:.4f} | {figures['model_ppl']:.2f} | "
+            f"{figures['model_nll_per_word']:.4f} | {figures['model_ppl_per_word']:.1f} |",
+            f"| Kneser-Ney {base['order']}-gram, corpus tokenizer, trained on the first "
+            f"{figures['baseline_train_tokens']:,} training tokens | {base['test_nll']:.4f} | "
+            f"{figures['baseline_ppl']:.2f} | {base['test_nll_per_word']:.4f} | "
+            f"{figures['baseline_ppl_per_word']:.1f} |"]
 
 
 def write_card(folder: Path, figures: dict, samples: list[dict]) -> Path:
@@ -146,11 +211,7 @@ def write_card(folder: Path, figures: dict, samples: list[dict]) -> Path:
         "## Held-out perplexity", "",
         f"Test split: {figures['test_stanzas']:,} stanzas, {figures['test_tokens']:,} predicted tokens, "
         "each stanza scored from its `<|bos|>`.", "",
-        "| model | NLL (nats/token) | perplexity |", "|---|---:|---:|",
-        f"| this model | {figures['model_nll']:.4f} | {figures['model_ppl']:.2f} |",
-        f"| Kneser-Ney {figures['baseline']['order']}-gram, same tokenizer, trained on the first "
-        f"{figures['baseline_train_tokens']:,} training tokens | {figures['baseline']['test_nll']:.4f} | "
-        f"{figures['baseline_ppl']:.2f} |", "",
+        *_nll_table(figures), "",
         f"The model's NLL is {100 * figures['improvement']:.1f} % below the baseline's "
         f"(baseline order chosen on validation: "
         + ", ".join(f"{k}: {v:.4f}" for k, v in figures["baseline"]["valid_nll_by_order"].items()) + ").", "",

@@ -70,7 +70,7 @@ LONG_LINE = 16  # a single line longer than this is split after sentence punctua
 SLOT_TICKS = PPQ // 2  # the plan's grid: eighth notes
 # the melody's defaults, from the parameter table (musegen.params)
 DEFAULT_TEMPO: float = default("melody", "tempo")  # type: ignore[assignment]
-DEFAULT_PITCH_RANGE: tuple[int, int] = default("melody", "pitch_range")  # type: ignore[assignment]  # G3..A5
+DEFAULT_PITCH_RANGE: tuple[int, int] = default("melody", "pitch_range")  # type: ignore[assignment]  # C4..D5
 DEFAULT_MAX_LEAP: int = default("melody", "max_leap")  # type: ignore[assignment]  # no leap past an octave
 
 # Metrical weight of each eighth of the bar: 3 downbeat, 2 other strong beat, 1 beat, 0 off.
@@ -121,6 +121,22 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def stanza_ends(text: str, lines: list[str]) -> list[bool]:
+    """Per line of `split_lines(text)`: does it end a stanza (a blank line or the text's end
+    follows it)."""
+    blocks = [b for b in re.split(r"\n[ \t]*\n", text) if _WORD_RE.search(b.replace("\u2019", "'"))]
+    try:
+        counts = [len(split_lines(b)) for b in blocks]
+    except ParameterError:
+        counts = []
+    if sum(counts) != len(lines):  # a single long line split at punctuation: one stanza
+        return [i == len(lines) - 1 for i in range(len(lines))]
+    out = []
+    for c in counts:
+        out += [False] * (c - 1) + [True]
+    return out
+
+
 def _line_syllables(line: str) -> list[tuple[Syllable, bool, bool]]:
     """(syllable, is a function word, a pause (punctuation) follows it) for a line."""
     text = line.replace("\u2019", "'")
@@ -143,9 +159,14 @@ class LinePlan:
     text: str
     syllables: tuple[Syllable, ...]
     bars: int
-    onsets: tuple[int, ...]
+    onsets: tuple[int, ...]  # a pickup's onsets are negative: before the phrase's first bar line
     durations: tuple[int, ...]
     cost: float = field(default=0.0, compare=False)
+
+    @property
+    def pickup(self) -> int:
+        """Syllables sung before the first bar line (the unstressed opening)."""
+        return sum(1 for o in self.onsets if o < 0)
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,8 @@ class MelodyPlan:
 
     time_signature: tuple[int, int]
     lines: tuple[LinePlan, ...]
+    lead_in: int = 0  # bars before the first line's bar: 1 when its unstressed opening is a pickup
+    stanza_ends: tuple[bool, ...] = ()  # per line: does it end a stanza (default: only the last)
 
     @property
     def slots_per_bar(self) -> int:
@@ -161,7 +184,10 @@ class MelodyPlan:
 
     @property
     def bars(self) -> int:
-        return sum(ln.bars for ln in self.lines)
+        return self.lead_in + sum(ln.bars for ln in self.lines)
+
+    def ends_stanza(self, i: int) -> bool:
+        return self.stanza_ends[i] if self.stanza_ends else i == len(self.lines) - 1
 
     @property
     def n_syllables(self) -> int:
@@ -169,7 +195,7 @@ class MelodyPlan:
 
     def notes(self) -> list[tuple[int, int, Syllable, int]]:
         """(start tick, length in ticks, syllable, line index) of every planned note."""
-        out, bar0 = [], 0
+        out, bar0 = [], self.lead_in
         for i, ln in enumerate(self.lines):
             base = bar0 * self.slots_per_bar * SLOT_TICKS
             for s, on, d in zip(ln.syllables, ln.onsets, ln.durations):
@@ -180,11 +206,13 @@ class MelodyPlan:
     def to_dict(self) -> dict:
         num, den = self.time_signature
         return {"time_signature": f"{num}/{den}", "grid": "eighth", "bars": self.bars,
-                "lines": [{"text": ln.text, "bars": ln.bars,
+                "lead_in_bars": self.lead_in,
+                "lines": [{"text": ln.text, "bars": ln.bars, "pickup": ln.pickup,
+                           "ends_stanza": self.ends_stanza(i),
                            "syllables": to_lyric_events(list(ln.syllables)),
                            "stress": "".join(str(s.stress) for s in ln.syllables),
                            "onsets": list(ln.onsets), "durations": list(ln.durations)}
-                          for ln in self.lines]}
+                          for i, ln in enumerate(self.lines)]}
 
 
 def parse_time_signature(ts: object) -> tuple[int, int]:
@@ -225,10 +253,29 @@ def _dur_cost(weights: tuple[int, ...], on: int, d: int, pause: bool) -> float:
     return base
 
 
+MAX_PICKUP = 3
+
+
+def pickup_count(syls: list[tuple[Syllable, bool, bool]], spb: int = 8) -> int:
+    """How many opening syllables are unstressed (no stress, or a one-syllable function word:
+    "I", "That", "When the"): they are sung as a pickup before the bar line, so the first stress
+    takes the downbeat. At most MAX_PICKUP, and never the whole line."""
+    k = 0
+    for s, func, _ in syls:
+        if _prominence(s, func) > 1.0 or (s.stress >= 1 and not func):
+            break
+        k += 1
+    return max(0, min(k, MAX_PICKUP, len(syls) - 1, spb - 2))
+
+
 def plan_line(line: str | list[tuple[Syllable, bool, bool]], time_signature: object = (4, 4),
-              bars: int | None = None, *, seed: int | None = None, noise: float = 0.5) -> LinePlan:
+              bars: int | None = None, *, seed: int | None = None, noise: float = 0.5,
+              pickup: bool = True, reserve: int = 0, final: bool = False) -> LinePlan:
     """The best rhythm for one line (see the module doc). `bars` forces the phrase length;
-    `seed` perturbs the costs (a seeded variation: another good plan, not the best one)."""
+    `seed` perturbs the costs (a seeded variation: another good plan, not the best one).
+    `pickup`: the unstressed opening (`pickup_count`) goes before the bar line, one eighth each,
+    and the first stress on the downbeat; `reserve`: eighths left free at the phrase end (the next
+    line's pickup); `final`: the line ends a stanza, so its last note is held at least a half bar."""
     ts = parse_time_signature(time_signature)
     syls = _line_syllables(line) if isinstance(line, str) else list(line)
     text = line if isinstance(line, str) else " ".join(s.text for s, _, _ in syls)
@@ -245,8 +292,9 @@ def plan_line(line: str | list[tuple[Syllable, bool, bool]], time_signature: obj
         options = (bars,)
     rng = np.random.default_rng(seed) if seed is not None else None
     best: LinePlan | None = None
+    k = pickup_count(syls, len(weights)) if pickup else 0
     for b in options:
-        plan = _dp(syls, text, weights, b, rng, noise)
+        plan = _dp(syls, text, weights, b, rng, noise, k, reserve, final)
         if plan is not None and (best is None or plan.cost + _BAR_COST * b < best.cost + _BAR_COST * best.bars):
             best = plan
     if best is None:
@@ -255,22 +303,25 @@ def plan_line(line: str | list[tuple[Syllable, bool, bool]], time_signature: obj
 
 
 def _dp(syls: list[tuple[Syllable, bool, bool]], text: str, weights: tuple[int, ...], bars: int,
-        rng: np.random.Generator | None, noise: float) -> LinePlan | None:
+        rng: np.random.Generator | None, noise: float, pickup: int = 0, reserve: int = 0,
+        final: bool = False) -> LinePlan | None:
     """The cheapest onsets for a line's syllables in `bars` bars (None if they do not fit):
-    dynamic programming over (syllable, onset slot) pairs, then back along the best path."""
+    dynamic programming over (syllable, onset slot) pairs, then back along the best path. The
+    first `pickup` syllables go on the eighths before the bar line; the rest start on it."""
     spb = len(weights)
-    n, length = len(syls), bars * spb
+    main = syls[pickup:]
+    n, length = len(main), bars * spb - reserve
     if n > length - 1:  # every syllable at least an eighth, the last at least a quarter
         return None
     jitter = rng.uniform(0, noise, (n, length)) if rng is not None else np.zeros((n, length))
     place = np.array([[_place_cost(_prominence(s, f), f, weights[t % spb]) for t in range(length)]
-                      for s, f, _ in syls]) + jitter
-    cost, back = _dp_table(syls, weights, place)
-    ends = _end_costs(cost[n - 1], spb)
+                      for s, f, _ in main]) + jitter
+    cost, back = _dp_table(main, weights, place, first_at_downbeat=pickup > 0)
+    ends = _end_costs(cost[n - 1], spb, final)
     last = int(np.argmin(ends))
     if ends[last] == _INF:
         return None
-    onsets = _backtrack(back, last)
+    onsets = [-pickup + j for j in range(pickup)] + _backtrack(back, last)
     durations = [b - a for a, b in zip(onsets, onsets[1:])] + [_held(length - last)]
     return LinePlan(text, tuple(s for s, _, _ in syls), bars, tuple(onsets), tuple(durations),
                     float(ends[last]))
@@ -280,14 +331,14 @@ _INF = float("inf")
 
 
 def _dp_table(syls: list[tuple[Syllable, bool, bool]], weights: tuple[int, ...],
-              place: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              place: np.ndarray, first_at_downbeat: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """cost[i, t]: the cheapest way to put syllable i at slot t (syllables 0..i placed);
     back[i, t]: the length in eighths of syllable i-1's note on that way."""
     spb = len(weights)
     n, length = place.shape
     cost = np.full((n, length), _INF)
     back = np.zeros((n, length), dtype=np.int64)
-    for t in range(min(spb, length)):  # the line starts within its first bar
+    for t in range(1 if first_at_downbeat else min(spb, length)):  # the line starts within its first bar
         cost[0, t] = place[0, t] + 0.08 * t
     for i in range(1, n):
         pause = syls[i - 1][2]
@@ -311,9 +362,10 @@ def _best_step(prev: np.ndarray, weights: tuple[int, ...], t: int, pause: bool,
     return best, step
 
 
-def _end_costs(last_row: np.ndarray, spb: int) -> np.ndarray:
+def _end_costs(last_row: np.ndarray, spb: int, final: bool = False) -> np.ndarray:
     """The cost of ending the line with its last syllable at each slot, held to the phrase end
-    (a last note shorter than a quarter, or a long rest before the phrase end, costs)."""
+    (a last note shorter than a quarter, or a long rest before the phrase end, costs; a
+    stanza's `final` note shorter than half a bar costs much more)."""
     length = len(last_row)
     ends = np.full(length, _INF)
     for t in range(length):
@@ -321,6 +373,8 @@ def _end_costs(last_row: np.ndarray, spb: int) -> np.ndarray:
         if last_row[t] == _INF or hold < 1:
             continue
         ends[t] = last_row[t] + (1.5 if hold < 2 else 0.0) + 0.08 * max(0, hold - spb)
+        if final and hold < max(4, spb // 2):
+            ends[t] += 3.0
     return ends
 
 
@@ -345,11 +399,15 @@ def plan_melody(text: str, time_signature: object = (4, 4), bars_per_line: int |
     """The rhythm plan of a whole lyric: `split_lines`, then `plan_line` for each line."""
     ts = parse_time_signature(time_signature)
     lines = split_lines(text)
-    plans = tuple(plan_line(_line_syllables(ln), ts, bars_per_line,
-                            seed=None if seed is None else seed * 1009 + i)
-                  for i, ln in enumerate(lines))
+    ends = stanza_ends(text, lines)
+    syls = [_line_syllables(ln) for ln in lines]
+    spb = len(METRES[ts])
+    picks = [pickup_count(sy, spb) for sy in syls]
+    plans = tuple(plan_line(sy, ts, bars_per_line, seed=None if seed is None else seed * 1009 + i,
+                            reserve=picks[i + 1] if i + 1 < len(lines) else 0, final=ends[i])
+                  for i, sy in enumerate(syls))
     plans = tuple(replace(p, text=ln) for p, ln in zip(plans, lines))
-    plan = MelodyPlan(ts, plans)
+    plan = MelodyPlan(ts, plans, lead_in=1 if plans[0].pickup else 0, stanza_ends=tuple(ends))
     if plan.bars > MAX_BARS:
         raise ParameterError(f"the text needs {plan.bars} bars; at most {MAX_BARS} per request")
     return plan
@@ -398,7 +456,8 @@ def _weight_at(tick: int, weights: tuple[int, ...]) -> int:
     return weights[pos // SLOT_TICKS] if pos % SLOT_TICKS == 0 else 0
 
 
-def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
+def melody_figures(clip: Clip, plan: MelodyPlan, *, tonic: int | None = None,
+                   pitch_range: tuple[int, int] | None = None) -> dict:
     """How well a melody sets its lyric, measured on the clip's notes and their lyric events.
 
     - `syllables`, `notes`, `melismas` (notes beyond one per syllable), `one_note_per_syllable`
@@ -410,7 +469,13 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
     - `word_stress_on_beat`: share of primary stresses of words of 2+ syllables on a beat;
     - `unstressed_on_strong_beat`: share of unstressed syllables on a strong beat (lower is better);
     - `phrase_ends_at_line_ends`: each line's last note is the last of its phrase's bars;
-    - `lowest`, `highest`, `max_leap` (semitones between consecutive notes).
+    - `lowest`, `highest`, `max_leap` (semitones between consecutive notes);
+    - `pickups`: lines opening unstressed (`pickup_count` > 0) whose opening is sung before
+      their first bar line, and `pickup_lines` how many open unstressed;
+    - `in_range` (with `pitch_range`): every note within it;
+    - with `tonic`: `ends_on_tonic` (the stanzas' last notes on the tonic, share),
+      `line_ends_on_tonic_or_dominant` (share of lines);
+    - `final_note_long`: each stanza's last note at least half a bar and the longest of its line.
     """
     weights = METRES[plan.time_signature]
     planned = plan.notes()
@@ -426,7 +491,45 @@ def melody_figures(clip: Clip, plan: MelodyPlan) -> dict:
         "phrase_ends_at_line_ends": _phrase_ends_at_line_ends(plan, notes),
         "lowest": min(pitches, default=None), "highest": max(pitches, default=None),
         "max_leap": max((abs(a - b) for a, b in zip(pitches, pitches[1:])), default=0),
+        **_shape_figures(plan, sung, tonic, pitch_range, pitches),
     }
+
+
+def _shape_figures(plan: MelodyPlan, sung: list[Note], tonic: int | None,
+                   pitch_range: tuple[int, int] | None, pitches: list[int]) -> dict:
+    """Pickups, range, cadences and the final note of `melody_figures`."""
+    bar = plan.slots_per_bar * SLOT_TICKS
+    out: dict = {}
+    want = got = 0
+    ends: list[tuple[int, Note, bool]] = []
+    k, bar0 = 0, plan.lead_in
+    for i, ln in enumerate(plan.lines):
+        notes = sung[k: k + len(ln.syllables)]
+        k += len(ln.syllables)
+        opens_weak = pickup_count(_line_syllables(ln.text), plan.slots_per_bar) > 0
+        if opens_weak and notes:
+            want += 1
+            first = bar0 * bar
+            main = [n for n in notes if n.start_tick >= first]
+            got += bool(main) and main[0].start_tick == first and notes[0].start_tick < first
+        if notes:
+            ends.append((i, notes[-1], plan.ends_stanza(i)))
+            if plan.ends_stanza(i):
+                out.setdefault("_final", []).append(
+                    notes[-1].duration_ticks >= bar // 2 and notes[-1].duration_ticks >= max(
+                        n.duration_ticks for n in notes))
+        bar0 += ln.bars
+    out["pickup_lines"], out["pickups"] = want, got
+    if pitch_range is not None:
+        out["in_range"] = bool(pitches) and all(pitch_range[0] <= p <= pitch_range[1] for p in pitches)
+    if tonic is not None:
+        st = [n.pitch % 12 == tonic % 12 for _, n, e in ends if e]
+        ln_ok = [n.pitch % 12 in (tonic % 12, (tonic + 7) % 12) for _, n, _ in ends]
+        out["ends_on_tonic"] = _rate(st)
+        out["line_ends_on_tonic_or_dominant"] = _rate(ln_ok)
+    finals = out.pop("_final", [])
+    out["final_note_long"] = bool(finals) and all(finals)
+    return out
 
 
 def _rate(xs: list[bool]) -> float | None:
@@ -453,11 +556,13 @@ def _stress_rates(stressed: list[tuple[Syllable, int]]) -> dict[str, float | Non
 
 
 def _phrase_ends_at_line_ends(plan: MelodyPlan, notes: list[Note]) -> bool:
-    """Each line's last note within its phrase's bars carries the line's last syllable."""
-    ends_ok, bar0 = True, 0
+    """Each line's last note within its phrase's bars (before the next line's pickup)
+    carries the line's last syllable."""
+    ends_ok, bar0 = True, plan.lead_in
     bar_ticks = plan.slots_per_bar * SLOT_TICKS
-    for ln in plan.lines:
-        lo, hi = bar0 * bar_ticks, (bar0 + ln.bars) * bar_ticks
+    for i, ln in enumerate(plan.lines):
+        nxt = plan.lines[i + 1].pickup if i + 1 < len(plan.lines) else 0
+        lo, hi = bar0 * bar_ticks, (bar0 + ln.bars) * bar_ticks - nxt * SLOT_TICKS
         inside = [n for n in notes if lo <= n.start_tick < hi]
         ends_ok &= bool(inside) and inside[-1].lyric == to_lyric_events(list(ln.syllables))[-1]
         bar0 += ln.bars
@@ -489,6 +594,9 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
     style = given.pop("styles", given.pop("style", None))
     variations = int(given.pop("variations", default("melody", "variations")))  # type: ignore[call-overload]
     ts = given.pop("time_signature", default("melody", "time_signature"))
+    voice = given.pop("voice", None)
+    if voice is not None and "pitch_range" not in given:
+        given["pitch_range"] = voice
     bars_per_line = given.pop("bars_per_line", None)
     vary = given.pop("vary_rhythm", default("melody", "vary_rhythm"))
     tempo = given.pop("tempo", DEFAULT_TEMPO)
@@ -500,6 +608,11 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
     best = plan_melody(text, ts, bars_per_line)
     params, sp = sample_params(kw, bars=best.bars, variations=variations)
     request_seed = params["seed"]
+    if kw.get("key") is None and kw.get("scale") is None:  # a singable key: at most 4 accidentals
+        kw["key"] = choose_key(request_seed)
+        params, sp = sample_params(dict(kw, seed=request_seed), bars=best.bars, variations=variations)
+    tonic = _tonic(kw)
+    lo, hi = kw["pitch_range"]  # type: ignore[misc]
     tok, v = engine.tok, engine.tok.vocab
     progress = kw.get("on_progress")
     out = []
@@ -508,6 +621,8 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
         rhythm = rhythm_clip(plan, tempo=float(tempo), program=program)
         ids = tok.encode(rhythm).astype(np.int64)
         forced, template = tok.bar_tokens(ids, 0, plan.bars)
+        template = cadence_template(template, plan, v.ranges["pitch"], tonic, (lo, hi),
+                                    kw.get("max_leap"))  # type: ignore[arg-type]
         prompt = tok.header(ids).astype(np.int64)
         state = tok.grammar.validate(prompt)
 
@@ -527,10 +642,11 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
                           on_progress=_scaled(progress, i, variations),
                           cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
         take = engine.take("melody_for", rows[0], p, None, (0, plan.bars))
-        figures = melody_figures(take.clip, plan)
+        figures = melody_figures(take.clip, plan, tonic=tonic, pitch_range=(lo, hi))
         tp = dict(take.params, request_seed=request_seed, variation=i, text=text,
                   lines=len(plan.lines), time_signature=f"{ts[0]}/{ts[1]}", tempo=float(tempo),
-                  program=program, vary_rhythm=vary, plan=plan.to_dict(), figures=figures)
+                  program=program, vary_rhythm=vary, plan=plan.to_dict(), figures=figures,
+                  voice=list(voice) if voice is not None else None)
         tp.pop("keep_rhythm", None)
         tp.pop("density", None)
         tp.pop("tracks", None)
@@ -538,6 +654,48 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
         out.append(replace(take, params=tp))
     total = time.perf_counter() - t_start  # like other operations: the whole request's time
     return [replace(t, seconds=total, first_bar_s=out[0].first_bar_s) for t in out]
+
+
+# keys a singer reads and sings comfortably: at most 4 sharps or flats
+SINGABLE_KEYS = ("C major", "G major", "D major", "A major", "E major", "F major", "Bb major", "Eb major",
+                 "Ab major", "A minor", "E minor", "B minor", "F# minor", "C# minor", "D minor", "G minor",
+                 "C minor", "F minor")
+
+
+def choose_key(seed: int) -> str:
+    """A seeded key with at most four accidentals, major three times in four."""
+    rng = np.random.default_rng(seed)
+    majors, minors = SINGABLE_KEYS[:9], SINGABLE_KEYS[9:]
+    return str(rng.choice(majors if rng.random() < 0.75 else minors))
+
+
+def _tonic(kw: dict) -> int:
+    from musegen.clip import parse_key
+
+    return parse_key(str(kw.get("key") or "C major"))[0]
+
+
+def cadence_template(template: list, plan: MelodyPlan, pitch: range, tonic: int,
+                     pitch_range: tuple[int, int], max_leap: int | None = None) -> list:
+    """The melody template with each line's last pitch limited to the tonic or the dominant, and
+    each stanza's last to the tonic (within `pitch_range`): the KeepRhythm constraint lets the
+    model choose among them. Template pitch entries are the notes in order. A `max_leap` too
+    small to always reach them wins (under 4 semitones no line cadence, under 6 no final tonic)."""
+    at = [k for k, t in enumerate(template) if isinstance(t, (int, np.integer)) and t in pitch]
+    if len(at) != plan.n_syllables:  # not one pitch per planned note: leave the cadences free
+        return template
+    out = list(template)
+    lo, hi = pitch_range
+    idx = -1
+    for i, ln in enumerate(plan.lines):
+        idx += len(ln.syllables)
+        pcs = {tonic % 12} if plan.ends_stanza(i) else {tonic % 12, (tonic + 7) % 12}
+        if max_leap is not None and max_leap < (6 if plan.ends_stanza(i) else 4):
+            continue
+        allowed = tuple(pitch.start + p for p in range(lo, hi + 1) if p % 12 in pcs)
+        if allowed:
+            out[at[idx]] = allowed
+    return out
 
 
 def _scaled(progress: object, i: int, n: int) -> Callable[[float], None] | None:

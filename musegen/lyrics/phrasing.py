@@ -66,6 +66,42 @@ def strong_flags(clip: Clip, ticks: Sequence[int]) -> list[bool]:
     return out
 
 
+ON_BEAT = 0.85  # a metric weight at least this is a note on a beat (`strong_flags`)
+
+
+def metric_weights(clip: Clip, ticks: Sequence[int]) -> list[float]:
+    """How strong each onset's place in its bar is: 1 the downbeat, 0.85 another beat, 0.35 the
+    middle of a beat (an eighth between quarter beats, the 2nd of three eighths in 6/8 is 0.2), 0.1
+    anything finer. `strong_flags` is `weight >= ON_BEAT`."""
+    out = []
+    starts = clip.bar_starts
+    for t in ticks:
+        ts = clip.time_signature_at(t)
+        i = bisect.bisect_right(starts, t) - 1
+        pos = t - (starts[i] if i >= 0 else 0)
+        beat = beat_ticks(ts.numerator, ts.denominator)
+        if pos == 0:
+            out.append(1.0)
+        elif pos % beat == 0:
+            out.append(0.85)
+        elif beat % 2 == 0 and pos % (beat // 2) == 0:
+            out.append(0.35)
+        elif beat % 3 == 0 and pos % (beat // 3) == 0:
+            out.append(0.2)
+        else:
+            out.append(0.1)
+    return out
+
+
+def notes_per_beat(clip: Clip, track: int) -> float:
+    """The melody's density: onsets per felt beat over the span from its first to its last onset."""
+    ons = onsets_of(clip, track)
+    ts = clip.time_signatures[0]
+    beat = beat_ticks(ts.numerator, ts.denominator)
+    span = max(ons[-1][0] - ons[0][0], beat) if ons else beat
+    return len(ons) / (span / beat) if ons else 0.0
+
+
 def phrases(clip: Clip, track: int) -> list[list[int]]:
     """Indices into `onsets_of(clip, track)`, one list per phrase."""
     ons = onsets_of(clip, track)

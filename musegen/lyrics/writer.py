@@ -38,14 +38,23 @@ from musegen.errors import ParameterError
 from musegen.generate.run import torch_threads
 from musegen.lyrics.line_decoder import LyricResult, decode_lines, write_lines
 from musegen.lyrics.lm import LyricLM
-from musegen.lyrics.phrasing import melody_track, onsets_of, phrases, stress_figures, strong_flags
+from musegen.lyrics.phrasing import (
+    melody_track,
+    metric_weights,
+    notes_per_beat,
+    onsets_of,
+    phrases,
+    stress_figures,
+    strong_flags,
+)
 from musegen.lyrics.rhyme import RhymeIndex, rhyme_index, rhyme_scheme
 from musegen.lyrics.syllables import attach_lyrics
 from musegen.params import check, default
 from musegen.take import Take
 
-__all__ = ["LyricResult", "RhymeIndex", "decode_lines", "lyrics_for", "melody_track", "onsets_of", "phrases",
-           "rhyme_index", "rhyme_scheme", "stress_figures", "strong_flags", "write_lines"]
+__all__ = ["LyricResult", "RhymeIndex", "decode_lines", "lyrics_for", "melody_track", "metric_weights",
+           "notes_per_beat", "onsets_of", "phrases", "rhyme_index", "rhyme_scheme", "stress_figures",
+           "strong_flags", "write_lines"]
 
 
 def lyrics_for(lm: LyricLM | Callable[[], LyricLM], clip: Clip | Take, *, model_id: str = "",
@@ -101,14 +110,14 @@ def _checked_track(base: Clip, track: int | None) -> int:
     return track
 
 
-def _line_budgets(base: Clip, track: int) -> tuple[list[int], list[list[bool]]]:
-    """Per phrase of the melody: its syllable budget (note count) and which notes are strong."""
+def _line_budgets(base: Clip, track: int) -> tuple[list[int], list[list[float]]]:
+    """Per phrase of the melody: its syllable budget (note count) and its notes' metric weights."""
     ons = onsets_of(base, track)
     groups = phrases(base, track)
     if len(groups) > 64:
         raise ParameterError(f"the melody has {len(groups)} phrases; lyrics_for takes at most 64 (cut the clip)")
-    flags = strong_flags(base, [s for s, _ in ons])
-    return [len(g) for g in groups], [[flags[i] for i in g] for g in groups]
+    weights = metric_weights(base, [s for s, _ in ons])
+    return [len(g) for g in groups], [[weights[i] for i in g] for g in groups]
 
 
 def _lyric_take(base: Clip, res: LyricResult, v: int, request: dict, targets: list[int],
@@ -121,7 +130,8 @@ def _lyric_take(base: Clip, res: LyricResult, v: int, request: dict, targets: li
               "lines": res.lines, "end_words": res.end_words,
               "figures": {"syllable_fit": res.syllable_fit, "rhyme_fit": res.rhyme_fit,
                           "stress_alignment": round(res.alignment, 4),
-                          "stressed_on_beat": round(res.stressed_on_beat, 4)},
+                          "stressed_on_beat": round(res.stressed_on_beat, 4),
+                          "lines_outside_word_rules": res.failed_lines},
               "lyric_model": lyric_model}
     return Take(clip=out, operation="lyrics", params=params, seed=seed + v,
                 model_id=model_id, parent=parent, bars=(0, out.n_bars), seconds=seconds)
