@@ -323,7 +323,6 @@ class KeepRhythm(Constraint):
                 out[i] = only
         return out
 
-
     def _pitches(self, entry: int | tuple[int, ...], allowed: torch.Tensor) -> torch.Tensor:
         """A template pitch step: a cadence's pitches (a tuple) the other masks allow, else
         any pitch they allow, else any pitch."""
