@@ -267,7 +267,7 @@ class Studio:
         params.update(_phrase_record(kw, phrase))
 
         at_tick = base.bar_starts[-1] if base is not None else 0
-        tempo = start.get("tempo") if base is None else None
+        tempo = kw.get("tempo", start.get("tempo")) if base is None else None  # exact, as asked or drawn
 
         def build(gen: np.ndarray) -> Clip:
             whole = tok.decode(np.concatenate([prompt, gen, [v.eos]]),
