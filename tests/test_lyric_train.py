@@ -28,8 +28,11 @@ def test_the_settings_use_the_music_models_names() -> None:
     assert not ours & set(OLD_NAMES)  # no old name is left as a field
 
 
-def test_the_shipped_record_under_the_old_names_still_loads() -> None:
-    record = json.loads((SHIPPED / "musegen_lyrics.json").read_text())
+OLD_RECORD = Path(__file__).parent / "data" / "lyric_record_old_names.json"  # the 2026-11 shipped model's
+
+
+def test_a_record_under_the_old_names_still_loads() -> None:
+    record = json.loads(OLD_RECORD.read_text())
     assert "seq_len" in record["config"]  # saved before the rename
     cfg = LyricTrainConfig.from_dict(record["config"])
     old = record["config"]
@@ -50,7 +53,7 @@ def test_the_card_of_an_old_record_reads_its_settings(tmp_path: Path) -> None:
 
     folder = tmp_path / "model"
     folder.mkdir()
-    shutil.copy(SHIPPED / "musegen_lyrics.json", folder)
+    shutil.copy(OLD_RECORD, folder / "musegen_lyrics.json")
     figures = {"test_stanzas": 1, "test_tokens": 10, "model_nll": 3.0, "model_ppl": 20.1,
                "baseline": {"order": 3, "test_nll": 4.0, "valid_nll_by_order": {3: 4.1}},
                "baseline_train_tokens": 100, "baseline_ppl": 54.6, "improvement": 0.25}
