@@ -29,8 +29,6 @@ from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks._report import emit
 
 SEED = 2026
@@ -156,7 +154,7 @@ def fmt(x: float | None, pct: bool = True) -> str:
 def run_soprano(studio: object, chorales: list, variations: int) -> tuple[list, list, dict]:
     """Each chorale's soprano harmonized (lower three removed) vs Bach's own."""
     takes_rows, bach_rows, kept = [], [], {"same": 0, "takes": 0, "lost_tokens": 0}
-    for k, (pid, clip) in enumerate(chorales):
+    for k, (_pid, clip) in enumerate(chorales):
         melody = replace(clip, tracks=clip.tracks[:1])
         takes = studio.arrange(melody, add="satb", style="bach-chorale", variations=variations,
                                seed=SEED + k, roles=["soprano"])
@@ -189,7 +187,7 @@ def run_fill(studio: object, chorales: list, role: str, variations: int) -> tupl
     keep = [i for i in range(4) if i != gone]
     rows, bach, kept = [], [], {"same": 0, "takes": 0, "lost_tokens": 0}
     roles = [r for r in ("soprano", "alto", "tenor", "bass") if r != role]
-    for k, (pid, clip) in enumerate(chorales):
+    for k, (_pid, clip) in enumerate(chorales):
         takes = studio.arrange(clip, keep=keep, roles=roles, add=role, style="bach-chorale",
                                variations=variations, seed=SEED + 200 + k)
         for t in takes:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                     + M.parallel_octaves_per_bar(take.clip),
                     "crossings": M.voice_crossing_share(take.clip, [0, 1, 2, 3])}
             lines += [f"## {k + 1}. `{pid}`", "",
-                      f"Melody:  ", f"![{name} melody](gallery/arrange/{mel_png.name})", "",
+                      "Melody:  ", f"![{name} melody](gallery/arrange/{mel_png.name})", "",
                       "Arrangement (soprano = the melody; alto, tenor, bass written by the model):  ",
                       f"![{name} arrangement](gallery/arrange/{arr_png.name})", "",
                       "Figures of this take: " + ", ".join(
