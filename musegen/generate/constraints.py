@@ -18,7 +18,7 @@ row nothing only to fall back to the grammar alone. Any other constraint sees ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -504,14 +504,13 @@ def template_notes(v: Vocab, tokens: Sequence[int]) -> list[tuple[int, ...]]:
     return [(b, *n) for b, (_, notes) in enumerate(template_bars(v, tokens)) for n in notes]
 
 
-def last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
-    """The last pitch of each track in a token sequence (the track resets to 0 at every BAR).
-    In a fill-in-the-middle prompt the bars after FILL (the suffix) are skipped: the middle
-    follows the prefix."""
+def pitch_events(tok: Tokenizer, ids: Sequence[int]) -> Iterator[tuple[int, int, bool]]:
+    """(track, pitch, first note of its onset) for each note of a token sequence (the track
+    resets to 0 at every BAR). In a fill-in-the-middle prompt the bars after FILL (the suffix)
+    are skipped: the middle follows the prefix."""
     v = tok.vocab
-    pitch, track = v.ranges["pitch"], v.ranges["track"]
-    last: dict[int, int] = {}
-    cur, in_head, suffix = 0, True, False
+    pitch, track, pos = v.ranges["pitch"], v.ranges["track"], v.ranges["position"]
+    cur, in_head, suffix, fresh = 0, True, False, False
     for t in (int(x) for x in ids):
         if t == v.fill or t == v.fill_start:
             suffix = t == v.fill
@@ -520,10 +519,17 @@ def last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
         elif t == v.bar:
             cur, in_head = 0, False
         elif t in track and not in_head:
-            cur = t - track.start
+            cur, fresh = t - track.start, True
+        elif t in pos:
+            fresh = True
         elif t in pitch:
-            last[cur] = t - pitch.start
-    return last
+            yield cur, t - pitch.start, fresh
+            fresh = False
+
+
+def last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
+    """The last pitch of each track in a token sequence (`pitch_events`)."""
+    return {track: p for track, p, _ in pitch_events(tok, ids)}
 
 
 class MaxLeap(Constraint):
@@ -711,26 +717,11 @@ class Cadence(Constraint):
 
 def recent_pitches(tok: Tokenizer, ids: Sequence[int], n: int = 3) -> dict[int, list[int]]:
     """The last `n` onset pitches of each track (one per onset: its first note), as
-    `last_pitches` reads a sequence (the suffix of a fill-in-the-middle prompt skipped)."""
-    v = tok.vocab
-    pitch, track, pos = v.ranges["pitch"], v.ranges["track"], v.ranges["position"]
+    `pitch_events` reads a sequence (the suffix of a fill-in-the-middle prompt skipped)."""
     out: dict[int, list[int]] = {}
-    cur, in_head, suffix, fresh = 0, True, False, False
-    for t in (int(x) for x in ids):
-        if t == v.fill or t == v.fill_start:
-            suffix = t == v.fill
-        elif suffix:
-            continue
-        elif t == v.bar:
-            cur, in_head = 0, False
-        elif t in track and not in_head:
-            cur, fresh = t - track.start, True
-        elif t in pos:
-            fresh = True
-        elif t in pitch and fresh:
-            out.setdefault(cur, []).append(t - pitch.start)
-            out[cur] = out[cur][-n:]
-            fresh = False
+    for track, p, first in pitch_events(tok, ids):
+        if first:
+            out[track] = (out.get(track, []) + [p])[-n:]
     return out
 
 
