@@ -174,7 +174,8 @@ def test_pd_patch_ids_do_not_restart_when_it_opens_again(tmp_path):
 
 def test_two_pd_patches_on_one_machine_never_share_an_id(tmp_path):
     """Two copies of the patch opened in the same second (in one Pd, and in two Pds at once) share
-    S, the second they opened; each opening's count K (a byte appended to ~/.musegen-pd-clock)
+    S, the second they opened; each opening's count K (where its own byte, appended to
+    ~/.musegen-pd-clock, landed: an O_APPEND write is atomic, so two Pds cannot read the same K)
     keeps their ids apart, so their requests never collide in a server run with --reply-port."""
     if not shutil.which("pd"):
         pytest.skip("Pure Data not installed (apt-get install puredata-core; .ci/run does this)")
