@@ -56,6 +56,9 @@ class MusegenConfig:
     bos_id: int = 1
     eos_id: int = 2
     style_names: tuple[str, ...] = field(default=())
+    # 24: the model is told the key (a learned vector per tonic x mode, row 0 = unknown, added
+    # like the style vector: `key_row`); 0: it is not (models trained before keys were told)
+    n_keys: int = 0
 
     @property
     def head_dim(self) -> int:
@@ -135,6 +138,15 @@ class StyleTable(nn.Module):
         for i, w in weights.items():
             out = out + float(w) * rows[i]
         return out
+
+
+def key_row(key: tuple[int, str] | None) -> int:
+    """The key table's row of (tonic pitch class, "major"/"minor"): 1 + tonic (+ 12 in minor);
+    0 for no key (unknown, or not told)."""
+    if key is None:
+        return 0
+    tonic, mode = key
+    return 1 + int(tonic) % 12 + (12 if mode == "minor" else 0)
 
 
 # ----------------------------------------------------------------------------- 3. model
@@ -225,6 +237,8 @@ class MusegenLM(nn.Module):
         self.cfg = cfg
         self.model = Backbone(cfg)
         self.styles = StyleTable(cfg.n_styles, cfg.d_model)
+        # the key table (`key_row`): its row is added to the style vector, like the style
+        self.keys = nn.Embedding(cfg.n_keys + 1, cfg.d_model) if cfg.n_keys else None
         self.apply(self._init)
 
     @staticmethod
@@ -237,10 +251,12 @@ class MusegenLM(nn.Module):
         return self.model.embed_tokens.weight  # tied, as `tie_word_embeddings` says
 
     def forward(self, ids: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, V) for token ids (B, T) under style vectors (B, d)."""
+        """Logits (B, T, V) for token ids (B, T) under style vectors (B, d), or one vector per
+        position (B, T, d) (training: packed windows each with their own key)."""
         B, T = ids.shape
         cos, sin = rotary(self.cfg, torch.arange(T, device=ids.device))  # (T, hs) each
-        x = self.model.embed_tokens(ids) + style[:, None, :].to(self.model.embed_tokens.weight.dtype)
+        cond = style[:, None, :] if style.dim() == 2 else style
+        x = self.model.embed_tokens(ids) + cond.to(self.model.embed_tokens.weight.dtype)
         for block in self.model.layers:
             x = block(x, cos, sin)  # (B, T, d)
         return F.linear(self.model.norm(x), self.lm_head_weight)  # (B, T, V)
@@ -254,6 +270,13 @@ class MusegenLM(nn.Module):
 
     def style_vectors(self, style_ids: torch.Tensor) -> torch.Tensor:
         return self.styles(style_ids)
+
+    def key_vectors(self, key_rows: torch.Tensor) -> torch.Tensor:
+        """The key table's rows (`key_row`), any shape -> (..., d); zeros for a model that is not
+        told the key."""
+        if self.keys is None:
+            return torch.zeros(*key_rows.shape, self.cfg.d_model, device=key_rows.device)
+        return self.keys(key_rows)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -286,13 +309,16 @@ def save_checkpoint(model: MusegenLM, directory: str | Path, *, styles: list[dic
     out.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
     lm = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()
-          if not k.startswith("styles.")}
+          if not k.startswith(("styles.", "keys."))}
     lm["lm_head.weight"] = lm["model.embed_tokens.weight"]  # explicit for HF loaders
     lm = {k: v.clone() for k, v in lm.items()}  # safetensors refuses shared storage
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(lm, str(tmp), metadata={"format": "pt"})
     with atomic_path(out / STYLE_FILE) as tmp:
-        save_file({"style_table": model.styles.weight.detach().float().contiguous()}, str(tmp))
+        tables = {"style_table": model.styles.weight.detach().float().contiguous()}
+        if model.keys is not None:
+            tables["key_table"] = model.keys.weight.detach().float().contiguous()
+        save_file(tables, str(tmp))
     hf = cfg.hf_config()
     hf["torch_dtype"] = str(dtype).replace("torch.", "")
     atomic_write_bytes(out / CONFIG_FILE, json.dumps(hf, indent=1).encode())
@@ -313,7 +339,10 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu"
     model = MusegenLM(cfg)
     state = load_file(str(d / WEIGHTS_FILE), device=str(device))
     state.pop("lm_head.weight", None)
-    state["styles.weight"] = load_file(str(d / STYLE_FILE), device=str(device))["style_table"]
+    tables = load_file(str(d / STYLE_FILE), device=str(device))
+    state["styles.weight"] = tables["style_table"]
+    if cfg.n_keys:
+        state["keys.weight"] = tables["key_table"]
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     return model.to(device).eval(), meta
 
@@ -361,5 +390,5 @@ def guided_logits(cond: torch.Tensor, uncond: torch.Tensor, strength: float) -> 
     return uncond + strength * (cond - uncond)
 
 
-__all__ = ["MusegenConfig", "MusegenLM", "StyleTable", "save_checkpoint",
+__all__ = ["MusegenConfig", "MusegenLM", "StyleTable", "key_row", "save_checkpoint",
            "load_checkpoint", "pick_device", "available_devices", "guided_logits"]

@@ -50,6 +50,12 @@ class TrainConfig:
     seed: int = 0
     # learning a new style: train only this style row (index into the style table)
     only_style: int | None = None
+    # balanced exposure: draw a row's style with p(style) ~ (its tokens)^style_alpha (0.3-0.5
+    # lets the small styles be seen many times); None: pieces by sqrt(length), styles as they come
+    style_alpha: float | None = None
+    # a model told the key (n_keys > 0): share of windows trained with the "unknown key" row
+    key_dropout: float = 0.2
+    bf16: bool = False  # bf16 autocast for the training matmuls on CPU too (always on CUDA)
 
 
 # ----------------------------------------------------------------------------- examples
@@ -94,50 +100,111 @@ def make_window(tok: Tokenizer, ids: np.ndarray, rng: np.random.Generator, conte
     return out.astype(ids.dtype)
 
 
+def style_shares(pieces: Sequence[Piece], alpha: float | None) -> dict[int, float]:
+    """Each style's share of the rows `make_batch` draws: with `alpha`, p(style) ~ tokens^alpha
+    (balanced exposure); without, as the sqrt(length) piece weights add up per style."""
+    tokens: dict[int, float] = {}
+    roots: dict[int, float] = {}
+    for style, ids in pieces:
+        tokens[style] = tokens.get(style, 0.0) + len(ids)
+        roots[style] = roots.get(style, 0.0) + math.sqrt(len(ids))
+    raw = {s: (t ** alpha if alpha is not None else roots[s]) for s, t in tokens.items()}
+    total = sum(raw.values())
+    return {s: v / total for s, v in sorted(raw.items())}
+
+
+def _piece_weights(pieces: Sequence[Piece], alpha: float | None) -> np.ndarray:
+    """Each piece's probability of opening a row: sqrt(length) within its style (long pieces
+    more often, but not in proportion), styles weighted by `style_shares`."""
+    roots = np.sqrt(np.array([len(p[1]) for p in pieces], dtype=np.float64))
+    if alpha is None:
+        return roots / roots.sum()
+    style_of = np.array([p[0] for p in pieces])
+    out = np.zeros_like(roots)
+    for s, share in style_shares(pieces, alpha).items():
+        mine = style_of == s
+        out[mine] = share * roots[mine] / roots[mine].sum()
+    return out / out.sum()
+
+
+def piece_key_rows(tok: Tokenizer, pieces: Sequence[Piece]) -> np.ndarray:
+    """Each piece's key as a key-table row (`musegen.model.key_row`): the Krumhansl estimate
+    of its pitched notes (the tokens carry no key signature); 0 when it has none."""
+    from musegen.clip import estimate_key, parse_key
+    from musegen.model import key_row
+
+    out = np.zeros(len(pieces), dtype=np.int64)
+    for i, (_, ids) in enumerate(pieces):
+        try:
+            key = estimate_key(tok.decode(ids).pitched_notes())
+        except Exception:  # noqa: BLE001 - a piece the decoder refuses simply has no key
+            key = None
+        out[i] = key_row(parse_key(key)) if key else 0
+    return out
+
+
+def shift_key_row(row: int, semitones: int) -> int:
+    """The key row of a piece in key `row` transposed by `semitones` (0 stays unknown)."""
+    if row <= 0:
+        return 0
+    minor, tonic = divmod(row - 1, 12)
+    return 1 + (tonic + semitones) % 12 + 12 * minor
+
+
 def make_batch(tok: Tokenizer, pieces: Sequence[Piece], cfg: TrainConfig, step: int,
-               rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids (B, T), style ids (B,)) for one step: a pure function of (seed, step, rank).
+               rank: int = 0, key_rows: Sequence[int] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids (B, T), style ids (B,), key rows (B, T)) for one step: a pure function of
+    (seed, step, rank).
 
     Each row is packed: windows from pieces of one style follow each other (every one opens
     with its own BOS and header) until the row holds `cfg.context` tokens, so short folk
-    tunes do not leave most of a row as padding. The row's style conditions all of them.
+    tunes do not leave most of a row as padding. The row's style conditions all of them; each
+    window's tokens carry its own key (`key_rows[piece]`, moved by the window's transposition;
+    `cfg.key_dropout` of the windows, and every one without `key_rows`, get 0, "unknown").
     """
     rng = np.random.default_rng([cfg.seed, step, rank])
-    lengths = np.array([len(p[1]) for p in pieces], dtype=np.float64)
-    weights = np.sqrt(lengths)  # long pieces more often, but not in proportion
-    weights /= weights.sum()
+    weights = _piece_weights(pieces, cfg.style_alpha)
     by_style: dict[int, np.ndarray] = {}
     for i, (style, _) in enumerate(pieces):
         by_style.setdefault(style, []).append(i)  # type: ignore[arg-type]
     by_style = {k: np.asarray(v) for k, v in by_style.items()}
     picks = rng.choice(len(pieces), size=cfg.batch_size, p=weights)
-    rows, styles = [], []
+    rows, styles, keys = [], [], []
     lo, hi = cfg.transpose_range
     for pi in picks:
         style = pieces[pi][0]
         same = by_style[style]
         w = weights[same] / weights[same].sum()
-        parts, n, k = [], 0, int(pi)
+        parts, kparts, n, k = [], [], 0, int(pi)
         while n < cfg.context:
             ids = pieces[k][1]
-            shifted = tok.transpose(ids, int(rng.integers(lo, hi + 1))) if hi > lo else None
+            semis = int(rng.integers(lo, hi + 1)) if hi > lo else 0
+            shifted = tok.transpose(ids, semis) if semis else None
             ids = shifted if shifted is not None else ids
             fim = rng.random() < cfg.fim_rate
             win = make_window(tok, ids, rng, cfg.context - n, fim=fim,
                               max_fim_bars=cfg.max_fim_bars)
             parts.append(win)
+            if key_rows is not None:
+                told = rng.random() >= cfg.key_dropout
+                row = shift_key_row(int(key_rows[k]), semis if shifted is not None else 0)
+                kparts.append(np.full(len(win), row if told else 0, dtype=np.int64))
             n += len(win)
             k = int(rng.choice(same, p=w))
             if len(parts) >= 64:
                 break
         rows.append(np.concatenate(parts)[: cfg.context])
+        keys.append(np.concatenate(kparts)[: cfg.context] if kparts else np.zeros(len(rows[-1]), np.int64))
         keep = rng.random() >= cfg.style_dropout or cfg.only_style is not None
         styles.append(style + 1 if keep else 0)
     T = max(len(s) for s in rows)
     batch = np.full((len(rows), T), tok.vocab.pad, dtype=np.int64)
+    kb = np.zeros((len(rows), T), dtype=np.int64)
     for r, s in enumerate(rows):
         batch[r, : len(s)] = s
-    return torch.from_numpy(batch), torch.tensor(styles, dtype=torch.long)
+        kb[r, : len(s)] = keys[r]
+    return torch.from_numpy(batch), torch.tensor(styles, dtype=torch.long), torch.from_numpy(kb)
 
 
 def heldout_windows(pieces: Sequence[Piece], context: int, per_style: int | None = None
@@ -155,8 +222,9 @@ def heldout_windows(pieces: Sequence[Piece], context: int, per_style: int | None
 
 @torch.no_grad()
 def token_nll(model: MusegenLM, windows: Sequence[Piece], *, batch_size: int = 16,
-              style_offset: int = 1) -> list[np.ndarray]:
-    """Per-token NLL (nats) of tokens 1.. of each window under its own style."""
+              style_offset: int = 1, key_rows: Sequence[int] | None = None) -> list[np.ndarray]:
+    """Per-token NLL (nats) of tokens 1.. of each window under its own style (and, given
+    `key_rows`, one per window, its key; else the unknown-key row)."""
     model.eval()
     dev = next(model.parameters()).device
     out: list[np.ndarray] = []
@@ -168,6 +236,8 @@ def token_nll(model: MusegenLM, windows: Sequence[Piece], *, batch_size: int = 1
             ids[r, : len(w)] = torch.from_numpy(w.astype(np.int64))
         ids = ids.to(dev)
         style = model.style_vectors(torch.tensor([s + style_offset for s, _ in chunk], device=dev))
+        if key_rows is not None:
+            style = style + model.key_vectors(torch.tensor(list(key_rows[k:k + batch_size]), device=dev))
         logits = model(ids, style).float()
         nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
         for r, (_, w) in enumerate(chunk):
@@ -203,8 +273,9 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 def _optimizer(model: MusegenLM, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.only_style is not None:
         return torch.optim.AdamW([model.styles.weight], lr=cfg.lr, weight_decay=0.0)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "styles" not in n]
-    rest = [p for n, p in model.named_parameters() if p.dim() < 2 or "styles" in n]
+    table = ("styles.", "keys.")  # the style and key tables: no weight decay
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith(table)]
+    rest = [p for n, p in model.named_parameters() if p.dim() < 2 or n.startswith(table)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                               {"params": rest, "weight_decay": 0.0}],
                              lr=cfg.lr, betas=(0.9, 0.95))
@@ -288,17 +359,19 @@ def _keep_only_style_grad(model: MusegenLM, only_style: int) -> None:
 
 def _train_step(model: MusegenLM, net: torch.nn.Module, opt: torch.optim.Optimizer,
                 tok: Tokenizer, pieces: Sequence[Piece], cfg: TrainConfig, state: TrainState,
-                dev: torch.device, rank: int) -> dict:
+                dev: torch.device, rank: int, key_rows: np.ndarray | None = None) -> dict:
     """One optimizer step (batch `state.step`), advancing `state.step`; returns the step's
     record, also appended to `state.history`."""
     step = state.step
-    ids, style_ids = make_batch(tok, pieces, cfg, step, rank)
+    ids, style_ids, keys = make_batch(tok, pieces, cfg, step, rank, key_rows)
     ids, style_ids = ids.to(dev), style_ids.to(dev)
     for g in opt.param_groups:
         g["lr"] = lr_at(cfg, step)
     t0 = time.time()
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" or cfg.bf16):
         style = model.style_vectors(style_ids)
+        if key_rows is not None:  # one vector per position: each window's own key
+            style = style[:, None, :] + model.key_vectors(keys.to(dev))
         logits = net(ids, style)
         loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                ids[:, 1:].reshape(-1), ignore_index=tok.vocab.pad)
@@ -323,8 +396,9 @@ def _due(state: TrainState, cfg: TrainConfig, every: int) -> bool:
 
 
 def _evaluate(model: MusegenLM, valid: Sequence[Piece], state: TrainState,
-              on_eval: Callable[[int, dict[int, float]], None] | None) -> None:
-    per_style = nll_by_style(valid, token_nll(model, valid))
+              on_eval: Callable[[int, dict[int, float]], None] | None,
+              key_rows: np.ndarray | None = None) -> None:
+    per_style = nll_by_style(valid, token_nll(model, valid, key_rows=key_rows))
     state.evals.append({"step": state.step, "valid_nll": per_style})
     model.train()
     if on_eval:
@@ -361,15 +435,19 @@ def train(
         opt.load_state_dict(saved["optimizer"])
     net = _ddp(model) if distributed else model
     valid = heldout_windows(valid_pieces, cfg.context, cfg.eval_pieces_per_style)
+    # a model told the key: each piece's key, estimated once (the validation windows' too)
+    told = model.cfg.n_keys > 0 and cfg.only_style is None
+    key_rows = piece_key_rows(tok, train_pieces) if told else None
+    valid_keys = piece_key_rows(tok, valid) if told else None
     t_start, done_here = time.time(), 0
     while state.step < cfg.steps:
-        rec = _train_step(model, net, opt, tok, train_pieces, cfg, state, dev, rank)
+        rec = _train_step(model, net, opt, tok, train_pieces, cfg, state, dev, rank, key_rows)
         done_here += 1
         if rank == 0:
             if on_step:
                 on_step(state.step, rec)
             if valid and _due(state, cfg, cfg.eval_every):
-                _evaluate(model, valid, state, on_eval)
+                _evaluate(model, valid, state, on_eval, valid_keys)
             if _due(state, cfg, cfg.ckpt_every):
                 state.wall_s += time.time() - t_start
                 t_start = time.time()
@@ -382,6 +460,26 @@ def train(
 
         dist.barrier()
     return state
+
+
+def init_from(model: MusegenLM, folder: Path) -> None:
+    """Start `model` from a trained model folder: its language model and style table (same
+    vocabulary, styles and shape, else ParameterError naming what differs); a key table the
+    folder's model lacks (`n_keys`) starts fresh and is learned by the run."""
+    from musegen.model import load_checkpoint
+
+    src, _ = load_checkpoint(folder, "cpu")
+    a, b = src.cfg, model.cfg
+    for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "style_names"):
+        if getattr(a, name) != getattr(b, name):
+            raise ParameterError(f"--init-from {folder}: its {name} is {getattr(a, name)!r}, this "
+                                 f"run's is {getattr(b, name)!r}; use the same sizes and corpus")
+    if a.n_keys and a.n_keys != b.n_keys:
+        raise ParameterError(f"--init-from {folder}: it is told {a.n_keys} keys, this run {b.n_keys}")
+    state = {k: v for k, v in src.state_dict().items() if b.n_keys or not k.startswith("keys.")}
+    missing = model.load_state_dict(state, strict=False).missing_keys
+    if any(not k.startswith("keys.") for k in missing):
+        raise ParameterError(f"--init-from {folder}: weights missing for {missing[0]}")
 
 
 def new_model(tok: Tokenizer, style_names: Sequence[str], **sizes: int) -> MusegenLM:
@@ -401,5 +499,6 @@ def export(model: MusegenLM, out_dir: Path, tok: Tokenizer, styles: list[dict],
 
 
 __all__ = ["TrainConfig", "TrainState", "train", "make_batch", "make_window", "token_nll",
+           "style_shares", "piece_key_rows", "shift_key_row", "init_from",
            "heldout_windows", "nll_by_style", "new_model", "export", "lr_at",
            "save_training_state", "load_training_state", "check_resumable"]

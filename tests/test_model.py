@@ -47,9 +47,9 @@ def test_windows_follow_the_grammar(tok, pieces):
 
 def test_batches_are_a_function_of_seed_and_step(tok, pieces):
     cfg = TrainConfig(batch_size=4, context=128)
-    a, sa = make_batch(tok, pieces, cfg, 7)
-    b, sb = make_batch(tok, pieces, cfg, 7)
-    c, _ = make_batch(tok, pieces, cfg, 8)
+    a, sa, _ = make_batch(tok, pieces, cfg, 7)
+    b, sb, _ = make_batch(tok, pieces, cfg, 7)
+    c, _, _ = make_batch(tok, pieces, cfg, 8)
     assert torch.equal(a, b) and torch.equal(sa, sb) and not torch.equal(a, c)
 
 
@@ -208,3 +208,74 @@ def test_decode_weights_follow_the_parameters(tok):
     assert w2 is not w
     m.model.layers[0].mlp.down_proj.weight.data = torch.zeros_like(m.model.layers[0].mlp.down_proj.weight)
     assert DecodeWeights.of(m) is not w2
+
+
+# ----------------------------------------------------------------------------- issue 16: balance, keys
+def test_balanced_exposure_lifts_the_small_style(tok, pieces):
+    from musegen.train import style_shares
+
+    lopsided = [p for p in pieces if p[0] == 0] * 9 + [p for p in pieces if p[0] == 1]
+    plain, balanced = style_shares(lopsided, None), style_shares(lopsided, 0.3)
+    assert abs(sum(balanced.values()) - 1) < 1e-9
+    assert balanced[1] > plain[1] * 1.5  # the small style: seen far more often
+    flat = style_shares(lopsided, 0.0)
+    assert abs(flat[0] - 0.5) < 1e-9  # alpha 0: every style alike
+    cfg = TrainConfig(batch_size=64, context=64, style_alpha=0.0, style_dropout=0.0)
+    _, styles, _ = make_batch(tok, lopsided, cfg, 3)
+    assert 16 < int((styles == 2).sum()) < 48  # about half the rows from the small style
+
+
+def test_key_rows_move_with_transposition():
+    from musegen.model import key_row
+    from musegen.train import shift_key_row
+
+    c_major, a_minor = key_row((0, "major")), key_row((9, "minor"))
+    assert (c_major, a_minor, key_row(None)) == (1, 22, 0)
+    assert shift_key_row(c_major, 2) == key_row((2, "major"))
+    assert shift_key_row(a_minor, 5) == key_row((2, "minor"))  # A minor up a fourth: D minor
+    assert shift_key_row(a_minor, -10) == key_row((11, "minor"))
+    assert shift_key_row(0, 3) == 0
+
+
+def test_a_batch_carries_each_windows_key(tok, pieces):
+    from musegen.clip import estimate_key, parse_key
+    from musegen.model import key_row
+    from musegen.train import piece_key_rows
+
+    rows = piece_key_rows(tok, pieces)
+    assert rows[0] == key_row(parse_key(estimate_key(tok.decode(pieces[0][1]).pitched_notes())))
+    cfg = TrainConfig(batch_size=8, context=256, key_dropout=0.0, transpose_range=(0, 0))
+    ids, _, keys = make_batch(tok, pieces, cfg, 1, key_rows=rows)
+    assert keys.shape == ids.shape
+    bos = tok.vocab.bos
+    for r in range(len(ids)):
+        starts = (ids[r] == bos).nonzero().flatten().tolist()
+        for a, b in zip(starts, starts[1:] + [len(ids[r])]):
+            assert len(set(keys[r, a:b].tolist())) == 1  # one key per packed window
+    assert set(keys.unique().tolist()) <= set(rows.tolist())
+    # transposed windows carry the moved key; with dropout 1 every window is "unknown"
+    moved = TrainConfig(batch_size=8, context=256, key_dropout=0.0, transpose_range=(3, 4))
+    _, _, k3 = make_batch(tok, pieces, moved, 1, key_rows=rows)
+    assert not torch.equal(k3, keys)
+    none = TrainConfig(batch_size=8, context=256, key_dropout=1.0)
+    assert int(make_batch(tok, pieces, none, 1, key_rows=rows)[2].max()) == 0
+
+
+def test_a_model_told_the_key_learns_saves_and_loads_it(tok, pieces, tmp_path):
+    torch.manual_seed(0)
+    m = new_model(tok, ["a", "b"], n_keys=24, **TINY)
+    cfg = TrainConfig(steps=4, batch_size=4, context=96, warmup=1, eval_every=4, ckpt_every=4)
+    before = m.keys.weight.detach().clone()
+    st = train(m, tok, pieces, pieces[:2], cfg, tmp_path / "run", device="cpu")
+    assert st.evals and not torch.equal(before, m.keys.weight.detach())  # the table learned
+    export(m, tmp_path / "model", tok, [{"name": "a"}, {"name": "b"}])
+    back, _ = load_checkpoint(tmp_path / "model")
+    assert back.cfg.n_keys == 24 and torch.equal(back.keys.weight, m.keys.weight.detach())
+    ids = torch.from_numpy(pieces[0][1][:64].astype(np.int64))[None]
+    style = back.style_vectors(torch.tensor([1]))
+    told = back(ids, style + back.key_vectors(torch.tensor([5])))
+    assert not torch.allclose(told, back(ids, style))  # the key changes what it predicts
+    # the language-model file stays a plain Llama: no key table in it
+    from safetensors.torch import load_file
+
+    assert not any(k.startswith("keys.") for k in load_file(str(tmp_path / "model" / "model.safetensors")))

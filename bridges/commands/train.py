@@ -37,7 +37,9 @@ RUN_FILES = ("run.json", "last.pt", "last.tmp", "log.jsonl", "midi", "corpus")
 IDENTITY = {"corpus": "--corpus", "init": "--init", "midi_dir": "--midi-dir", "style": "--style",
             "steps": "--steps", "batch_size": "--batch-size", "context": "--context", "lr": "--lr",
             "warmup": "--warmup", "d_model": "--d-model", "layers": "--layers", "heads": "--heads",
-            "d_ff": "--d-ff", "fim_rate": "--fim-rate", "seed": "--seed"}
+            "d_ff": "--d-ff", "fim_rate": "--fim-rate", "seed": "--seed", "init_from": "--init-from",
+            "style_alpha": "--style-alpha", "keys": "--keys", "key_dropout": "--key-dropout",
+            "bf16": "--bf16"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,6 +79,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resume", action="store_true",
                    help="start the run folder over (its checkpoint, log and staged MIDI are removed)")
     p.add_argument("--fp16", action="store_true", help="store the exported weights in float16")
+    p.add_argument("--init-from", default=None,
+                   help="start from a trained model folder ('default' = the shipped model): its sizes, "
+                   "weights and style table; a key table it lacks (--keys) is learned from scratch")
+    p.add_argument("--style-alpha", type=float, default=None,
+                   help="balanced exposure: draw rows by style with p(style) ~ tokens^ALPHA, e.g. 0.4, "
+                   "so small styles are seen many times (default: pieces by sqrt(length))")
+    p.add_argument("--keys", action="store_true",
+                   help="tell the model each piece's key (a learned key vector added like the style; "
+                   "generation then passes the requested, prompt's or drawn key)")
+    p.add_argument("--key-dropout", type=float, default=0.2,
+                   help="with --keys: share of windows trained with the unknown-key row (default 0.2)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast for the training matmuls on CPU (faster where the CPU has "
+                   "AVX512-BF16 or AMX; always on for CUDA)")
     g = p.add_argument_group("learn my style")
     g.add_argument("--init", default=None,
                    help="start from a trained model folder ('default' = the shipped model)")
@@ -275,22 +291,38 @@ def _train_from_corpus(args: argparse.Namespace, console: object) -> int:
     tok = corpus.tokenizer()
     styles = corpus.styles
     names = [s["name"] for s in styles]
+    init_dir = None
+    if args.init_from:
+        from musegen.model import MusegenConfig
+        from musegen.studio import resolve_model_dir
+
+        init_dir = resolve_model_dir(args.init_from)
+        src = MusegenConfig.from_dict(json.loads((init_dir / "musegen.json").read_text())["musegen_config"])
+        args.d_model, args.layers, args.heads, args.d_ff = src.d_model, src.n_layers, src.n_heads, src.d_ff
     cfg = TrainConfig(steps=args.steps or 4000, batch_size=args.batch_size, context=args.context,
                       lr=args.lr or 1.5e-3, warmup=args.warmup, eval_every=args.eval_every,
-                      ckpt_every=args.ckpt_every, fim_rate=args.fim_rate, seed=args.seed)
+                      ckpt_every=args.ckpt_every, fim_rate=args.fim_rate, seed=args.seed,
+                      style_alpha=args.style_alpha, key_dropout=args.key_dropout, bf16=args.bf16)
     record = {"format": RUN_FORMAT, "command": "train",
               "args": {"corpus": str(corpus_dir.resolve()), "steps": cfg.steps,
                        "batch_size": cfg.batch_size, "context": cfg.context, "lr": cfg.lr,
                        "warmup": cfg.warmup, "d_model": args.d_model, "layers": args.layers,
                        "heads": args.heads, "d_ff": args.d_ff, "fim_rate": cfg.fim_rate,
-                       "seed": cfg.seed},
+                       "seed": cfg.seed, "style_alpha": cfg.style_alpha, "keys": args.keys,
+                       "key_dropout": cfg.key_dropout, "bf16": cfg.bf16,
+                       "init_from": str(init_dir) if init_dir else None},
               "corpus_digest": _digest([corpus_dir / "pieces.jsonl", corpus_dir / "styles.json"])}
     if int(os.environ.get("RANK", "0")) == 0:
         _claim_run_dir(args.run, record, args.no_resume, console)
     train_p, valid_p = corpus.split("train"), corpus.split("valid")
     torch.manual_seed(args.seed)
     model = new_model(tok, names, d_model=args.d_model, n_layers=args.layers,
-                      n_heads=args.heads, d_ff=args.d_ff, context=args.context)
+                      n_heads=args.heads, d_ff=args.d_ff, context=args.context,
+                      n_keys=24 if args.keys else 0)
+    if init_dir is not None:
+        from musegen.train import init_from
+
+        init_from(model, init_dir)
     console.print(f"{model.num_parameters():,} parameters; {len(train_p)} train / "
                   f"{len(valid_p)} valid pieces; {len(names)} styles; device {pick_device(args.device)}")
     state = _run_training(args, console, model, tok, train_p, valid_p, cfg, names,

@@ -33,7 +33,7 @@ from musegen.generate.constraints import KeptVoices
 from musegen.generate.decode import Decoder, DecodeWeights
 from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
-from musegen.model import load_checkpoint, pick_device
+from musegen.model import key_row, load_checkpoint, pick_device
 from musegen.novelty import Novelty, NoveltyIndex
 from musegen.params import check_style_weight
 from musegen.priors import StylePriors
@@ -150,6 +150,18 @@ class Engine:
             return vecs, ({style: 1.0} if style != "none" else None)
         return vecs, style  # type: ignore[return-value]
 
+    def keyed(self, vecs: torch.Tensor, sp: SampleParams, n: int) -> torch.Tensor:
+        """The rows' style vectors plus, for a model told the key (`MusegenConfig.n_keys`), each
+        row's key vector: the request's key (the key lock, else the prompt's estimate) or, from
+        nothing, the key drawn for the row (`PhraseParams.key_of`); unknown without one."""
+        if self.model.keys is None:
+            return vecs
+        phrase = sp.phrase
+        rows = [key_row(phrase.key_of(i) if phrase is not None else None) for i in range(n)]
+        with torch.no_grad():
+            keys = self.model.key_vectors(torch.tensor(rows, device=self.model.keys.weight.device))
+        return vecs + keys.to(vecs.device, vecs.dtype)
+
     # ------------------------------------------------------------------- runs
     def run(self, prompt: np.ndarray, state: GrammarState, forced: list[int], vecs: torch.Tensor,
             sp: SampleParams, *, seed: int, n: int, bars_n: int, build: Callable[[np.ndarray], Clip],
@@ -175,6 +187,7 @@ class Engine:
         `related` (morph steps): every row draws with the same seed and may come close to the
         others."""
         earlier = [] if earlier is None else earlier
+        vecs = self.keyed(vecs, sp, n)
         rows: list[Row | None] = [None] * n
         todo = list(range(n))
         live = _Live(on_bars, partial, self.tok.vocab.bar) if on_bars is not None else None
