@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the built one)")
     p.add_argument("--split", default="test", choices=["valid", "test"], help="held-out split to measure")
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here (default: no JSON)")
+    p.add_argument("--context", type=int, default=None,
+                   help="tokens per held-out window (default: the model's training window); give "
+                   "the same value to compare models trained on different windows")
     p.set_defaults(func=run)
 
     c = sub.add_parser("model-card", help="measure a trained model and write its MODEL_CARD.md")
@@ -73,9 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if not (corpus / "summary.json").exists():
         raise ParameterError(f"no corpus at {corpus}: run `musegen corpus build` first")
     check_styles(model_dir, corpus)
+    if args.context is not None and args.context < 16:
+        raise ParameterError(f"--context must be at least 16 tokens, got {args.context}")
     with progress(Console(stderr=True), "[bold]eval-nll") as bar:
         report = evaluate_model_dir(model_dir, corpus, split=args.split,
-                                    on_stage=lambda s: bar.update(info=s))
+                                    on_stage=lambda s: bar.update(info=s), context=args.context)
     console.print(report.markdown())
     if args.json:
         write_json(args.json, report.to_dict())
