@@ -193,6 +193,12 @@ def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -
         f"- {n_params:,} parameters: {cfg['n_layers']} layers, d_model {cfg['d_model']}, "
         f"{cfg['n_heads']} heads, d_ff {cfg['d_ff']}, vocabulary {cfg['vocab_size']}, "
         f"{cfg['n_styles']} styles; training window {cfg['context']} tokens (rotary positions).",
+        *([f"- Told the key: a learned vector per tonic x mode ({cfg['n_keys']} rows, plus row 0 "
+           "for an unknown key), added like the style vector. Training gives each window its "
+           "piece's key (Krumhansl estimate, moved with the transposition; "
+           f"{tr.get('train_config', {}).get('key_dropout')} of the windows get the unknown row); "
+           "generation gives the key lock, else the prompt's estimated key, else (from nothing) "
+           "the key drawn for the take from the style's real pieces."] if cfg.get("n_keys") else []),
         "", "## Data", "",
         f"music21's bundled corpus, built by `musegen corpus build` in {summary.get('wall_s', 0):.0f} s "
         f"({'abc2midi' if summary.get('abc2midi') else 'music21'} for the ABC collections). "
@@ -212,7 +218,10 @@ def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -
         f"{tc.get('weight_decay')}, gradient clip {tc.get('grad_clip')}.",
         f"- Fill-in-the-middle rate {tc.get('fim_rate')} (bar ranges up to {tc.get('max_fim_bars')} bars), "
         f"style dropout {tc.get('style_dropout')}, random transposition {tc.get('transpose_range')} semitones.",
-        f"- Hardware: {tr.get('hardware')}; wall time {tr.get('wall_s', 0) / 60:.1f} min.",
+        *_continued_from(tr),
+        *_exposure_lines(corpus_dir, tr),
+        f"- Hardware: {tr.get('hardware')}; wall time {tr.get('wall_s', 0) / 60:.1f} min"
+        f"{' (bf16 autocast)' if tc.get('bf16') else ''}.",
         f"- Final train loss (mean of the last 50 steps): {tr.get('final_train_loss', float('nan')):.4f}; "
         f"final validation NLL (mean over styles): "
         f"{np.mean(list((tr.get('final_valid_nll') or {0: float('nan')}).values())):.4f}.",
@@ -246,12 +255,65 @@ def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -
         "", "## Reproduce", "", "```bash", "bash scripts/train_default.sh", "```", "",
         "which runs:", "", "```bash",
         "musegen corpus build --out data/corpus-default",
+        *([tr["init_from"]["training"].get("command", "musegen train ...")]
+          if (tr.get("init_from") or {}).get("training") else []),
         tr.get("command", "musegen train ..."),
         "musegen model-card --model runs/default/model --corpus data/corpus-default",
         "```", "",
         f"Versions: {json.dumps(meta.get('versions', {}))}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _continued_from(tr: dict) -> list[str]:
+    """The card's line on the run this one continued (`musegen train --init-from`)."""
+    src = tr.get("init_from")
+    if not src:
+        return []
+    t = src.get("training") or {}
+    tc = t.get("train_config", {})
+    return [f"- Continued from {src.get('folder')}: {t.get('steps')} steps of batch "
+            f"{tc.get('batch_size')} x {tc.get('context')} tokens, {t.get('wall_s', 0) / 60:.1f} min on "
+            f"{t.get('hardware')} (its command is the first training line under Reproduce)."]
+
+
+def exposure(corpus_dir: Path, train_config: dict, steps: int) -> dict[str, float]:
+    """Epochs per style: the rows a run drew of each style (`style_shares`) times their tokens,
+    over the style's training tokens."""
+    from musegen.corpus.dataset import Corpus
+    from musegen.train import style_shares
+
+    corpus = Corpus.open(corpus_dir)
+    train = corpus.split("train")
+    shares = style_shares(train, train_config.get("style_alpha"))
+    tokens: dict[int, int] = {}
+    for s, ids in train:
+        tokens[s] = tokens.get(s, 0) + len(ids)
+    seen = steps * train_config.get("batch_size", 0) * train_config.get("context", 0)
+    return {corpus.style_names[s]: seen * shares[s] / tokens[s] for s in shares}
+
+
+def _exposure_lines(corpus_dir: Path, tr: dict) -> list[str]:
+    """Per-style epochs of this run (and of the run it continued)."""
+    tc = tr.get("train_config", {})
+    if not tc or not tr.get("steps"):
+        return []
+    runs = [("this run", tc, tr["steps"])]
+    src = (tr.get("init_from") or {}).get("training") or {}
+    if src.get("train_config"):
+        runs.insert(0, ("continued run", src["train_config"], src.get("steps", 0)))
+    try:
+        tables = [(name, exposure(corpus_dir, c, n)) for name, c, n in runs]
+    except (OSError, ValueError, KeyError):
+        return []
+    alpha = tc.get("style_alpha")
+    lines = [f"- Exposure: rows drawn by style with p(style) ~ tokens^{alpha} (balanced)." if alpha is not None
+             else "- Exposure: pieces drawn by sqrt(length), so styles as their pieces come.",
+             "", "| style | " + " | ".join(f"epochs, {n}" for n, _ in tables) + " |",
+             "|---|" + "---:|" * len(tables)]
+    for style in tables[0][1]:
+        lines.append(f"| {style} | " + " | ".join(f"{t[style]:.1f}" for _, t in tables) + " |")
+    return lines + [""]
 
 
 def _param_count(model_dir: Path) -> int:
@@ -264,4 +326,6 @@ def _param_count(model_dir: Path) -> int:
                 n += int(np.prod(f.get_slice(k).get_shape()))
     with safe_open(str(model_dir / "style_table.safetensors"), "pt") as f:
         n += int(np.prod(f.get_slice("style_table").get_shape()))
+        if "key_table" in f.keys():
+            n += int(np.prod(f.get_slice("key_table").get_shape()))
     return n

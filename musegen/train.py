@@ -436,7 +436,7 @@ def train(
     net = _ddp(model) if distributed else model
     valid = heldout_windows(valid_pieces, cfg.context, cfg.eval_pieces_per_style)
     # a model told the key: each piece's key, estimated once (the validation windows' too)
-    told = model.cfg.n_keys > 0 and cfg.only_style is None
+    told = model.cfg.n_keys > 0  # (learning a style too: its vector is learned as it will be used)
     key_rows = piece_key_rows(tok, train_pieces) if told else None
     valid_keys = piece_key_rows(tok, valid) if told else None
     t_start, done_here = time.time(), 0

@@ -115,6 +115,10 @@ def test_generation_switches() -> None:
 
     off = generation_kwargs("continue", MusicianshipConfig(no_constraints=True))
     assert off == {k: v for k, v in OFF_SWITCHES.items() if k in params_for("continue")}
+    from musegen.params import check
+
+    for op in ("continue", "regenerate", "blend", "arrange"):  # every switch is a valid value
+        check(op, generation_kwargs(op, MusicianshipConfig(no_constraints=True)))
 
 
 def test_families() -> None:

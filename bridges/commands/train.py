@@ -343,6 +343,9 @@ def _train_from_corpus(args: argparse.Namespace, console: object) -> int:
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
     }
+    if init_dir is not None:  # the run it continues, for the card's reproduction and exposure
+        src_meta = json.loads((init_dir / "musegen.json").read_text())
+        extra["training"]["init_from"] = {"folder": str(init_dir), "training": src_meta.get("training")}
     out = args.out or args.run / "model"
     export(model, out, tok, styles, extra, fp16=args.fp16)
     console.print(f"model written to {out}")

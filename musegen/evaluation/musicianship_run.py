@@ -33,7 +33,7 @@ FOLK_FAMILIES = ("essen", "celtic")  # the registry's families of monophonic fol
 BLEND_PAIRS = (("chinese-folk", "bach-chorale"), ("scottish-air", "renaissance-mass"),
                ("irish-dance", "bach-chorale"))
 OFF_SWITCHES: dict[str, object] = {
-    "voice_leading": False, "cadence": "none", "motif": 0.0, "motif_reuse": 0.0,
+    "voice_leading": "off", "cadence": "none", "motif": 0.0, "motif_reuse": 0.0,
     "keep_voices": False, "idiomatic": False, "form": None,
 }
 """Generation parameters that turn a decoding constraint off, by name: `--no-constraints`
