@@ -41,6 +41,10 @@ class Limits:
     max_notes: int = 20_000  # per streamed clip, both ways
     max_open_streams: int = 16  # clips being streamed in at once
     allowed_dirs: tuple[Path, ...] = ()
+    # replies are paced (`bridges.osc.pacing.Pacer`): up to send_burst datagrams at once, then
+    # at most send_rate a second, so a take's notes do not overrun a host's UDP receive buffer
+    send_rate: int = 4000
+    send_burst: int = 128
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pythonosc.osc_packet import OscPacket
 
 from bridges.osc.jobs import Executor, Job, Outcome
 from bridges.osc.notes import ClipAssembler
+from bridges.osc.pacing import Pacer
 from bridges.osc.protocol import GENERATE, Limits, ProtocolError, Request, check_id, parse_request, resolve_path
 from bridges.studio import StudioLike
 from musegen.session import Session
@@ -55,6 +56,7 @@ class OscServer:
         self._host, self._port = host, port
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
+        self._pacer = Pacer(self.limits.send_rate, self.limits.send_burst)
         self._state = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -138,7 +140,7 @@ class OscServer:
                 "packets": c.get("packets", 0), "messages": c.get("messages", 0),
                 "served": c.get("served", 0), "failed": c.get("failed", 0),
                 "cancelled": c.get("cancelled", 0), "bad_input": sum(bad.values()), **bad,
-                "send_errors": c.get("send_errors", 0),
+                "send_errors": c.get("send_errors", 0), "paced_s": round(self._pacer.waited_s, 3),
                 "queued": self._gen_q.qsize() + self._quick_q.qsize(), "running": str(running),
                 "takes": len(self.session.takes(include_undone=True)),
                 "max_bars": self.limits.max_bars, "max_variations": self.limits.max_variations,
@@ -164,6 +166,7 @@ class OscServer:
                 b.add_arg(a)
             data = b.build().dgram
             with self._send_lock:
+                self._pacer.wait()
                 self._sock.sendto(data, self.reply_to or addr)  # type: ignore[union-attr]
         except Exception:  # BuildError for an unencodable value, OSError for a gone client
             self._count("send_errors")
