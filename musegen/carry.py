@@ -76,9 +76,11 @@ def _keys(take: Clip, source: Clip | None, given: tuple, key: str | None, lock_f
 def splice(source: Clip, decoded: Clip, lo_tick: int, hi_tick: int, *, offset_ticks: int = 0) -> Clip:
     """The source with the notes starting in [lo_tick, hi_tick) replaced by `decoded`'s notes
     there; every other note, velocity, lyric and event of the source exactly as it was (its
-    own note objects: cheap for a huge clip). `decoded` is the tokens of a window of the source
+    own note objects: cheap for a huge clip), and its length: a new note ringing past the last
+    bar line is cut there. `decoded` is the tokens of a window of the source
     starting at `offset_ticks` (its track i is the source's token track i)."""
     src = token_tracks(source)
+    end = source.bar_starts[-1]  # a regenerated note held past the clip's last bar line is cut
     new_of = {id(t): decoded.tracks[i] for i, t in enumerate(src) if i < len(decoded.tracks)}
     tracks = []
     for t in source.tracks:
@@ -87,8 +89,9 @@ def splice(source: Clip, decoded: Clip, lo_tick: int, hi_tick: int, *, offset_ti
         a = bisect.bisect_left(t.notes, lo_tick, key=_onset)
         b = bisect.bisect_left(t.notes, hi_tick, key=_onset)
         mid = () if gen is None else tuple(
-            replace(n, start_tick=n.start_tick + offset_ticks) for n in gen.notes
-            if lo_tick <= n.start_tick + offset_ticks < hi_tick)
+            replace(n, start_tick=n.start_tick + offset_ticks,
+                    duration_ticks=min(n.duration_ticks, end - n.start_tick - offset_ticks))
+            for n in gen.notes if lo_tick <= n.start_tick + offset_ticks < hi_tick)
         tracks.append(replace(t, notes=t.notes[:a] + mid + t.notes[b:]))
     return replace(source, tracks=tuple(tracks))
 

@@ -202,6 +202,22 @@ def test_splice_and_carry_are_exact_on_their_own():
     assert later.key_signatures == (KeySignature(0, -1, True),)
 
 
+def test_a_regenerated_note_held_past_the_clips_end_is_cut_there():
+    """Regenerating the last bars must give a take of the same length: a new note that rings
+    past the last bar line is cut at it (16 of 1000 regenerate takes were a bar longer)."""
+    from dataclasses import replace
+
+    from musegen.clip import Note
+
+    folk = Clip.load(EXAMPLES / "folk.mid")
+    end, last = folk.bar_starts[-1], folk.bar_starts[-2]
+    held = Note(pitch=67, start_tick=last, duration_ticks=3 * (end - last), velocity=80)
+    decoded = Clip(tracks=(replace(folk.tracks[0], notes=(held,)),), length_ticks=4 * end)
+    spliced = splice(folk, decoded, last, end)
+    assert spliced.n_bars == folk.n_bars and spliced.bar_starts[-1] == end
+    assert spliced.tracks[0].notes[-1] == replace(held, duration_ticks=end - last)
+
+
 def test_key_signature_names_round_trip_every_signature():
     for sharps in range(-7, 8):
         for minor in (False, True):
