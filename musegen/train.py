@@ -343,6 +343,23 @@ def _restore(ckpt: Path, model: MusegenLM, cfg: TrainConfig, resume: bool
     return TrainState(**saved["state"]), saved
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 matmuls natively (AVX512-BF16 or AMX tiles), as torch sees it;
+    True when this torch cannot tell (its probes are private and may move)."""
+    probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(p is None for p in probes):
+        return True
+    return any(p() for p in probes)  # type: ignore[misc]
+
+
+def check_bf16(bf16: bool, dev: torch.device) -> None:
+    """bf16 autocast on a CPU that would emulate it is refused (ParameterError naming --bf16)."""
+    if bf16 and dev.type == "cpu" and not cpu_has_bf16():
+        raise ParameterError("--bf16: this CPU has no bf16 matrix instructions (AVX512-BF16 or AMX); "
+                             "torch emulates bf16 on it, ~30x slower than fp32 (measured 130 vs "
+                             "~4,000 tokens/s on a Zen 3 EPYC): train without --bf16")
+
+
 def _ddp(model: MusegenLM) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
@@ -428,6 +445,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "last.pt"
     distributed, rank, dev = _init_distributed(pick_device(device))
+    check_bf16(cfg.bf16, dev)
     state, saved = _restore(ckpt, model, cfg, resume)
     model.to(dev).train()
     opt = _optimizer(model, cfg)

@@ -103,10 +103,15 @@ def test_lyrics_train_flags_name_the_settings_and_a_run_resumes(tiny_lyric_corpu
 
 
 def test_a_run_starts_from_another_models_weights_in_bf16(tiny_lyric_corpus: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """`--init-from` continues a finished model (the step-0 loss is the old model's, not a random one's),
-    `--bf16` trains, and a model of another shape is refused naming the flag."""
+    `--bf16` trains (on any CPU: its refusal where bf16 is emulated is tested in test_cli_long_jobs),
+    and a model of another shape is refused naming the flag."""
+    import musegen.train
     from bridges.cli import main
+
+    monkeypatch.setattr(musegen.train, "cpu_has_bf16", lambda: True)
 
     shape = ["--batch-size", "2", "--context", "16", "--d-model", "32", "--layers", "1", "--heads", "2",
              "--d-ff", "64", "--eval-every", "4", "--threads", "1", "--corpus", str(tiny_lyric_corpus)]

@@ -75,7 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start from this lyric model's weights, e.g. musegen/models/lyrics (same shape and "
                         "tokenizer: build the corpus with --tokenizer of the same folder; default: random weights)")
     p.add_argument("--bf16", action="store_true",
-                   help="bf16 autocast for training matmuls (faster on CPUs with AVX512-BF16/AMX; default: fp32)")
+                   help="bf16 autocast for training matmuls (faster on CPUs with AVX512-BF16/AMX, refused on "
+                   "CPUs without them; default: fp32)")
     p.set_defaults(func=run_train)
 
 
@@ -111,6 +112,10 @@ def run_train(args: argparse.Namespace) -> int:
                            d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=args.d_ff,
                            seed=args.seed, eval_every=args.eval_every, ckpt_every=min(100, args.eval_every),
                            init_from=str(args.init_from or ""), bf16=args.bf16)
+    if args.bf16 and not torch.cuda.is_available():  # the lyric model trains on the CPU here
+        from musegen.train import check_bf16
+
+        check_bf16(True, torch.device("cpu"))
     command = "musegen " + shlex.join(sys.argv[1:])
     quiet_hf_loading()  # no tqdm bar of transformers' own when the model is written
     valid = "-"

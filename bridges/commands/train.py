@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --keys: share of windows trained with the unknown-key row (default 0.2)")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast for the training matmuls on CPU (faster where the CPU has "
-                   "AVX512-BF16 or AMX; always on for CUDA)")
+                   "AVX512-BF16 or AMX, refused where it has not; always on for CUDA)")
     g = p.add_argument_group("learn my style")
     g.add_argument("--init", default=None,
                    help="start from a trained model folder ('default' = the shipped model)")
@@ -283,7 +283,7 @@ def _train_from_corpus(args: argparse.Namespace, console: object) -> int:
     from musegen.corpus import default_corpus_dir
     from musegen.corpus.dataset import Corpus
     from musegen.model import pick_device
-    from musegen.train import TrainConfig, export, new_model
+    from musegen.train import TrainConfig, check_bf16, export, new_model
 
     corpus_dir = args.corpus or default_corpus_dir()
     corpus = Corpus.open(corpus_dir)  # a missing corpus: one line naming the folder
@@ -303,6 +303,7 @@ def _train_from_corpus(args: argparse.Namespace, console: object) -> int:
                       lr=args.lr or 1.5e-3, warmup=args.warmup, eval_every=args.eval_every,
                       ckpt_every=args.ckpt_every, fim_rate=args.fim_rate, seed=args.seed,
                       style_alpha=args.style_alpha, key_dropout=args.key_dropout, bf16=args.bf16)
+    check_bf16(cfg.bf16, pick_device(args.device))  # before the run folder is claimed
     record = {"format": RUN_FORMAT, "command": "train",
               "args": {"corpus": str(corpus_dir.resolve()), "steps": cfg.steps,
                        "batch_size": cfg.batch_size, "context": cfg.context, "lr": cfg.lr,
