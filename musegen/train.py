@@ -356,8 +356,8 @@ def check_bf16(bf16: bool, dev: torch.device) -> None:
     """bf16 autocast on a CPU that would emulate it is refused (ParameterError naming --bf16)."""
     if bf16 and dev.type == "cpu" and not cpu_has_bf16():
         raise ParameterError("--bf16: this CPU has no bf16 matrix instructions (AVX512-BF16 or AMX); "
-                             "torch emulates bf16 on it, ~30x slower than fp32 (measured 130 vs "
-                             "~4,000 tokens/s on a Zen 3 EPYC): train without --bf16")
+                             "torch emulates bf16 on it, ~18x slower than fp32 (measured 130 vs "
+                             "~2,300 tokens/s on a 2-core Zen 3 EPYC): train without --bf16")
 
 
 def _ddp(model: MusegenLM) -> torch.nn.Module:

@@ -131,7 +131,7 @@ def test_train_with_a_file_as_run_dir_is_one_line(tiny_model_dir, tmp_path, caps
 
 
 def test_bf16_is_refused_on_a_cpu_that_would_emulate_it(corpus, tmp_path, capsys, monkeypatch):
-    """bf16 autocast on a CPU without AVX512-BF16/AMX ran ~30x slower than fp32 (130 vs ~4,000
+    """bf16 autocast on a CPU without AVX512-BF16/AMX ran ~18x slower than fp32 (130 vs ~2,300
     tokens/s): one clear line naming the flag, and no run folder claimed."""
     import musegen.train
 
