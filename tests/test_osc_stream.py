@@ -69,7 +69,7 @@ def test_notes_stream_while_the_takes_are_decoded(tmp_path, inbox_dir, shipped):
     session.close()
 
 
-def test_studio_on_bars_gives_each_take_bar_by_bar(shipped):
+def test_studio_on_bars_gives_each_takes_first_notes_then_bar_by_bar(shipped):
     from musegen import Clip
     from musegen.examples import example_path
 
@@ -78,7 +78,9 @@ def test_studio_on_bars_gives_each_take_bar_by_bar(shipped):
                               on_bars=events.append)
     for i, take in enumerate(takes):
         mine = [e for e in events if e.take == i]
-        assert [e.bars for e in mine] == [1, 2, 3] and [e.final for e in mine] == [False, False, True]
+        # the take's first notes as soon as they are drawn (inside bar 1), then bar by bar
+        assert [e.bars for e in mine] == [0, 1, 2, 3] and [e.final for e in mine] == [False, False, False, True]
+        assert mine[0].notes and all(n.start_tick < take.clip.bar_starts[1] for _, n in mine[0].notes)
         got = [(ti, n) for e in mine for ti, n in e.notes]
         want = [(ti, n) for ti, t in enumerate(take.clip.tracks) for n in t.notes]
         assert len(got) == len(want) and set(got) == set(want)

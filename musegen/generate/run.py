@@ -259,7 +259,8 @@ class TakeNotes:
     """Newly decoded notes of one take of a running request (`Engine.run`'s `on_bars`).
 
     `notes` are (track index, note) pairs not sent before for this take, by onset; `clip` is
-    the take so far (its first `bars` whole bars; the whole take when `final`). `restart`:
+    the take so far (its first `bars` whole bars, and the notes of the bar being decoded
+    that have ended inside it; the whole take when `final`). `restart`:
     the take is being drawn again (a check rejected the first draw): drop the notes sent for
     it before. Over a request, the notes of a take's events are exactly its final clip's."""
 
@@ -281,15 +282,24 @@ class _Live:
         self.restart: set[int] = set()
 
     def hook(self, todo: list[int]) -> Callable[[int, list[int]], None] | None:
-        """The sampler's `on_bar` for a batch whose row k is take todo[k]."""
+        """The sampler's `on_bar` for a batch whose row k is take todo[k]: at each BAR, the bar
+        it closes; before a take has sent anything, at each note's DURATION too, so a host
+        hears each take's first note as soon as it is drawn. (Not every note: decoding a
+        partial take reads the prompt too, ~12 ms for a chorale here, 15 % of a request if
+        done four times a second per take.)"""
         if self.partial is None:
             return None
 
         def on_bar(k: int, tokens: list[int]) -> None:
-            done = sum(1 for t in tokens if t == self.bar) - 1  # the first BAR opens bar 1
-            if done >= 1:
-                self._emit(todo[k], self.partial(np.asarray(tokens[:-1], dtype=np.int64), done),  # type: ignore[misc]
-                           done, final=False)
+            i = todo[k]
+            begun = sum(1 for t in tokens if t == self.bar)  # the first BAR opens bar 1
+            if tokens[-1] == self.bar:
+                if begun >= 2:
+                    self._emit(i, self.partial(np.asarray(tokens[:-1], dtype=np.int64), begun - 1),  # type: ignore[misc]
+                               begun - 1, final=False)
+            elif begun >= 1 and not self.sent.get(i):
+                self._emit(i, self.partial(np.asarray(tokens, dtype=np.int64), begun),  # type: ignore[misc]
+                           begun - 1, final=False, only_if_new=True)
         return on_bar
 
     def redraw(self, i: int) -> None:
@@ -300,7 +310,7 @@ class _Live:
     def finish(self, i: int, clip: Clip) -> None:
         self._emit(i, clip, clip.n_bars, final=True)
 
-    def _emit(self, i: int, clip: Clip, bars: int, *, final: bool) -> None:
+    def _emit(self, i: int, clip: Clip, bars: int, *, final: bool, only_if_new: bool = False) -> None:
         sent = self.sent.setdefault(i, set())
         new = []
         for ti, t in enumerate(clip.tracks):
@@ -311,6 +321,8 @@ class _Live:
                     sent.add(key)
                     new.append((ti, n))
         new.sort(key=lambda x: (x[1].start_tick, x[0], x[1].pitch))
+        if only_if_new and not new:
+            return
         restart = i in self.restart
         self.restart.discard(i)
         self.send(TakeNotes(i, tuple(new), bars, clip, restart=restart, final=final))

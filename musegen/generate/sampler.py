@@ -67,7 +67,8 @@ def sample(
     `kept` (arrange) forces the kept tracks' notes where they lie; the model writes the rest.
     `make_decoder` is the forward pass: `decode.Decoder` (torch, the reference) or the fast
     CPU path's (`fast.decoder_factory`). `on_bar(row, tokens)` is called each time a row
-    opens a new bar (its last token, a BAR): `tokens` are the row's so far, forced ones first.
+    opens a new bar or completes a note (its last token, a BAR or a DURATION): `tokens` are the
+    row's so far, forced ones first.
     """
     if len(seeds) != styles.shape[0]:
         raise ValueError(f"{len(seeds)} seeds for {styles.shape[0]} rows")
@@ -82,11 +83,13 @@ def sample(
     watch = _Watch(t0, rows, bars, on_progress, cancelled)
     rngs = [np.random.Generator(np.random.PCG64(int(sd))) for sd in seeds]
     active = list(rows)  # rows still generating; finished rows leave the batch
+    first_duration = tok.vocab.ranges["duration"].start  # DURATION ends a note; it is the last range
+    assert tok.vocab.ranges["duration"].stop == tok.vocab.size
     for _ in range(budget):
         nxt = _draw_step(pipeline, active, stream.logits(), rngs, params)
         for row, t in zip(active, nxt):
             row.push(tok.grammar, t)
-            if on_bar is not None and t == tok.vocab.bar and not row.done:
+            if on_bar is not None and (t == tok.vocab.bar or t >= first_duration) and not row.done:
                 on_bar(row.index, row.tokens)
         pipeline.advance(active, nxt)
         watch.tick()
