@@ -210,9 +210,15 @@ def measure(styles: list[Style] | None = None) -> dict:
 
 
 if __name__ == "__main__":  # pragma: no cover - the regeneration command
-    import sys
+    import argparse
 
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else \
-        Path(__file__).resolve().parents[1] / "models" / "default" / FILE_NAME
+    ap = argparse.ArgumentParser(description="Measure each style's keys, tempi and metres from its "
+                                 "source pieces and write them as a model's style priors.")
+    ap.add_argument("target", nargs="?", type=Path,
+                    default=Path(__file__).resolve().parents[1] / "models" / "default" / FILE_NAME,
+                    help=f"the file to write (default: the shipped model's {FILE_NAME})")
+    target = ap.parse_args().target
+    if target.is_dir():
+        target = target / FILE_NAME
     write_json(target, measure())
     print(f"wrote {target}")
