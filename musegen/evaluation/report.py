@@ -279,28 +279,42 @@ def _likelihood(run: _Run) -> Any:
                         _pieces(run.held, run.cfg.nll_pieces_per_style), split=run.cfg.split)
 
 
-def _classifier(run: _Run) -> tuple[StyleClassifier, dict, list[tuple[int, Clip]]]:
-    """2a. The style classifier, trained and tested on real pieces only; also returns the
-    held-out excerpts (style, clip) it was tested on."""
-    cfg, k = run.cfg, len(run.names)
-    run.stage("style classifier on real pieces")
-    xs, ys = [], []
-    for s, ids in _pieces(run.train, cfg.train_pieces_per_style):
-        for c in excerpts(run.tok.decode(ids), cfg.bars, cfg.excerpts_per_train_piece):
-            xs.append(features(c))
-            ys.append(s)
-    clf = StyleClassifier.fit(np.stack(xs), np.array(ys), run.names)
-    test_pieces = _pieces(run.held, cfg.test_pieces_per_style)
-    test_clips = [(s, excerpts(run.tok.decode(ids), cfg.bars, 1)) for s, ids in test_pieces]
-    test_clips = [(s, c[0]) for s, c in test_clips if c]
+def real_excerpts(tok: Any, train: Sequence[tuple[int, np.ndarray]],
+                  held: Sequence[tuple[int, np.ndarray]], cfg: EvalConfig
+                  ) -> tuple[list[tuple[int, Clip]], list[tuple[int, Clip]]]:
+    """The classifier's real data, as (style, clip): `cfg.excerpts_per_train_piece` excerpts of
+    up to `cfg.train_pieces_per_style` train pieces per style, and the first excerpt of up to
+    `cfg.test_pieces_per_style` held-out pieces per style (each `cfg.bars` bars)."""
+    train_clips = [(s, c) for s, ids in _pieces(list(train), cfg.train_pieces_per_style)
+                   for c in excerpts(tok.decode(ids), cfg.bars, cfg.excerpts_per_train_piece)]
+    test_clips = [(s, excerpts(tok.decode(ids), cfg.bars, 1))
+                  for s, ids in _pieces(list(held), cfg.test_pieces_per_style)]
+    return train_clips, [(s, c[0]) for s, c in test_clips if c]
+
+
+def classify_real(train_clips: Sequence[tuple[int, Clip]], test_clips: Sequence[tuple[int, Clip]],
+                  names: Sequence[str]) -> tuple[StyleClassifier, dict]:
+    """Fit the style classifier on `train_clips`; its figures on `test_clips` (the confusion,
+    accuracy, balanced and per-style accuracy, and the accuracy against a wrong label)."""
+    k = len(names)
+    ys = np.array([s for s, _ in train_clips])
+    clf = StyleClassifier.fit(np.stack([features(c) for _, c in train_clips]), ys, names)
     tx = np.stack([features(c) for _, c in test_clips])
     ty = np.array([s for s, _ in test_clips])
     real_pred = clf.predict(tx)
     real_conf = confusion(ty, real_pred, k)
     wrong = (ty + 1) % k  # every piece paired with a style it is not
-    classifier = {"train_excerpts": len(ys), "test_pieces": len(ty),
-                  "features": FEATURES, "confusion": real_conf.tolist(), **_accuracy(real_conf),
-                  "wrong_label_accuracy": float((real_pred == wrong).mean())}
+    return clf, {"train_excerpts": len(ys), "test_pieces": len(ty),
+                 "features": FEATURES, "confusion": real_conf.tolist(), **_accuracy(real_conf),
+                 "wrong_label_accuracy": float((real_pred == wrong).mean())}
+
+
+def _classifier(run: _Run) -> tuple[StyleClassifier, dict, list[tuple[int, Clip]]]:
+    """2a. The style classifier, trained and tested on real pieces only; also returns the
+    held-out excerpts (style, clip) it was tested on."""
+    run.stage("style classifier on real pieces")
+    train_clips, test_clips = real_excerpts(run.tok, run.train, run.held, run.cfg)
+    clf, classifier = classify_real(train_clips, test_clips, run.names)
     return clf, classifier, test_clips
 
 
