@@ -143,3 +143,81 @@ def test_novelty_runs_catch_a_planted_copy(tiny_corpus: Path) -> None:
     runs = novelty_runs(index, planted + fresh)
     assert runs[0] >= 12
     assert runs[1] < runs[0]
+
+
+# ---------------------------------------------------------------- the classifier's features
+def _clip(voices: list[list[Note]], sig: tuple[int, int] = (4, 4), bars: int = 2) -> Clip:
+    bar = PPQ * 4 * sig[0] // sig[1]
+    tracks = tuple(Track(notes=tuple(v), program=0, name=f"v{i}") for i, v in enumerate(voices))
+    return Clip(tracks=tracks, time_signatures=(TimeSignature(0, *sig),), length_ticks=bars * bar)
+
+
+def _profile(clip: Clip) -> dict[str, float]:
+    from musegen.evaluation.descriptors import PROFILE, profile
+
+    return dict(zip(PROFILE, profile(clip), strict=True))
+
+
+def test_profile_metre_one_hot() -> None:
+    waltz = _clip([[Note(60 + i % 3, 80, i * PPQ, PPQ) for i in range(6)]], sig=(3, 4))
+    jig = _clip([[Note(67, 80, i * PPQ // 2, PPQ // 2) for i in range(12)]], sig=(6, 8))
+    p, q = _profile(waltz), _profile(jig)
+    assert p["metre_3_4"] == 1 and p["bar_quarters"] == 3
+    assert sum(v for k, v in p.items() if k.startswith("metre_")) == 1
+    assert q["metre_6_8"] == 1 and q["metre_3_4"] == 0 and q["bar_quarters"] == 3
+    # quarters in 3/4 start at thirds of the bar: twelfths 0, 4 and 8
+    assert p["barpos0"] == p["barpos4"] == p["barpos8"] == pytest.approx(1 / 3)
+
+
+def test_profile_voices_and_chords() -> None:
+    melody = [Note(p, 80, i * PPQ // 2, PPQ // 2) for i, p in enumerate([60, 62, 64, 65] * 4)]
+    solo = _profile(_clip([melody]))
+    assert solo["sounding_1"] == 1 and solo["sounding_2"] == 0
+    assert solo["len_8th"] == 1 and solo["ioi_8th"] == 1
+    # steps 2, 2, 1, then a fourth down (5) back to the start: 12 of the 15 are seconds
+    assert solo["step_1"] + solo["step_2"] == pytest.approx(0.8) and solo["step_5"] == pytest.approx(0.2)
+    assert solo["step_up"] == pytest.approx(0.8)
+    duet = _profile(_clip([melody, [Note(48, 70, 0, 8 * PPQ)]]))  # a held bass under it
+    assert duet["sounding_2"] == 1 and duet["sounding_1"] == 0
+    assert duet["bass_mean"] == 48 and duet["top_mean"] > 60
+    # block C major and A minor triads on every half note: all sounding onsets are triads
+    roots = [(60, 4), (57, 3), (60, 4), (57, 3)]  # (root, third above it)
+    chords = [[Note(r + (0, third, 7)[v], 64, h * 2 * PPQ, 2 * PPQ)
+               for h, (r, third) in enumerate(roots)] for v in range(3)]
+    tri = _profile(_clip(chords))
+    assert tri["triad_share"] == 1 and tri["sounding_3"] == 1
+    assert tri["ic3"] + tri["ic4"] + tri["ic5"] == pytest.approx(1)  # thirds and fourths/fifths
+
+
+def test_profile_pentatonic_and_mode() -> None:
+    penta = [Note(p, 80, i * PPQ, PPQ) for i, p in enumerate([62, 64, 66, 69, 71, 69, 66, 64])]
+    p = _profile(_clip([penta]))
+    assert p["pentatonic"] == pytest.approx(1)
+    chromatic = _profile(_clip([[Note(60 + i, 80, i * PPQ, PPQ) for i in range(8)]]))
+    assert chromatic["pentatonic"] < 0.8
+
+
+def test_features_match_their_names() -> None:
+    from musegen.evaluation.report import FEATURES, features
+
+    x = features(_clip([[Note(60, 80, 0, PPQ)]]))
+    assert x.shape == (len(FEATURES),) and np.isfinite(x).all()
+    assert len(set(FEATURES)) == len(FEATURES)
+    empty = features(_clip([]))  # no notes: zeros but the metre, no error
+    assert empty.shape == x.shape and np.isfinite(empty).all()
+
+
+def test_classifier_learns_a_middle_band() -> None:
+    """A style marked by a middle range of one feature (a linear model can only say 'more' or
+    'less'): the hinge terms let the classifier find it."""
+    from musegen.evaluation.report import StyleClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 3, size=(600, 2))  # feature 1 is noise
+    y = ((x[:, 0] > 1) & (x[:, 0] < 2)).astype(int)
+    clf = StyleClassifier.fit(x, y, ["outer", "middle"])
+    test = rng.uniform(0, 3, size=(300, 2))
+    truth = ((test[:, 0] > 1) & (test[:, 0] < 2)).astype(int)
+    assert (clf.predict(test) == truth).mean() > 0.85  # a linear model: 2/3 at best (all "outer")
+    p = clf.proba(test[0])  # one vector is one row
+    assert p.shape == (1, 2) and p.sum() == pytest.approx(1)

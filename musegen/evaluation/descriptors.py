@@ -5,6 +5,9 @@ profile within the beat (12, on the tokenizer's 1/12-quarter grid), notes per ba
 pitch range and mean melodic step. Each style's real pieces give a centroid; a generated take
 "follows its style" when its nearest real centroid (standardised Euclidean distance) is
 the style it was asked for.
+
+`profile()` is the style classifier's richer reading of the same notes (metre, tempo,
+tonality, rhythm, melody, register, texture; see PROFILE).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musegen.clip import PPQ, Clip, parse_key
+from musegen.clip import PPQ, Clip, Note, parse_key
 
 GRID = PPQ // 12
 NAMES = ([f"pc{i}" for i in range(12)] + [f"phase{i}" for i in range(12)]
@@ -198,3 +201,170 @@ MUSICAL = {"pitch_class_entropy": pitch_class_entropy, "scale_consistency": scal
 def musical(clip: Clip) -> np.ndarray:
     """The MUSICAL descriptors of a clip, in MUSICAL's order."""
     return np.array([f(clip) for f in MUSICAL.values()])
+
+
+# ------------------------------------------------------------------ the style profile
+# What the style classifier reads beside `describe()` and MUSICAL: metre, tempo, mode and
+# scale, rhythm, melodic intervals, register, texture and harmony. Histograms are shares
+# (each sums to 1, or is all 0 for a clip with nothing to count).
+
+METRES = ((2, 4), (3, 4), (4, 4), (2, 2), (3, 2), (4, 2), (6, 4), (3, 8), (6, 8), (9, 8), (12, 8))
+# note lengths in quarters: upper edges of grace note or 32nd, sixteenth, eighth triplet, eighth,
+# dotted eighth, quarter, dotted quarter, half, dotted half, whole; then longer
+_LENGTH_EDGES = (0.2, 0.3, 0.4, 0.55, 0.8, 1.1, 1.6, 2.1, 3.1, 4.1)
+_LENGTHS = ("grace", "16th", "8th3", "8th", "dot8th", "quarter", "dotquarter", "half", "dothalf",
+            "whole", "longer")
+_STEPS = ("0", "1", "2", "3", "4", "5", "6-7", "8-11", "12+")  # |interval| in semitones
+_STEP_BIN = (0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 7, 7)  # |interval| 0..11 -> bin; 12+ is the last
+_PENTATONIC = (0, 2, 4, 7, 9)
+_TRIADS = (frozenset({0, 4, 7}), frozenset({0, 3, 7}))  # major, minor (any root)
+BAR_POSITIONS = 12  # onset position in the bar, in twelfths of the bar (fits 2, 3, 4 and 6)
+MAX_SOUNDING = 5  # polyphony shares of 0, 1, ..., 4, 5+ notes sounding
+
+PROFILE = ([f"metre_{a}_{b}" for a, b in METRES] + ["metre_other", "bar_quarters", "log2_qpm",
+            "minor", "in_scale", "pentatonic"] + [f"tonic{i}" for i in range(12)]
+           + [f"len_{n}" for n in _LENGTHS] + [f"ioi_{n}" for n in _LENGTHS]
+           + ["ioi_dotted", "ioi_snap", "ioi_even", "long_on_downbeat"]
+           + [f"barpos{i}" for i in range(BAR_POSITIONS)]
+           + [f"step_{n}" for n in _STEPS] + ["step_up", "turns", "bass_step"]
+           + [f"first_degree{i}" for i in range(12)] + [f"last_degree{i}" for i in range(12)]
+           + ["top_mean", "bass_mean", "lowest", "highest", "pitch_sd"]
+           + [f"sounding_{i}" for i in range(MAX_SOUNDING + 1)]
+           + [f"ic{i}" for i in range(7)] + ["triad_share"])
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total > 0 else counts.astype(float)
+
+
+def _length_bins(quarters: Sequence[float]) -> np.ndarray:
+    return _shares(np.bincount(np.searchsorted(_LENGTH_EDGES, quarters), minlength=len(_LENGTHS)
+                               ).astype(float))
+
+
+def _lines(clip: Clip, notes: Sequence[Note]) -> tuple[list[Note], list[Note]]:
+    """The skyline (the highest note of each onset) and the bass voice (the pitched track with
+    the lowest mean pitch, by onset)."""
+    top: dict[int, Note] = {}
+    for n in notes:
+        if n.start_tick not in top or n.pitch > top[n.start_tick].pitch:
+            top[n.start_tick] = n
+    voices = [t.notes for t in clip.tracks if t.notes and not t.is_drum]
+    low = min(voices, key=lambda v: np.mean([n.pitch for n in v]))
+    return [top[t] for t in sorted(top)], sorted(low, key=lambda n: (n.start_tick, n.pitch))
+
+
+def metre(clip: Clip) -> np.ndarray:
+    """One-hot of the first time signature over METRES (then 'other'), and the bar's length in
+    quarters."""
+    ts = clip.time_signatures[0]
+    v = np.zeros(len(METRES) + 2)
+    sig = (ts.numerator, ts.denominator)
+    v[METRES.index(sig) if sig in METRES else len(METRES)] = 1.0
+    v[-1] = ts.bar_ticks / PPQ
+    return v
+
+
+def tonality(clip: Clip, notes: Sequence[Note]) -> np.ndarray:
+    """Minor (1) or major (0) by the clip's key; the duration share inside the key's scale
+    (harmonic minor's leading note counted in minor) and inside the best major pentatonic; the
+    tonic, one-hot (0 = C): folk styles favour their instruments' keys."""
+    tonic, mode = parse_key(clip.key) if clip.key else (0, "major")
+    h = np.bincount([n.pitch % 12 for n in notes], [n.duration_ticks for n in notes], minlength=12)
+    h = _shares(h.astype(float))
+    scale = set(_MINOR) | {11} if mode == "minor" else set(_MAJOR)
+    in_scale = sum(h[(tonic + d) % 12] for d in scale)
+    penta = max(sum(h[(t + d) % 12] for d in _PENTATONIC) for t in range(12))
+    return np.concatenate([[mode == "minor", in_scale, penta], np.eye(12)[tonic]])
+
+
+def rhythm(clip: Clip, top: Sequence[Note]) -> np.ndarray:
+    """Note-length shares of all notes; inter-onset-interval shares of the skyline, and the
+    shares of its consecutive intervals that are dotted (3:1), a snap (1:3) or even; the share of
+    its notes a quarter or longer that start on a bar line; the onsets' position in their bar
+    (BAR_POSITIONS shares of the bar)."""
+    notes = clip.pitched_notes()
+    lengths = _length_bins([n.duration_ticks / PPQ for n in notes])
+    onsets = [n.start_tick for n in top]
+    ioi = _length_bins(np.diff(onsets) / PPQ) if len(onsets) > 1 else np.zeros(len(_LENGTHS))
+    starts = np.asarray(clip.bar_starts)
+    pos = np.zeros(BAR_POSITIONS)
+    for t in onsets:
+        b = min(max(0, int(np.searchsorted(starts, t, side="right")) - 1), len(starts) - 2)
+        size = max(1, starts[b + 1] - starts[b])
+        pos[min(BAR_POSITIONS - 1, (t - starts[b]) * BAR_POSITIONS // size)] += 1
+    pairs = list(zip(np.diff(onsets), np.diff(onsets)[1:]))
+    ratio = np.array([[a == 3 * b, 3 * a == b, a == b] for a, b in pairs], dtype=float)
+    long_notes = [t for t, n in zip(onsets, top) if n.duration_ticks >= PPQ]
+    down = sum(1 for t in long_notes if t in set(clip.bar_starts)) / len(long_notes) if long_notes else 0.0
+    return np.concatenate([lengths, ioi, ratio.mean(0) if len(ratio) else np.zeros(3), [down],
+                           _shares(pos)])
+
+
+def melody(top: Sequence[Note], low: Sequence[Note], tonic: int) -> np.ndarray:
+    """The skyline's |interval| shares (_STEPS), share of rising steps among moving ones and of
+    changes of direction; the bass voice's mean |step|; the skyline's first and last note as a
+    degree above `tonic` (one-hot); mean pitch of the skyline and of the bass voice."""
+    steps = np.diff([n.pitch for n in top])
+    h = np.zeros(len(_STEPS))
+    for s in np.abs(steps):
+        h[_STEP_BIN[s] if s < 12 else len(_STEPS) - 1] += 1
+    moving = steps[steps != 0]
+    up = float((moving > 0).mean()) if len(moving) else 0.5
+    turns = float((np.diff(np.sign(moving)) != 0).mean()) if len(moving) > 1 else 0.0
+    bass = np.diff([n.pitch for n in low])
+    first, last = np.zeros(12), np.zeros(12)
+    first[(top[0].pitch - tonic) % 12] = last[(top[-1].pitch - tonic) % 12] = 1
+    return np.concatenate([_shares(h), [up, turns, float(np.abs(bass).mean()) if len(bass) else 0.0],
+                           first, last, [np.mean([n.pitch for n in top]),
+                                         np.mean([n.pitch for n in low])]])
+
+
+def texture(clip: Clip, notes: Sequence[Note]) -> np.ndarray:
+    """Share of the clip's time (on the 1/12-quarter grid) with 0, 1, ..., MAX_SOUNDING+ notes
+    sounding; interval-class shares (unison/octave 0 .. tritone 6) of the note pairs sounding
+    at each onset; the share of onsets with 3+ pitch classes sounding that form a major or minor
+    triad (no other pitch class)."""
+    cells = max(1, -(-clip.length_ticks // GRID))
+    depth = np.zeros(cells + 1)
+    for n in notes:
+        depth[n.start_tick // GRID] += 1
+        depth[min(cells, max(n.start_tick // GRID + 1, -(-n.end_tick // GRID)))] -= 1
+    sounding = np.cumsum(depth)[:cells].astype(int)
+    poly = _shares(np.bincount(np.minimum(sounding, MAX_SOUNDING), minlength=MAX_SOUNDING + 1)
+                   .astype(float))
+    ic = np.zeros(7)
+    triads = chords = 0
+    ends = np.array([n.end_tick for n in notes])
+    starts = np.array([n.start_tick for n in notes])
+    pitches = np.array([n.pitch for n in notes])
+    for t in np.unique(starts):
+        now = pitches[(starts <= t) & (ends > t)]
+        for i in range(len(now)):
+            for j in range(i + 1, len(now)):
+                d = abs(int(now[i]) - int(now[j])) % 12
+                ic[min(d, 12 - d)] += 1
+        pcs = {int(p) % 12 for p in now}
+        if len(pcs) >= 3:
+            chords += 1
+            triads += any(frozenset((p - r) % 12 for p in pcs) in _TRIADS for r in pcs)
+    return np.concatenate([poly, _shares(ic), [triads / chords if chords else 0.0]])
+
+
+def profile(clip: Clip) -> np.ndarray:
+    """The style profile (PROFILE's order): metre, tempo, tonality, rhythm, melody, register
+    and texture of the clip's pitched notes."""
+    notes = clip.pitched_notes()
+    if not notes:
+        v = np.zeros(len(PROFILE))
+        v[: len(METRES) + 2] = metre(clip)
+        return v
+    top, low = _lines(clip, notes)
+    tonic = parse_key(clip.key)[0] if clip.key else 0
+    pitches = [n.pitch for n in notes]
+    out = np.concatenate([metre(clip), [np.log2(clip.tempo_at(0))], tonality(clip, notes),
+                          rhythm(clip, top), melody(top, low, tonic),
+                          [min(pitches), max(pitches), np.std(pitches)], texture(clip, notes)])
+    assert len(out) == len(PROFILE), (len(out), len(PROFILE))
+    return out
