@@ -19,18 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from benchmarks._report import emit
 from benchmarks.floor import cpu_name
-
-
-def _dgram(address: str, *args: object) -> bytes:
-    b = OscMessageBuilder(address=address)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
+from bridges.osc.client import encode
 
 
 def one_request(server_addr: tuple[str, int], path: Path, rid: int, stream: int, seed: int,
@@ -41,8 +34,8 @@ def one_request(server_addr: tuple[str, int], path: Path, rid: int, stream: int,
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.05)
     t_send = time.monotonic()
-    sock.sendto(_dgram("/musegen/continue", rid, "path", str(path), "bars", bars,
-                       "variations", variations, "seed", seed, "stream", stream), server_addr)
+    sock.sendto(encode("/musegen/continue", [rid, "path", str(path), "bars", bars,
+                                             "variations", variations, "seed", seed, "stream", stream]), server_addr)
     ack = first = done = None
     notes, takes = 0, []
     deadline = t_send + timeout

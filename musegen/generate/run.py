@@ -292,12 +292,15 @@ class _Live:
 
         def on_bar(k: int, tokens: list[int]) -> None:
             i = todo[k]
+            at_bar = tokens[-1] == self.bar
+            if not at_bar and self.sent.get(i):  # a note after the take's first: nothing to do
+                return
             begun = sum(1 for t in tokens if t == self.bar)  # the first BAR opens bar 1
-            if tokens[-1] == self.bar:
+            if at_bar:
                 if begun >= 2:
                     self._emit(i, self.partial(np.asarray(tokens[:-1], dtype=np.int64), begun - 1),  # type: ignore[misc]
                                begun - 1, final=False)
-            elif begun >= 1 and not self.sent.get(i):
+            elif begun >= 1:
                 self._emit(i, self.partial(np.asarray(tokens, dtype=np.int64), begun),  # type: ignore[misc]
                            begun - 1, final=False, only_if_new=True)
         return on_bar
