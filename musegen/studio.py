@@ -61,10 +61,12 @@ class Studio:
         vs 7.3 s with two for the same request on a fully loaded 2-core CPU), so pass
         `threads=1` (`--threads 1`) on a machine that is busy with other work.
 
-        `backend`: how the CPU decodes, "auto" (ONNX Runtime when `musegen[fast]` is
-        installed, else torch), "torch" (the reference) or "onnx"; default $MUSEGEN_BACKEND,
-        else "auto". Off the CPU it is torch. Both give the same logits within 1e-4, and each
-        the same take for the same seed every time."""
+        `backend`: how the CPU decodes, "auto" (whichever of ONNX Runtime and torch decodes
+        faster on this CPU, measured by a ~1 s probe the first time a model runs on a CPU and
+        cached under ~/.cache/musegen/onnx; torch without `musegen[fast]`), "torch" (the
+        reference) or "onnx"; default $MUSEGEN_BACKEND, else "auto". Off the CPU it is torch.
+        Both give the same logits within 1e-4, and each the same take for the same seed every
+        time."""
         self.engine = Engine(resolve_model_dir(model), device, threads, backend)
         self._earlier: dict[str, list[list[int]]] = {}
         self._lyric_model_path = lyric_model

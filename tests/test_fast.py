@@ -4,6 +4,7 @@ falling back to torch with one warning."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -107,5 +108,54 @@ def test_backend_choice(monkeypatch):
     monkeypatch.setenv(fast.BACKEND_ENV, "torch")
     assert fast.resolve(None, cpu) == "torch"
     monkeypatch.setattr(fast, "available", lambda: True)
-    assert fast.resolve("auto", cpu) == "onnx"
+    assert fast.resolve("auto", cpu) == "auto"  # settled by the probe (fast.choose)
+    assert fast.resolve("onnx", cpu) == "onnx"
     assert fast.resolve("auto", torch.device("meta")) == "torch"  # off the CPU: torch
+
+
+@needs_ort
+def test_probe_times_both_paths_on_the_real_weights(tok):
+    from musegen.generate.decode import DecodeWeights
+
+    rec = fast.probe(DecodeWeights.of(tiny(tok).eval()), 1)
+    assert rec["torch_ms"] > 0 and rec["onnx_ms"] > 0
+    assert rec["backend"] == ("onnx" if rec["onnx_ms"] < rec["torch_ms"] else "torch")
+
+
+@needs_ort
+@pytest.mark.parametrize("faster", ["torch", "onnx"])
+def test_auto_takes_the_faster_path_measured_once_and_cached(tok, monkeypatch, faster):
+    from musegen.generate.decode import DecodeWeights
+
+    calls = []
+
+    def fake_probe(w, threads):
+        calls.append(threads)
+        times = {"torch": 2.0, "onnx": 5.0} if faster == "torch" else {"torch": 5.0, "onnx": 2.0}
+        return {"torch_ms": times["torch"], "onnx_ms": times["onnx"], "backend": faster}
+
+    monkeypatch.setattr(fast, "probe", fake_probe)
+    w = DecodeWeights.of(tiny(tok).eval())
+    assert fast.choose(w, 1) == faster
+    assert fast.choose(w, 1) == faster and calls == [1]  # the second is read from disk
+    rec = json.loads(fast.choice_path(w, 1).read_text())
+    assert rec["backend"] == faster and rec["threads"] == 1
+    assert fast.choose(w, 2) == faster and calls == [1, 2]  # other threads: measured again
+    fast.choice_path(w, 1).write_text("{not json")
+    assert fast.choose(w, 1) == faster and calls == [1, 2, 1]  # unreadable: measured again
+
+
+@needs_ort
+def test_studio_auto_reports_the_probed_backend(tiny_model_dir, monkeypatch):
+    from musegen.studio import Studio
+
+    monkeypatch.setattr(fast, "probe", lambda w, threads: {"torch_ms": 1.0, "onnx_ms": 3.0,
+                                                           "backend": "torch"})
+    s = Studio(model=tiny_model_dir, device="cpu", threads=1, backend="auto")
+    assert s.backend == "torch"
+    takes = s.continue_(Clip.load(example_path("folk")), bars=1, variations=2, seed=3)
+    assert all(t.clip.n_bars == 1 for t in takes)
+
+
+def test_cpu_id_names_this_cpu():
+    assert fast.cpu_id().strip(" |")

@@ -68,7 +68,7 @@ class Engine:
         self.model_dir = Path(model_dir)
         self.device = pick_device(device)
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
-        self.backend = fast.resolve(backend, self.device)  # "torch" or "onnx"
+        self._backend = fast.resolve(backend, self.device)  # "torch", "onnx", or "auto": probed
         self.model, self.meta = load_checkpoint(self.model_dir, self.device)
         self.tok = Tokenizer.load(self.model_dir)
         self.style_records: list[dict] = json.loads((self.model_dir / "styles.json").read_text())
@@ -81,6 +81,14 @@ class Engine:
         if idx_path.exists():
             self.novelty_index = NoveltyIndex.load(idx_path)
 
+    @property
+    def backend(self) -> str:
+        """"torch" or "onnx": what this engine decodes with. "auto" is settled here on first
+        use by `fast.choose` (the faster of the two on this CPU, measured once and cached)."""
+        if self._backend == "auto":
+            self._backend = fast.choose(DecodeWeights.of(self.model), self.threads)
+        return self._backend
+
     def decoder(self) -> Callable:
         """What the sampler decodes with: the torch Decoder, or the fast path's (its ONNX
         Runtime session made on first use, its graph built once per model and cached)."""
@@ -89,8 +97,9 @@ class Engine:
         return fast.decoder_factory(DecodeWeights.of(self.model), self.threads)
 
     def warm(self) -> None:
-        """Make the decoder now (the fast path's session: ~0.2 s idle, more on a busy CPU), so
-        the first request does not wait for it (the OSC server calls this at start)."""
+        """Make the decoder now (the fast path's session: ~0.2 s idle, more on a busy CPU; with
+        "auto" on a CPU not seen before, the ~1 s probe too), so the first request does not
+        wait for it (the OSC server calls this at start)."""
         self.decoder()
 
     @property
