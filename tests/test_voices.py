@@ -201,6 +201,41 @@ def test_the_plan_reads_the_prompt_and_the_style(tok):
     assert vl.plan("on", None, flipped, {}).order == (3, 2, 1, 0)  # bass written first
 
 
+def test_a_colla_parte_track_is_found_and_left_out_of_the_order(tok):
+    from dataclasses import replace
+
+    c = Clip.load(example_path("chorale"))
+    bass8 = Track(notes=tuple(replace(n, pitch=n.pitch - 12) for n in c.tracks[0].notes), program=32)
+    doubled = replace(c, tracks=c.tracks + (bass8,))  # track 4: the soprano an octave down
+    p = vl.plan("on", None, doubled, {})
+    assert p.doubles == {4: (0, -12)}
+    assert 4 not in p.order and p.order == (0, 1, 2, 3) and 4 in p.voices
+    assert vl.plan("on", None, c, {}).doubles == {}  # four real voices double nothing
+
+
+def test_a_doubler_follows_its_voice(tok):
+    v = tok.vocab
+    plan = vl.VoicePlan(frozenset({0, 1}), (0,), {}, doubles={1: (0, -12)})
+    prompt = head(v) + bar(v, (0, 0, 67, 12), (0, 1, 55, 12))
+    c, r = setup(tok, prompt, [v.bar, v.id("position", 0), v.id("pitch", 69),
+                               v.id("duration", v.durations.index(12)), v.id("track", 1)], plan)
+    assert pitches(tok, allowed(tok, c, r)) == {57}  # the A an octave down, and nothing else
+
+
+def test_a_squeezed_voice_crosses_rather_than_moving_in_parallel(tok):
+    v = tok.vocab
+    three = vl.VoicePlan(frozenset({0, 1, 2}), (0, 1, 2), {})
+    # an octave between soprano and alto; the bass holds A3 through beat 2
+    prompt = head(v, 3) + bar(v, (0, 0, 74, 12), (0, 1, 62, 12), (0, 2, 57, 24))
+    # the soprano falls onto the bass's A: between them only A is left, and the alto falling
+    # onto it would be octave -> unison in parallel with the soprano
+    forced = [v.id("position", 12), v.id("track", 0), v.id("pitch", 57), v.id("duration", v.durations.index(12)),
+              v.id("track", 1)]
+    c, r = setup(tok, prompt, forced, three, bars_left=1)
+    got = pitches(tok, allowed(tok, c, r))
+    assert got and 57 not in got and 45 not in got  # any pitch but a parallel one
+
+
 def test_shipped_model_keeps_a_chorale_in_four_voices():
     from musegen.studio import Studio
 

@@ -19,7 +19,7 @@ row nothing only to fall back to the grammar alone. Any other constraint sees ev
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -959,9 +959,8 @@ class VoiceLeading(Constraint):
             p = self.plan.for_header(row.state.n_tracks)
             drums = {i for i, prog in enumerate(tracks) if prog == DRUM_PROGRAM}
             if drums:
-                p = vl.VoicePlan(p.voices - drums, tuple(t for t in p.order if t not in drums),
-                                 p.ranges, chord_bias=p.chord_bias, entry_bias=p.entry_bias,
-                                 present=p.present)
+                p = replace(p, voices=p.voices - drums,
+                            order=tuple(t for t in p.order if t not in drums))
             self.plans[row.index] = p
         return p
 
@@ -1021,8 +1020,9 @@ class VoiceLeading(Constraint):
             for t in p.voices:
                 if t < s.n_tracks and vs.busy(t, at):
                     m[self.track0 + t] = False
-                elif t < s.n_tracks and vs.heard.get(t, -1) <= vs.bar_start:
-                    entries.append(self.track0 + t)
+                elif t < s.n_tracks and (vs.heard.get(t, -1) <= vs.bar_start
+                                         or vl.voice_struck(p, vs, t, at)):
+                    entries.append(self.track0 + t)  # silent for a bar, or its voice just struck
         bias = None
         if s.track in p.voices:
             if vs.busy(s.track, at) and ph != AFTER_VELOCITY:

@@ -11,7 +11,12 @@ The constraint itself is `musegen.generate.constraints.VoiceLeading`; this modul
   contrary consecutive perfect intervals);
 * on a beat, pitch classes that make the sounding notes a plain triad or seventh chord are
   preferred (a bias);
-* a voice present in the prompt sounds in every take, and never rests two bars running.
+* a voice present in the prompt sounds in every take, and never rests two bars running;
+* a track that doubles a voice in the prompt (an instrument colla parte, at the unison or an
+  octave: `musegen.evaluation.musicianship.doubles`) goes on doubling it: while its voice
+  sounds it takes that voice's pitch (at the prompt's octave), and it is not a voice of its own
+  for the crossing, parallel and chord rules (two voices squeezed between a doubled pair had
+  only the unison left, and sang it in parallel).
 
 The token stream writes the notes of one onset track by track (`codec.serialize`: position,
 then each track's notes), so when a voice's pitch is drawn the voices written before it at
@@ -106,6 +111,7 @@ class VoicePlan:
     chord_bias: float = 2.0  # logits added to a chord tone on a beat (+ half again if it completes)
     entry_bias: float = 1.5  # logits added to the TRACK token of a voice silent for a bar
     present: bool = True  # continuing: every voice sounds in the take
+    doubles: Mapping[int, tuple[int, int]] = field(default_factory=dict)  # doubler -> (voice, semitones)
 
     def for_header(self, n_tracks: int) -> VoicePlan:
         """The plan once a header of `n_tracks` tracks is drawn from nothing."""
@@ -168,7 +174,8 @@ def plan(mode: str, style: object, clip: Clip | None, style_data: Mapping[str, d
     if len(voices) < 2 or (mode == "auto" and not styled and len(voices) < MIN_VOICES_AUTO):
         return None
     style_ranges = data.get("ranges", {}).get(str(len(clip.tracks)))
-    order = _order(clip, voices)
+    doubled = doublings(clip, voices)
+    order = tuple(t for t in _order(clip, voices) if t not in doubled)
     ranges = {}
     for t in voices:
         ps = [n.pitch for n in clip.tracks[t].notes]
@@ -178,7 +185,29 @@ def plan(mode: str, style: object, clip: Clip | None, style_data: Mapping[str, d
             lo, hi = (slo if lo is None else min(lo, slo)), (shi if hi is None else max(hi, shi))
         if lo is not None:
             ranges[t] = (max(0, lo - RANGE_MARGIN), min(127, hi + RANGE_MARGIN))
-    return VoicePlan(frozenset(voices), order, ranges)
+    return VoicePlan(frozenset(voices), order, ranges, doubles=doubled)
+
+
+def doublings(clip: Clip, voices: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """The prompt's colla parte tracks: {doubler: (its voice, semitones above it)}. Of a pair
+    where one doubles the other (`musicianship.doubles`), the later track is the doubler (an
+    onset writes its tracks in order, so its voice's pitch is known when its own is drawn);
+    the interval is the commonest at the moments both sound, to the octave."""
+    from musegen.evaluation.musicianship import MOMENT_TICKS, doubles, sounding
+
+    out: dict[int, tuple[int, int]] = {}
+    for j in voices:
+        for i in voices:
+            if i >= j or i in out or len(clip.tracks[i].notes) < 2 or len(clip.tracks[j].notes) < 2:
+                continue
+            a, b = clip.tracks[i], clip.tracks[j]
+            if doubles(a, b, clip.length_ticks):
+                gaps = [pb - pa for t in range(0, clip.length_ticks, MOMENT_TICKS)
+                        if (pa := sounding(a, t)) is not None and (pb := sounding(b, t)) is not None
+                        and (pb - pa) % 12 == 0]
+                out[j] = (i, max(set(gaps), key=gaps.count) if gaps else 0)
+                break
+    return out
 
 
 def _ensemble(counts: Mapping[int, int]) -> tuple[int, int] | None:
@@ -328,8 +357,11 @@ def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """(allowed, preferred): (128,) bool pitches the voice `track` may take at tick `at`, and
     (128,) float logits to add (`chord_bias`, None: nothing). Narrowed rule by rule; a rule that would leave no pitch is
-    dropped (parallels first, then the range), so `allowed` is never empty."""
+    dropped (the crossing rule first, then parallels, then the range), so `allowed` is never
+    empty."""
     pitch = np.arange(128)
+    if track in p.doubles:
+        return _colla_parte(p, vs, track, at), None
     above = [vs.sounding(u, at) for u in p.order[:p.order.index(track)]] if track in p.order else []
     below = [vs.sounding(u, at) for u in p.order[p.order.index(track) + 1:]] if track in p.order else []
     lo = max([n.pitch for n in below if n is not None], default=0)
@@ -343,10 +375,42 @@ def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int
         rng &= (pitch >= a) & (pitch <= b)
         if not rng.any():
             rng = cross
-    allowed = rng & ~_parallels(p, vs, track, at)
-    if not allowed.any():
-        allowed = rng
+    par = _parallels(p, vs, track, at)
+    allowed = rng & ~par
+    if not allowed.any():  # squeezed (its neighbours in unison): cross rather than move in parallel
+        wide = _in_range(p, track) & ~par
+        allowed = wide if wide.any() else rng
     return allowed, chord_bias(p, vs, track, at)
+
+
+def _in_range(p: VoicePlan, track: int) -> np.ndarray:
+    out = np.ones(128, dtype=bool)
+    if track in p.ranges:
+        a, b = p.ranges[track]
+        out[:a] = out[b + 1:] = False
+    return out
+
+
+def voice_struck(p: VoicePlan, vs: Voices, track: int, at: int) -> bool:
+    """Whether `track` doubles a voice that struck a note at `at` (so it should too)."""
+    if track not in p.doubles:
+        return False
+    ns = vs.notes.get(p.doubles[track][0])
+    return bool(ns) and ns[-1].onset == at
+
+
+def _colla_parte(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray:
+    """A doubler's pitches: its voice's, at the prompt's interval, while the voice sounds;
+    else its range, clear of parallels with the voices."""
+    voice, gap = p.doubles[track]
+    n = vs.sounding(voice, at)
+    out = np.zeros(128, dtype=bool)
+    if n is not None and 0 <= n.pitch + gap < 128:
+        out[n.pitch + gap] = True
+        return out
+    out = _in_range(p, track)
+    free = out & ~_parallels(p, vs, track, at)
+    return free if free.any() else out
 
 
 def chord_bias(p: VoicePlan, vs: Voices, track: int, at: int) -> np.ndarray | None:
