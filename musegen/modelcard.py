@@ -265,6 +265,20 @@ def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -
     return "\n".join(lines) + "\n"
 
 
+def shown_path(folder: object) -> str:
+    """A folder as a card shows it: relative to the checkout when inside it (a card must not
+    name the machine it was written on), `~/...` under the home folder, else as given."""
+    if not folder:
+        return "?"
+    path = Path(str(folder))
+    for root, prefix in ((Path(__file__).resolve().parents[1], ""), (Path.home(), "~/")):
+        try:
+            return prefix + path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(folder)
+
+
 def _continued_from(tr: dict) -> list[str]:
     """The card's line on the run this one continued (`musegen train --init-from`)."""
     src = tr.get("init_from")
@@ -272,7 +286,7 @@ def _continued_from(tr: dict) -> list[str]:
         return []
     t = src.get("training") or {}
     tc = t.get("train_config", {})
-    return [f"- Continued from {src.get('folder')}: {t.get('steps')} steps of batch "
+    return [f"- Continued from {shown_path(src.get('folder'))}: {t.get('steps')} steps of batch "
             f"{tc.get('batch_size')} x {tc.get('context')} tokens, {t.get('wall_s', 0) / 60:.1f} min on "
             f"{t.get('hardware')} (its command is the first training line under Reproduce)."]
 

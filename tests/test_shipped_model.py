@@ -58,3 +58,15 @@ def test_shipped_model_continues_a_real_melody(studio, tmp_path):
     assert len(studio.style_names) >= 8
     with torch.no_grad():
         assert torch.isfinite(studio.model.styles.weight).all()
+
+
+def test_the_card_names_no_folder_of_the_machine_it_was_written_on(tmp_path):
+    from pathlib import Path
+
+    from musegen import modelcard
+
+    here = Path(modelcard.__file__).resolve().parents[1]
+    assert modelcard.shown_path(here / "musegen" / "models" / "default") == "musegen/models/default"
+    assert modelcard.shown_path(Path.home() / "runs" / "a") == "~/runs/a"
+    card = (here / "musegen" / "models" / "default" / "MODEL_CARD.md").read_text()
+    assert str(here) not in card.split("## Reproduce")[0]  # the record above the commands
