@@ -27,7 +27,7 @@ from musegen.generate.constraints import SampleParams
 from musegen.generate.phrase import FOLK_FAMILIES, dominant_style, family_of, motif_of, phrase_params
 from musegen.generate.run import MAX_ATTEMPTS, Engine, TakeNotes, sample_params
 from musegen.novelty import NoveltyIndex
-from musegen.params import INHERITED, MAX_BARS, MAX_VARIATIONS, check, default, params_for, parse_form
+from musegen.params import INHERITED, MAX_BARS, MAX_COPY, MAX_VARIATIONS, check, default, params_for, parse_form
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 
@@ -474,7 +474,7 @@ class Studio:
         vecs, params["styles"] = self.engine.style_rows(style, n, slerp=bool(kw.get("slerp")))
         return self.engine.run(prompt, state, forced, vecs, sp, seed=params["seed"], n=n,  # type: ignore[arg-type]
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
-                               max_copy=kw.get("max_copy"), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
+                               max_copy=kw.get("max_copy", MAX_COPY), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
                                cancelled=kw.get("cancelled"), on_bars=kw.get("on_bars"),  # type: ignore[arg-type]
                                partial=partial, related=related)
 

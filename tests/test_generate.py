@@ -339,6 +339,26 @@ def test_max_copy_resamples_takes_that_copy(studio, folk, monkeypatch):
     assert all(t.novelty.longest_run <= 12 for t in takes) and calls["n"] == 4
 
 
+def test_takes_copying_12_notes_are_drawn_again_by_default(studio, folk, monkeypatch):
+    from dataclasses import replace
+
+    real_check = studio.novelty_index.check
+    calls = {"n": 0}
+
+    def check(clip):  # the first take checked copies exactly 12 notes of a training piece
+        calls["n"] += 1
+        nov = real_check(clip)
+        return replace(nov, longest_run=12, piece="planted") if calls["n"] == 1 else nov
+
+    monkeypatch.setattr(studio.novelty_index, "check", check)
+    takes = studio.continue_(folk, bars=2, variations=2, seed=1)
+    assert takes[0].params["max_copy"] == 11 and takes[0].params.get("resampled") == 1
+    assert "resampled" not in takes[1].params and calls["n"] == 3
+    calls["n"] = 0  # asked to keep every draw: the copy is kept (and reported)
+    kept = studio.continue_(folk, bars=2, variations=2, seed=1, max_copy=10_000)
+    assert kept[0].novelty.longest_run == 12 and "resampled" not in kept[0].params
+
+
 def test_planted_copy_is_reported(studio):
     # a training piece itself, checked as if it were a take: the index names it
     from musegen.examples import example_path

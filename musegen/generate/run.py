@@ -35,7 +35,7 @@ from musegen.generate.filters import scale_pitch_classes
 from musegen.generate.sampler import SampleParams, SampleResult, sample
 from musegen.model import key_row, load_checkpoint, pick_device
 from musegen.novelty import Novelty, NoveltyIndex
-from musegen.params import check_style_weight
+from musegen.params import MAX_COPY, check_style_weight
 from musegen.priors import StylePriors
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
@@ -364,7 +364,7 @@ def sample_params(given: Mapping[str, object], *, bars: int, variations: int
               "style_strength": g, "key": given.get("key"), "scale": given.get("scale"),
               "pitch_range": list(pr) if pr else None, "density": dens,  # type: ignore[call-overload]
               "tracks": sorted(tracks) if tracks else None, "seed": seed,
-              "max_copy": given.get("max_copy"), "keep_rhythm": bool(given.get("keep_rhythm", False)),
+              "max_copy": given.get("max_copy", MAX_COPY), "keep_rhythm": bool(given.get("keep_rhythm", False)),
               "max_leap": leap, "voice_leading": str(given.get("voice_leading", "auto"))}
     sp = SampleParams(temperature=t, top_p=p, style_strength=g, pitch_classes=pcs,
                       pitch_range=pr, density=dens, tracks=tracks, max_leap=leap)  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
 from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
-from musegen.params import MAX_BARS, MELODY_METRES, check, default
+from musegen.params import MAX_BARS, MAX_COPY, MELODY_METRES, check, default
 from musegen.tokenizer.codec import GRID
 from musegen.tokenizer.vocab import DURATIONS
 
@@ -638,7 +638,7 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
         p = dict(params, seed=request_seed + i, bars=plan.bars)
         vecs, p["styles"] = engine.style_rows(style, 1, slerp=bool(kw.get("slerp")))
         rows = engine.run(prompt, state, forced, vecs, sp, seed=p["seed"], n=1, bars_n=plan.bars,
-                          build=build, template=template, max_copy=kw.get("max_copy"),  # type: ignore[arg-type]
+                          build=build, template=template, max_copy=kw.get("max_copy", MAX_COPY),  # type: ignore[arg-type]
                           on_progress=_scaled(progress, i, variations),
                           cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
         take = engine.take("melody_for", rows[0], p, None, (0, plan.bars))
