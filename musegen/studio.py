@@ -27,7 +27,17 @@ from musegen.generate.constraints import SampleParams
 from musegen.generate.phrase import FOLK_FAMILIES, dominant_style, family_of, motif_of, phrase_params
 from musegen.generate.run import MAX_ATTEMPTS, Engine, TakeNotes, sample_params
 from musegen.novelty import NoveltyIndex
-from musegen.params import INHERITED, MAX_BARS, MAX_COPY, MAX_VARIATIONS, check, default, params_for, parse_form
+from musegen.params import (
+    INHERITED,
+    MAX_BARS,
+    MAX_COPY,
+    MAX_VARIATIONS,
+    SEAM_LEAP,
+    check,
+    default,
+    params_for,
+    parse_form,
+)
 from musegen.take import DRUMS_UNTRAINED, StyleInfo, Take
 from musegen.tokenizer import Tokenizer
 
@@ -186,6 +196,8 @@ class Studio:
         state = tok.grammar.validate(prompt, fim=True, cancelled=_poll(kw))
         forced, middle = tok.bar_tokens(ids, a - 1, b)
         sp = self._voice_leading(base, style, kw, params, sp, present=False)
+        params["seam_leap"] = int(kw.get("seam_leap", SEAM_LEAP))  # type: ignore[call-overload]
+        sp = replace(sp, seam_leap=params["seam_leap"] if params["seam_leap"] < 127 else None)
         key = _region_key(prompt)
         earlier = self._earlier.setdefault(key, [])
         template = None

@@ -61,6 +61,7 @@ class SampleParams:
     free_first_bar: bool = False  # ...except the first bar (starting from nothing)
     tracks: frozenset[int] | None = None  # only these tracks may receive notes
     max_leap: int | None = None  # semitones from the track's previous note (drums exempt)
+    seam_leap: int | None = None  # an infill's leaps into and out of the region (`Seams`)
     max_tokens_per_bar: int = 320
     avoid_penalty: float = 4.0
     phrase: PhraseParams | None = None  # cadences, motif reuse, a start's key and tempo
@@ -573,6 +574,87 @@ class MaxLeap(Constraint):
                 self.last.setdefault(r.index, dict(self.start))[r.state.track] = t - self.pitch.start
 
 
+def suffix_first_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
+    """The first pitch of each track in a fill-in-the-middle prompt's suffix (the bars after
+    the region: between FILL and FILL_START; the track resets to 0 at every BAR)."""
+    v = tok.vocab
+    pitch, track = v.ranges["pitch"], v.ranges["track"]
+    out: dict[int, int] = {}
+    cur, inside = 0, False
+    for t in (int(x) for x in ids):
+        if t == v.fill:
+            inside = True
+        elif t == v.fill_start:
+            break
+        elif not inside:
+            continue
+        elif t == v.bar:
+            cur = 0
+        elif t in track:
+            cur = t - track.start
+        elif t in pitch:
+            out.setdefault(cur, t - pitch.start)
+    return out
+
+
+class Seams(Constraint):
+    """Regenerated bars join what is around them: in a fill-in-the-middle request, each
+    track's first notes of the region (its first onset) are at most `seam_leap` semitones from its last note
+    before the region, and its notes in the second half of the region's last bar at most
+    `seam_leap` from its first note after it (drums exempt). As with `MaxLeap`, a row the
+    window leaves no pitch keeps its pitches."""
+
+    def __init__(self, req: Request, leap: int) -> None:
+        self.req, self.vocab, self.leap = req, req.tok.vocab, leap
+        self.pitch = req.tok.vocab.ranges["pitch"]
+        self.pitches = slice(self.pitch.start, self.pitch.stop)
+        self.before = last_pitches(req.tok, req.before)  # the prefix's (the suffix is skipped)
+        self.after = suffix_first_pitches(req.tok, req.prompt)
+        # row index -> track -> its first onset in the region, as (bars left, position)
+        self.started: dict[int, dict[int, tuple[int | None, int]]] = {}
+        self.masks: dict[tuple[int, ...], torch.Tensor] = {}
+
+    @classmethod
+    def build(cls, req: Request) -> Seams | None:
+        leap = req.params.seam_leap
+        if leap is None or req.tok.vocab.fill not in {int(x) for x in req.prompt}:
+            return None
+        return cls(req, leap)
+
+    def _targets(self, r: Row) -> tuple[int, ...]:
+        s = r.state
+        if self.req.is_drum(s.track):
+            return ()
+        out = []
+        first = self.started.get(r.index, {}).get(s.track)
+        if (first is None or first == (s.bars_left, s.position)) and s.track in self.before:
+            out.append(self.before[s.track])  # every note of the track's first onset
+        if s.bars_left == 0 and 2 * max(0, s.position) >= s.bar_positions and s.track in self.after:
+            out.append(self.after[s.track])
+        return tuple(out)
+
+    def _mask(self, targets: tuple[int, ...]) -> torch.Tensor:
+        m = self.masks.get(targets)
+        if m is None:
+            m = filters.leap_mask(self.vocab, list(targets), self.leap).all(0)
+            self.masks[targets] = m
+        return m
+
+    def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
+        targets = [self._targets(r) for r in rows]
+        if not any(targets):
+            return allowed
+        cut = allowed & torch.stack([self._mask(t) for t in targets])
+        lost = allowed[:, self.pitches].any(1) & ~cut[:, self.pitches].any(1)
+        return torch.where(lost[:, None], allowed, cut)
+
+    def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
+        for r, t in zip(rows, tokens):
+            if t in self.pitch:
+                self.started.setdefault(r.index, {}).setdefault(r.state.track,
+                                                                (r.state.bars_left, r.state.position))
+
+
 class Density(Constraint):
     """Steer notes per bar toward `density`: a bias, no mask (`filters.density_bias`)."""
 
@@ -1059,7 +1141,7 @@ class VoiceLeading(Constraint):
 # others, each narrowing what the ones before it left. Add a constraint here.
 CONSTRAINTS: tuple[type[Constraint], ...] = (
     KeyAndRange, MeterLock, Tracks, RunawayBar, Opening,
-    KeepRhythm, KeepVoices, MaxLeap, Density, AvoidEarlier, VoiceLeading,
+    KeepRhythm, KeepVoices, MaxLeap, Seams, Density, AvoidEarlier, VoiceLeading,
     Cadence, Motif, KeyPrior,
 )
 
