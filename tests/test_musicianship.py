@@ -201,3 +201,13 @@ def test_continuation_figures_of_a_real_chorale_like_phrase():
     assert np.isclose(row["rhythm_reuse"], 1.0)
     assert m.mean_of([row, {**row, "overlap": 1.0}], "overlap") == 0.5
     assert m.mean_of([{"x": None}], "x") is None
+
+
+def test_tempo_in_style_weighs_the_real_tempi():
+    from musegen.evaluation import musicianship as m
+
+    # 80 % of the real pieces at 100 qpm, 10 % each at 60 and 180: p10..p90 is 60..100
+    assert m.tempo_in_style_share([100, 180, 60, 120], [60, 100, 180], [0.1, 0.8, 0.1]) == 0.5
+    # unweighted, the same three tempi span 84..164
+    assert m.tempo_in_style_share([100, 180, 60, 120], [60, 100, 180]) == 0.5
+    assert m.tempo_in_style_share([70], [60, 100, 180], [0.1, 0.8, 0.1]) == 1.0

@@ -389,12 +389,20 @@ def tempo(clip: Clip) -> float:
     return float(clip.tempos[0].qpm)
 
 
-def tempo_in_style_share(take_tempi: Sequence[float], real_tempi: Sequence[float]) -> float | None:
+def tempo_in_style_share(take_tempi: Sequence[float], real_tempi: Sequence[float],
+                         weights: Sequence[float] | None = None) -> float | None:
     """Share of takes whose tempo lies within the 10th..90th percentile of the style's real
-    pieces' tempi. None without takes or real tempi."""
+    tempi (`weights`: how often each real tempo occurs, e.g. a style prior's shares; None:
+    once each). None without takes or real tempi."""
     if not take_tempi or not real_tempi:
         return None
-    lo, hi = np.percentile(real_tempi, [10, 90])
+    if weights is None:
+        lo, hi = np.percentile(real_tempi, [10, 90])
+    else:
+        order = np.argsort(real_tempi)
+        vals, cum = np.asarray(real_tempi, float)[order], np.cumsum(np.asarray(weights, float)[order])
+        cum = cum / cum[-1]
+        lo, hi = vals[np.searchsorted(cum, 0.1)], vals[min(len(vals) - 1, np.searchsorted(cum, 0.9))]
     return float(np.mean([lo - 1e-6 <= t <= hi + 1e-6 for t in take_tempi]))
 
 

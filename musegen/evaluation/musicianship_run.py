@@ -235,6 +235,16 @@ def _blend(ctx: _Ctx, a: str, b: str) -> dict:
             "voices": per_seed[0]["voices"]}
 
 
+def _marked_tempi(studio: Any, style: str) -> tuple[list[float], list[float]] | None:
+    """(tempi, shares) of the style's marked pieces in the corpus, from the model's style
+    priors; None where the model has none."""
+    priors = getattr(getattr(studio, "engine", None), "priors", None)
+    shares = (priors.styles.get(style, {}).get("tempi_qpm", {}) if priors is not None else {})
+    if not shares:
+        return None
+    return [float(q) for q in shares], [float(w) for w in shares.values()]
+
+
 def _nothing(ctx: _Ctx, style: str) -> dict:
     """Takes from nothing in one style: voices, keys, tempi, against the style's real pieces."""
     cfg = ctx.cfg
@@ -242,6 +252,10 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
     real_keys = [mus.clip_key(c) for c in real]
     real_tempi = [mus.tempo(c) for c in real]
     real_voices = [mus.voice_count(c) for c in real]
+    # test pieces without a tempo mark all read as the default: compare with the style's
+    # marked tempi in the corpus (the model's style priors) then
+    marked = _marked_tempi(ctx.studio, style)
+    tempo_ref = marked if len(set(real_tempi)) <= 1 and marked else (real_tempi, None)
     per_seed = []
     for seed in cfg.seeds:
         takes = ctx.gen("blend", None, styles={style: 1.0}, bars=cfg.bars,
@@ -254,12 +268,13 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
             "voices_as_real": float(np.mean([v == int(np.median(real_voices)) for v in vc]))
             if real_voices else None,
             "key_idiomatic": mus.key_idiomatic_share([mus.clip_key(c) for c in clips], real_keys),
-            "tempo_in_style": mus.tempo_in_style_share(tempi, real_tempi),
+            "tempo_in_style": mus.tempo_in_style_share(tempi, *tempo_ref),
             "tempo_modal": mus.modal_share(tempi),
             "overlap": mus.mean_of([{"x": mus.overlap_share(c)} for c in clips], "x")})
     return {"style": style, "family": family(style),
             "real": {"voices_median": float(np.median(real_voices)) if real_voices else None,
                      "tempo_median": float(np.median(real_tempi)) if real_tempi else None,
+                     "tempo_reference": "marked corpus tempi" if tempo_ref is marked else "test pieces",
                      "tempo_modal": mus.modal_share(real_tempi),
                      "idiomatic_keys": sorted(mus.idiomatic_keys(real_keys)),
                      "overlap": mus.mean_of([{"x": mus.overlap_share(c)} for c in real], "x")},
@@ -408,14 +423,16 @@ def markdown(result: dict, heading: str = "##") -> list[str]:
     if result["nothing"]:
         lines += [f"{h} From nothing", "",
                   "| style | voices (takes) | real voices | takes with the real voice count "
-                  "| keys idiomatic (>= 5 % of real) | tempo within real p10..p90 | takes at the "
+                  "| keys idiomatic (>= 5 % of real) | tempo within real p10..p90 "
+                  "(*: of the corpus's marked tempi) | takes at the "
                   "commonest tempo | median tempo real | overlap takes / real |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in result["nothing"]:
             lines.append(
                 f"| {r['style']} | {' / '.join(','.join(map(str, v)) for v in r['voices'])} | "
                 f"{r['real']['voices_median']:g} | {_cell('x', r['voices_as_real'])} | "
-                f"{_cell('x', r['key_idiomatic'])} | {_cell('x', r['tempo_in_style'])} | "
+                f"{_cell('x', r['key_idiomatic'])} | {_cell('x', r['tempo_in_style'])}"
+                f"{' *' if r['real'].get('tempo_reference') == 'marked corpus tempi' else ''} | "
                 f"{_cell('x', r['tempo_modal'])} | {r['real']['tempo_median']:.0f} | "
                 f"{_cell('x', r['overlap'])} / {_fmt('x', r['real']['overlap'])} |")
         lines.append("")
