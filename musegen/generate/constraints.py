@@ -528,6 +528,15 @@ def pitch_events(tok: Tokenizer, ids: Sequence[int]) -> Iterator[tuple[int, int,
             fresh = False
 
 
+def _narrow_pitches(allowed: torch.Tensor, keep: torch.Tensor, pitches: slice) -> torch.Tensor:
+    """`allowed & keep`, except for a row that this leaves no PITCH token where `allowed` had
+    some: that row keeps `allowed` (a pitch rule must not push a row into a track or velocity
+    change instead)."""
+    cut = allowed & keep
+    lost = allowed[:, pitches].any(1) & ~cut[:, pitches].any(1)
+    return torch.where(lost[:, None], allowed, cut)
+
+
 def last_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
     """The last pitch of each track in a token sequence (`pitch_events`)."""
     return {track: p for track, p, _ in pitch_events(tok, ids)}
@@ -564,9 +573,8 @@ class MaxLeap(Constraint):
         return m
 
     def mask(self, rows: Sequence[Row], allowed: torch.Tensor) -> torch.Tensor:
-        cut = allowed & torch.stack([self._leap_mask(self._previous(r)) for r in rows])
-        lost = allowed[:, self.pitches].any(1) & ~cut[:, self.pitches].any(1)
-        return torch.where(lost[:, None], allowed, cut)
+        return _narrow_pitches(allowed, torch.stack([self._leap_mask(self._previous(r)) for r in rows]),
+                               self.pitches)
 
     def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
         for r, t in zip(rows, tokens):
@@ -644,9 +652,7 @@ class Seams(Constraint):
         targets = [self._targets(r) for r in rows]
         if not any(targets):
             return allowed
-        cut = allowed & torch.stack([self._mask(t) for t in targets])
-        lost = allowed[:, self.pitches].any(1) & ~cut[:, self.pitches].any(1)
-        return torch.where(lost[:, None], allowed, cut)
+        return _narrow_pitches(allowed, torch.stack([self._mask(t) for t in targets]), self.pitches)
 
     def advance(self, rows: Sequence[Row], tokens: Sequence[int]) -> None:
         for r, t in zip(rows, tokens):

@@ -369,21 +369,20 @@ def pitch_window(p: VoicePlan, vs: Voices, track: int, at: int
     cross = (pitch >= lo) & (pitch <= hi)
     if not cross.any():
         cross[:] = True
-    rng = cross.copy()
-    if track in p.ranges:
-        a, b = p.ranges[track]
-        rng &= (pitch >= a) & (pitch <= b)
-        if not rng.any():
-            rng = cross
+    in_range = _in_range(p, track)
+    rng = cross & in_range
+    if not rng.any():
+        rng = cross
     par = _parallels(p, vs, track, at)
     allowed = rng & ~par
     if not allowed.any():  # squeezed (its neighbours in unison): cross rather than move in parallel
-        wide = _in_range(p, track) & ~par
+        wide = in_range & ~par
         allowed = wide if wide.any() else rng
     return allowed, chord_bias(p, vs, track, at)
 
 
 def _in_range(p: VoicePlan, track: int) -> np.ndarray:
+    """(128,) bool: the pitches of the voice's range (every pitch without one)."""
     out = np.ones(128, dtype=bool)
     if track in p.ranges:
         a, b = p.ranges[track]
