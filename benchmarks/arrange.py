@@ -30,6 +30,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from benchmarks._report import emit
+from musegen.generate.fast import cpu_name
 
 SEED = 2026
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "musegen" / "arrange-bench"
@@ -110,8 +111,14 @@ def four_voices(path: Path) -> object | None:
     return clip.slice_bars(0, min(BARS, clip.n_bars))
 
 
-def folk_melody(path: Path) -> object | None:
-    """A one-voice song in a metre the tokenizer holds, its first `BARS` bars; else None."""
+def folk_melody(path: Path, tok: object = None) -> object | None:
+    """A one-voice song in a metre the tokenizer holds, its first `BARS` bars; else None.
+
+    abc2midi starts every note one tick late (a note_on one tick after the previous note_off:
+    its articulation gap), so the melody it writes sounds at no beat's exact tick and the
+    on-beat figures would read every beat as the melody resting. A musician's melody from a
+    DAW sits on the grid: with `tok` (a `Tokenizer`) the song is snapped to its token grid
+    (`tok.quantize`, what the corpus build and the model see), as the musician would give it."""
     from musegen.clip import Clip
     from musegen.tokenizer.vocab import TIME_SIGNATURES
 
@@ -120,7 +127,8 @@ def folk_melody(path: Path) -> object | None:
     if len(tracks) != 1 or clip.n_bars < 6 or any(
             (ts.numerator, ts.denominator) not in TIME_SIGNATURES for ts in clip.time_signatures):
         return None
-    return replace(clip, tracks=tuple(tracks)).slice_bars(0, min(BARS, clip.n_bars))
+    clip = replace(clip, tracks=tuple(tracks)).slice_bars(0, min(BARS, clip.n_bars))
+    return tok.quantize(clip) if tok is not None else clip
 
 
 # ------------------------------------------------------------------ the figures
@@ -219,6 +227,25 @@ def filled_on_chord(clip: object, track: int) -> float | None:
     return ok / n if n else None
 
 
+class unheard:
+    """The arrangement as it was before the voice-leading rules heard the kept voices ahead:
+    inside this block an added voice hears only what the token stream has written (for the
+    lookahead comparison of section 5; the library has no such switch, so the two methods are
+    replaced for the block)."""
+
+    def __enter__(self) -> None:
+        from musegen.generate.constraints import VoiceLeading
+
+        self.saved = VoiceLeading._foreseen, VoiceLeading._held
+        VoiceLeading._foreseen = lambda self, vs, at: vs  # type: ignore[method-assign]
+        VoiceLeading._held = lambda self, *a: None  # type: ignore[method-assign]
+
+    def __exit__(self, *exc: object) -> None:
+        from musegen.generate.constraints import VoiceLeading
+
+        VoiceLeading._foreseen, VoiceLeading._held = self.saved  # type: ignore[method-assign]
+
+
 def run_speed(studio: object, melody: object, chorale: object, reps: int) -> dict:
     """Seconds of an 8-bar arrangement x 4 and of 8-bar continuations x 4 (of the melody, and
     of the four-voice chorale), alternating, `reps` times each; medians."""
@@ -260,33 +287,38 @@ def kept_line(k: dict) -> str:
 
 
 def future_section(res: dict) -> list[str]:
-    """What not seeing the kept voices' future costs (measured: filling the alto, which the
-    token order writes before the kept tenor and bass of each onset, against filling the bass,
-    written after every kept voice of its onset), and what a track-infilling objective buys."""
-    a_chord, b_chord = mean(res["alto"], "filled_on_chord"), mean(res["bass"], "filled_on_chord")
-    a_par, b_par = mean(res["alto"], "parallels_per_bar"), mean(res["bass"], "parallels_per_bar")
-    a_x, b_x = mean(res["alto"], "crossings"), mean(res["bass"], "crossings")
+    """What not seeing the kept voices' future costs, and what hearing them ahead buys
+    (measured: filling the alto, which the token order writes before the kept tenor and bass
+    of each onset, with and without the voice-leading rules hearing the kept notes ahead,
+    against filling the bass, written after every kept voice of its onset), and what a
+    track-infilling objective would add."""
+    cols = [("bass (every kept voice of the onset already written)", res["bass"]),
+            ("alto, kept notes heard ahead (the rules know the template)", res["alto"]),
+            ("alto, only what the token stream has written (before)", res.get("alto_unheard", []))]
     ba, bb = mean(res["alto_bach"], "filled_on_chord"), mean(res["bass_bach"], "filled_on_chord")
+    heard, deaf = mean(res["alto"], "filled_on_chord"), mean(res.get("alto_unheard", []), "filled_on_chord")
+    rows = [f"| {name} | {fmt(mean(r, 'filled_on_chord'))} | {fmt(mean(r, 'parallels_per_bar'), False)} "
+            f"| {fmt(mean(r, 'crossings'))} |" for name, r in cols if r]
+    verdict = ("So it matters, and the rules can supply most of it: " if heard is not None and
+               deaf is not None and heard > deaf + 0.03 else "In this run hearing ahead changes little: ")
     return [
         "## 5. Does it matter that the model cannot see the kept voices' future?", "",
         "The model reads left to right, and at an onset the tokens go track by track (S, A, T, "
         "B). Filling the **bass**, every kept voice of the onset is already written when the "
         "model picks the bass note; filling the **alto**, the kept tenor and bass of that same "
-        "onset (and everything later) are still unseen, though the arrangement knows them. Same "
-        "chorales, same constraints, measured in the same run:", "",
+        "onset (and everything later) are still unseen by the model, though the arrangement "
+        "knows them. The voice-leading rules now hear them ahead: at an onset the crossing, "
+        "parallel and chord rules count the kept notes struck there, and an added note may not "
+        "be held across a kept voice that moves past it later (`VoiceLeading._foreseen`, "
+        "`_held`). Same chorales, same seeds, measured in the same run:", "",
         "| filled voice | its beats making a plain chord | parallels per bar | crossings |",
-        "|---|---|---|---|",
-        f"| bass (all kept voices of the onset seen) | {fmt(b_chord)} | {fmt(b_par, False)} | {fmt(b_x)} |",
-        f"| alto (kept tenor and bass of the onset unseen) | {fmt(a_chord)} | {fmt(a_par, False)} | {fmt(a_x)} |",
+        "|---|---|---|---|", *rows,
         f"| Bach's own bass / alto | {fmt(bb)} / {fmt(ba)} | - | - |", "",
-        (("So it matters: the voice written before kept voices it must agree with lands on a "
-          "plain chord less often than the voice written after them. ")
-         if a_chord is not None and b_chord is not None and a_chord < b_chord - 0.03 else
-         ("In this run the two differ by less than 3 points: the unseen onset costs little "
-          "here. ")) +
-        "Harmonizing a melody is the milder case (the soprano comes first at each onset, "
-        "so only its *later* notes are unseen: cadences are not prepared, a bass does not step "
-        "toward where the tune goes).", "",
+        verdict + f"the alto's beats on a plain chord go {fmt(deaf)} -> {fmt(heard)} when the "
+        "rules hear the kept notes ahead. What the rules cannot give is the model's own "
+        "planning toward the kept voices' future: harmonizing a melody, the soprano comes "
+        "first at each onset, so only its *later* notes are unseen (cadences are not prepared, "
+        "a bass does not step toward where the tune goes).", "",
         "**For the retraining issue: a track-infilling objective.** Train on examples "
         "`header KEPT <kept tracks' tokens of the region> FILL_START <the region, all tracks "
         "interleaved> FILL_END`, the kept tracks a random subset of a piece's tracks (made "
@@ -294,8 +326,8 @@ def future_section(res: dict) -> list[str]:
         "bump). At sampling time the prefix is the musician's tracks, and `KeepVoices` still "
         "forces them in the interleaved part, so validity and note-for-note identity are "
         "unchanged. It would buy: (1) every added note chosen knowing the kept voices at its "
-        "own onset and after it (the alto-fill row above should rise at least to the bass-fill "
-        "row: that is the part of the gap due to the unseen onset); (2) cadences and bass "
+        "own onset and after it, by the model rather than by rules that only narrow its "
+        "draw; (2) cadences and bass "
         "lines planned toward where the melody goes, which no constraint can do; (3) fewer "
         "draws the voice-leading constraint has to correct. Cost: the kept tokens appear twice "
         "in the context (512 tokens holds about half as many bars), and a training mix "
@@ -321,19 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     chorales = [(pid, c) for pid, path in split["bach-chorale"] if (c := four_voices(path)) is not None]
     if args.chorales:
         chorales = chorales[:args.chorales]
+    studio = Studio(device="cpu", threads=args.threads)
     songs = []
     for pid, path in sorted(split["german-folk"]):
-        c = folk_melody(path)
+        c = folk_melody(path, studio.engine.tok)
         if c is not None:
             songs.append((pid, c))
         if len(songs) == args.folk:
             break
-    studio = Studio(device="cpu", threads=args.threads)
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     sop_takes, sop_bach, sop_kept = run_soprano(studio, chorales, args.variations)
     folk_rows, folk_kept, folk_takes = run_folk(studio, songs, args.variations)
     alto_rows, alto_bach, alto_kept = run_fill(studio, chorales, "alto", args.variations)
     bass_rows, bass_bach, bass_kept = run_fill(studio, chorales, "bass", args.variations)
+    with unheard():
+        deaf_rows, _, _ = run_fill(studio, chorales, "alto", args.variations)
     melody = replace(chorales[0][1], tracks=chorales[0][1].tracks[:1])
     speed = run_speed(studio, melody, chorales[0][1], args.reps)
     total = time.perf_counter() - t0
@@ -343,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         "# Arrange: adding voices to held-out melodies (`python -m benchmarks.arrange`)", "",
         f"Command: `python -m benchmarks.arrange --variations {args.variations} --folk {args.folk} "
         f"--reps {args.reps} --threads {args.threads} --out benchmarks/results/arrange.md`  ",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores **shared with ~7 other jobs and "
-        f"a training run (loaded)**, torch {torch.__version__} ({args.threads} thread), "
+        f"Machine: {platform.platform()} ({cpu_name()}), {os.cpu_count()} CPU cores, load average "
+        f"{load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end, torch {torch.__version__} "
+        f"({args.threads} thread), "
         f"musegen {version('musegen')}, model {studio.model_id}; python {platform.python_version()}. "
         f"Whole run {total / 60:.1f} min.", "",
         f"Pieces: the test split of `bach-chorale` ({len(split['bach-chorale'])} pieces; "
@@ -367,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                 "Bach (bass)": bass_bach}, fill_extra), "",
         "(the range row counts the filled voice only)", "",
         "## 4. Speed (same run, alternating, median of "
-        f"{args.reps}; loaded machine)", "",
+        f"{args.reps})", "",
         "| request | median s |", "|---|---|",
         f"| arrange 8 bars x 4 variations (melody -> S A T B) | {speed['arrange']:.2f} |",
         f"| continue 8 bars x 4 of the melody (one voice) | {speed['continue_melody']:.2f} |",
@@ -377,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{speed['arrange'] / speed['continue_chorale']:.2f}x.", "",
     ]
     res = {"soprano": sop_takes, "bach": sop_bach, "folk": folk_rows, "alto": alto_rows,
-           "alto_bach": alto_bach, "bass": bass_rows, "bass_bach": bass_bach, "speed": speed,
+           "alto_bach": alto_bach, "alto_unheard": deaf_rows, "bass": bass_rows, "bass_bach": bass_bach, "speed": speed,
            "kept": [sop_kept, folk_kept, alto_kept, bass_kept]}
     emit(lines + future_section(res), args.out)
     (args.cache / "results.json").write_text(json.dumps(res, indent=1))

@@ -33,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     from musegen.studio import Studio
 
     split = test_split(args.cache)
+    studio = Studio(device="cpu", threads=1)
     songs = []
     for pid, path in sorted(split["german-folk"])[args.skip:]:
-        clip = folk_melody(path)
+        clip = folk_melody(path, studio.engine.tok)  # on the grid (abc2midi starts notes a tick late)
         if clip is not None and clip.n_bars >= BARS:
             songs.append((pid, clip.slice_bars(0, BARS)))
         if len(songs) == SONGS:
             break
-    studio = Studio(device="cpu", threads=1)
     out_dir = ROOT / "docs" / "gallery" / "arrange"
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# Gallery: arrange", "",

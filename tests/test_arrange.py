@@ -115,6 +115,51 @@ def test_keep_voices_forces_every_kept_note_on_any_logits(chorale):
         tok.decode(np.concatenate([prompt, r.tokens, [v.eos]]))  # decodes
 
 
+@pytest.mark.parametrize("foresight", [True, False])
+def test_a_filled_alto_hears_the_kept_voices_it_is_written_before(chorale, monkeypatch, foresight):
+    """Filling the alto of a chorale with random logits (no model): at an onset the token
+    order writes the alto before the kept tenor and bass, yet it never crosses them or the
+    soprano (nor holds a note across one that moves) and makes no parallel with them. Without
+    the kept notes heard ahead (`foresight=False`: the arrangement before) it does."""
+    from musegen.arrange import SATB_RANGES
+    from musegen.evaluation import musicianship as M
+    from musegen.generate.constraints import Pipeline, Row, VoiceLeading
+    from musegen.generate.voices import VoicePlan
+
+    if not foresight:
+        monkeypatch.setattr(VoiceLeading, "_foreseen", lambda self, vs, at: vs)
+        monkeypatch.setattr(VoiceLeading, "_held", lambda self, *a: None)
+    tok = Tokenizer()
+    v = tok.vocab
+    bars = 4
+    tracks = list(chorale.tracks[:4])
+    layout = replace(chorale, tracks=(tracks[0], Track((), name="Alto"), tracks[2], tracks[3]))
+    ids = tok.encode(layout, eos=False, bars=(0, bars)).astype(np.int64)
+    prompt = tok.header(ids)
+    forced, middle = tok.bar_tokens(ids, 0, bars)
+    plan = VoicePlan(frozenset(range(4)), (0, 1, 2, 3), {1: SATB_RANGES["alto"]}, present=False)
+    req = Request(tok, SampleParams(lock_meter=False, voices=plan), prompt, forced,
+                  kept=KeptVoices(tuple(middle), frozenset({0, 2, 3})))
+    pipe = Pipeline(req)
+    state = tok.grammar.validate(prompt)
+    rows = [Row(i, state.copy(), list(forced)) for i in range(4)]
+    for r in rows:
+        r.state.bars_left = bars
+        for t in forced:
+            tok.grammar.step(r.state, t)
+    crossed = parallels = 0
+    for r in torch_random_walk(pipe, rows, tok, seed=11):
+        clip = tok.decode(np.concatenate([prompt, r.tokens, [v.eos]]))
+        assert clip.tracks[1].notes
+        pair = replace(clip, tracks=clip.tracks[:3])  # soprano, alto, tenor
+        crossed += M.voice_crossing_share(pair, [0, 1, 2]) > 0
+        parallels += M.parallel_fifths_per_bar(clip) + M.parallel_octaves_per_bar(clip) > 0
+    if foresight:
+        assert crossed == 0 and parallels == 0
+    else:
+        assert crossed + parallels > 0
+
+
 def torch_random_walk(pipe, rows, tok, seed):
     import torch
 

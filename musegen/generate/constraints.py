@@ -43,7 +43,7 @@ from musegen.tokenizer.grammar import (
     Grammar,
     GrammarState,
 )
-from musegen.tokenizer.vocab import DRUM_PROGRAM, Vocab
+from musegen.tokenizer.vocab import DRUM_PROGRAM, TICKS_PER_QUARTER, Vocab
 
 
 @dataclass(frozen=True)
@@ -461,8 +461,9 @@ class KeepVoices(Constraint):
             at = self._at(r)
             kind = v.kind(t)
             if t == v.bar:
-                at[:4] = [at[0] + 1, 0, 0, frozenset(self.added)]
                 at[4] += at[5]
+                # a voice holding its note over the bar line sounds in the new bar already
+                at[:4] = [at[0] + 1, 0, 0, frozenset(u for u in self.added if at[6].get(u, -1) <= at[4])]
                 at[5] = r.state.bar_positions
             elif kind in ("timesig", "tempo"):
                 at[2] += 1
@@ -1021,6 +1022,12 @@ class VoiceLeading(Constraint):
             start.take(t)
         start.start_take()
         self.start = start
+        # arrange: the kept voices' notes per region bar, position -> [(track, pitch, ticks)]:
+        # at an onset the rules hear the kept notes struck there before the token order (track
+        # by track) reaches them, so an alto written ahead of a kept tenor still avoids it
+        self.ahead, self.ahead_at = self._kept_ahead(req, start.bar_len) if req.kept is not None else (None, [])
+        self.bar0 = start.bars  # the region's first bar (its BAR is among the forced tokens)
+        self.dur_ticks = np.asarray(v.durations)
         self.rows: dict[int, vl.Voices] = {}  # row index -> what it sounds
         self.plans: dict[int, vl.VoicePlan] = {}  # row index -> its plan (from nothing: per header)
         self.step_bias: dict[int, tuple[np.ndarray | None, list[int]]] = {}
@@ -1029,6 +1036,35 @@ class VoiceLeading(Constraint):
     def build(cls, req: Request) -> VoiceLeading | None:
         p = req.params.voices
         return cls(req, p) if p is not None else None
+
+    @staticmethod
+    def _kept_ahead(req: Request, first_bar: int) -> tuple[list[dict[int, list[tuple[int, int, int]]]], list[int]]:
+        """Per region bar: position -> [(kept track, pitch, ticks)]; and each bar's start in
+        grid ticks from the region's (`first_bar`: the first bar's length)."""
+        v = req.tok.vocab
+        p0, d0, s0 = v.ranges["pitch"].start, v.ranges["duration"].start, v.ranges["timesig"].start
+        out, starts, at, length = [], [], 0, first_bar
+        for k, (heads, notes) in enumerate(template_bars(v, req.kept.tokens)):  # type: ignore[union-attr]
+            for t in heads:
+                if k and v.kind(t) == "timesig":
+                    num, den = v.time_signatures[t - s0]
+                    length = TICKS_PER_QUARTER * 4 * num // den
+            by: dict[int, list[tuple[int, int, int]]] = {}
+            for pos, track, _vel, pitch, dur in notes:
+                by.setdefault(pos, []).append((track, pitch - p0, v.durations[dur - d0]))
+            out.append(by)
+            starts.append(at)
+            at += length
+        return out, starts
+
+    def _foreseen(self, vs: vl.Voices, at: int) -> vl.Voices:
+        """`vs` with the kept notes struck at `at` that the row has not written yet."""
+        bar = vs.bars - self.bar0
+        if self.ahead is None or not 0 <= bar < len(self.ahead):
+            return vs
+        due = [(t, vl.Note(p, at, at + d)) for t, p, d in self.ahead[bar].get(at - vs.bar_start, ())
+               if not (vs.notes.get(t) and vs.notes[t][-1].onset == at)]
+        return vs.with_notes(due) if due else vs
 
     def _voices(self, row: Row) -> vl.Voices:
         vs = self.rows.get(row.index)
@@ -1072,7 +1108,38 @@ class VoiceLeading(Constraint):
                 self._closing(p, vs, r, arr[i])
             if ph in self._PITCHED:
                 self._note(p, vs, r, at, arr[i])
+            elif ph == AFTER_PITCH and self.ahead is not None and s.track in p.order \
+                    and s.track not in self.req.kept.tracks:  # type: ignore[union-attr]
+                self._held(p, vs, s.track, at, arr[i])
         return out
+
+    def _held(self, p: vl.VoicePlan, vs: vl.Voices, track: int, at: int, m: np.ndarray) -> None:
+        """Arrange: an added note ends before a kept voice strikes a note across it (a kept
+        voice above it in the order going below its pitch, or one below going above); when no
+        duration is that short the others stand."""
+        mine, rank = vs.pitch, p.order.index(track)
+        if mine is None or self.ahead is None:
+            return
+        above, below = set(p.order[:rank]), set(p.order[rank + 1:])
+        bar, limit = vs.bars - self.bar0, None
+        if not 0 <= bar < len(self.ahead):
+            return
+        longest = at + int(self.dur_ticks.max())
+        for k in range(bar, len(self.ahead)):
+            start = vs.bar_start + self.ahead_at[k] - self.ahead_at[bar]
+            if start > longest:
+                break
+            for pos, notes in self.ahead[k].items():
+                onset = start + pos
+                if onset > at and (limit is None or onset - at < limit) and any(
+                        (t in above and q < mine) or (t in below and q > mine) for t, q, _ in notes):
+                    limit = onset - at
+        if limit is None:
+            return
+        d0, ticks = self.v.ranges["duration"].start, self.dur_ticks
+        ok = m[d0:d0 + len(ticks)] & (ticks <= limit)
+        if ok.any():
+            m[d0:d0 + len(ticks)] = ok
 
     def _header(self, s: GrammarState, m: np.ndarray) -> None:
         """From nothing: the header declares n_voices[0]..n_voices[1] tracks, none drums."""
@@ -1117,7 +1184,7 @@ class VoiceLeading(Constraint):
                 m[self.pitch] = False  # the voice still sounds: another voice, or later
                 m[self.vel] = False
             else:
-                window, bias = vl.pitch_window(p, vs, s.track, at)
+                window, bias = vl.pitch_window(p, self._foreseen(vs, at), s.track, at)
                 old = m[self.pitch]
                 new = old & window
                 if new.any() or not old.any():

@@ -276,6 +276,16 @@ class Voices:
         out.onsets_in_take = set(self.onsets_in_take)
         return out
 
+    def with_notes(self, extra: Sequence[tuple[int, Note]]) -> Voices:
+        """A view with `extra` (track, note) struck as well (arrange's kept notes, known before
+        the token stream reaches them); this one is left as it is."""
+        out = Voices.__new__(Voices)
+        out.__dict__.update(self.__dict__)
+        out.notes = dict(self.notes)
+        for t, n in extra:
+            out.notes[t] = [*out.notes.get(t, ())[-1:], n]
+        return out
+
     @property
     def onset(self) -> int:
         return self.bar_start + self.position
