@@ -213,6 +213,44 @@ def test_fill_one_inner_voice_of_a_later_bar_range(studio, chorale):
     assert t.clip.tracks[1].notes and all(lo <= n.start_tick < hi for n in t.clip.tracks[1].notes)
 
 
+@pytest.fixture(scope="module")
+def palestrina(tmp_path_factory) -> Clip:
+    """Bars 5-8 of Palestrina's Agnus Dei (music21's corpus), its voices high to low."""
+    import music21
+
+    from musegen.evaluation.musicianship import voice_order
+
+    music21.defaults.ticksPerQuarter = 480
+    path = tmp_path_factory.mktemp("palestrina") / "agnus_02.mid"
+    mf = music21.midi.translate.streamToMidiFile(music21.corpus.parse("palestrina/agnus_02"))
+    mf.open(str(path), "wb")
+    mf.write()
+    mf.close()
+    clip = Tokenizer().quantize(Clip.load(path)).slice_bars(4, 8)
+    return replace(clip, tracks=tuple(clip.tracks[i] for i in voice_order(clip)))
+
+
+def test_a_renaissance_texture_missing_a_voice_is_filled(studio, palestrina):
+    """A Palestrina texture with its second voice removed: the others stay note for note,
+    the filled voice sounds in every bar, between its neighbours (benchmark: section 6 of
+    benchmarks/results/arrange.md)."""
+    from benchmarks.arrange import filled_crossings
+
+    n = len(palestrina.tracks)
+    assert n >= 4 and all(t.notes for t in palestrina.tracks)
+    keep = [i for i in range(n) if i != 1]
+    t = studio.arrange(palestrina, keep=keep, add=1, style="renaissance-mass", variations=1, seed=4)[0]
+    added = t.params["roles"].index(t.params["add"][0])
+    kept = [tr.notes for i, tr in enumerate(t.clip.tracks) if i != added]
+    first = lambda ns: (ns[0].start_tick, ns[0].pitch)  # noqa: E731 - the tracks' order may differ
+    assert sorted(kept, key=first) == sorted((palestrina.tracks[i].notes for i in keep), key=first)
+    filled = t.clip.tracks[added].notes
+    starts = palestrina.bar_starts
+    assert all(any(starts[b] <= x.start_tick < starts[b + 1] or x.start_tick < starts[b] < x.end_tick
+                   for x in filled) for b in range(palestrina.n_bars))
+    assert filled_crossings(t.clip, added) <= 0.05
+
+
 def test_an_arrangement_of_a_take_has_it_as_parent(studio, chorale):
     base = studio.continue_(_melody(chorale), bars=2, variations=1, seed=2)[0]
     take = studio.arrange(base, add="bass", variations=1, seed=2)[0]
