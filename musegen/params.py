@@ -731,9 +731,9 @@ TABLE: tuple[Param, ...] = (
           default_doc="no form", note="each section is `bars` bars (with a clip: at most the prompt's); "
           "the takes hold every section after the first A"),
     Param("idiomatic", Flag(), frozenset({"continue", "blend", "morph"}),
-          "from nothing: key and tempo drawn from the style's real pieces, a blend's ensemble and "
-          "metre chosen once by its heaviest style, morph steps drawn with one seed; 0: the model "
-          "chooses per take", default=True, flag="--free-start",
+          "from nothing: key and tempo drawn from the style's real pieces, a blend's metre "
+          "chosen once by its heaviest style and its voice count by the weights, morph steps "
+          "drawn with one seed; 0: the model chooses per take", default=True, flag="--free-start",
           cli_help="from nothing: the model chooses key, tempo and ensemble per take (default: "
           "drawn from the style's real pieces, a blend's once by its heaviest style)"),
     Param("rhythm_style", Text(), frozenset({"blend"}),
@@ -749,7 +749,8 @@ TABLE: tuple[Param, ...] = (
     Param("time_signature", TimeSignature(), frozenset({"continue", "blend", "morph"}),
           "metre of a clip started from nothing", default=(4, 4), from_nothing=True,
           note="without tempo, time_signature and program the style chooses all three (a blend: its "
-          "heaviest style, once for every take); key and tempo are drawn from the style's real pieces"),
+          "heaviest style, once for every take, with the weights' voice count); key and tempo are "
+          "drawn from the style's real pieces"),
     Param("time_signature", TimeSignature(MELODY_METRES), frozenset({"melody"}),
           "metre of the melody", default=(4, 4)),
     Param("tempo", Float(20.0, 400.0), frozenset({"melody"}), "tempo of the melody",

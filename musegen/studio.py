@@ -270,7 +270,10 @@ class Studio:
         params, sp = _sample_params(kw, bars=bars, variations=variations)
         tok, v = self.tok, self.tok.vocab
         prompt, forced, n_before, sp, start = self._continue_prompt(base, kw, sp, style, params["seed"])
+        ensemble = sp.voices  # a blend from nothing: its ensemble's plan (`_opening`)
         sp = self._voice_leading(base, style, kw, params, sp, from_nothing=len(prompt) == 1)
+        if ensemble is not None and sp.voices is None and kw.get("voice_leading", "auto") != "off":
+            sp, params["voice_led"] = replace(sp, voices=ensemble), True
         state = tok.grammar.validate(prompt, cancelled=_poll(kw))
         idiomatic = bool(kw.get("idiomatic", True))
         phrase, drawn = phrase_params(self.engine.style_records, self.engine.priors if idiomatic else None,
@@ -387,7 +390,8 @@ class Studio:
         idiomatic = kw.get("idiomatic", True)
         if base is None and not given and _is_blend(style) and idiomatic:
             # a blend from nothing: the heaviest style chooses the ensemble and metre, once
-            prompt, forced, start = self._opening(style, kw, sp, seed)
+            prompt, forced, start, plan = self._opening(style, kw, sp, seed)
+            sp = replace(sp, voices=plan if plan.n_voices != (1, 1) else None)  # `_continue` keeps it
             n_before = 0
         elif base is None and not given:
             # from nothing: the style chooses the ensemble and metre itself (the tempo and key
@@ -419,27 +423,39 @@ class Studio:
         return priors.draw_tempo(dom, np.random.default_rng([seed, 1]))
 
     def _opening(self, style: object, kw: dict, sp: SampleParams, seed: int
-                 ) -> tuple[np.ndarray, list[int], dict]:
+                 ) -> tuple[np.ndarray, list[int], dict, voices.VoicePlan]:
         """A blend from nothing: the header (tracks and programs) and first bar head (metre)
-        the heaviest style chooses, drawn once with the request's seed, and its tempo from that
-        style's real tempi -> (prompt, forced tokens, {"tempo": qpm}). Every take and every
-        weight of the blend then shares them: the weights act on the music, not the texture."""
+        the heaviest style chooses, drawn once with the request's seed, with as many voices as
+        the weights give (`voices.blend_ensemble`: the styles' voice counts, weighted), and its
+        tempo from that style's real tempi -> (prompt, forced tokens, {"tempo": qpm, "voices":
+        n}, the voice plan of that ensemble). Every take shares them: the weights act on the
+        music and step the texture, rather than the heaviest style flipping it at half."""
         from musegen.generate.run import torch_threads
         from musegen.generate.sampler import sample
         from musegen.tokenizer.codec import tempo_bin
 
         tok, v = self.tok, self.tok.vocab
         dom = dominant_style(style)
+        n, ranges = voices.blend_ensemble(style if isinstance(style, dict) else {dom: 1.0},  # type: ignore[dict-item]
+                                          self.engine.voice_data)
+        plan = voices.VoicePlan(None, n_voices=(n, n), ranges_by_count={n: ranges} if ranges else {})
         bos = np.array([v.bos], dtype=np.int64)
         state = tok.grammar.validate(bos)
         vec = self.engine.style_vector(dom).expand(1, -1).to(self.device)
         one = SampleParams(temperature=sp.temperature, top_p=sp.top_p, style_strength=sp.style_strength,
                            free_first_bar=True)
-        with torch_threads(self.engine.cpu_threads):
-            res = sample(self.model, tok, bos, state, vec, 1, [seed], one)
-        gen = [int(t) for t in res.tokens[0]]
-        head = gen[:gen.index(v.bar)] if v.bar in gen else gen
-        bar_head = gen[len(head) + 1:]
+
+        def draw(p: SampleParams) -> tuple[list[int], list[int]]:  # (header, first bar's head)
+            with torch_threads(self.engine.cpu_threads):
+                gen = [int(t) for t in sample(self.model, tok, bos, state, vec, 1, [seed], p).tokens[0]]
+            head = gen[:gen.index(v.bar)] if v.bar in gen else gen
+            return head, gen[len(head) + 1:]
+
+        # the metre as the heaviest style draws it (the same at every weight it leads), the
+        # header again with the blend's voice count where the free one has another
+        head, bar_head = draw(one)
+        if sum(1 for t in head if t in v.ranges["track"]) != n:
+            head, _ = draw(replace(one, voices=plan))
         sig = [t for t in bar_head[:1] if t in v.ranges["timesig"]]
         tempos = [t for t in bar_head[:2] if t in v.ranges["tempo"]]
         qpm = self._draw_tempo(style, seed)
@@ -447,7 +463,8 @@ class Studio:
         if qpm is not None:
             tempos, start["tempo"] = [v.id("tempo", tempo_bin(qpm, v.tempos_qpm))], qpm
         prompt = np.concatenate([bos, np.asarray(head, dtype=np.int64)])
-        return prompt, [v.bar, *sig, *tempos], start
+        start["voices"] = n
+        return prompt, [v.bar, *sig, *tempos], start, plan
 
     def _empty_prompt(self, kw: dict) -> tuple[np.ndarray, list[int], int]:
         """From nothing, in the given metre, tempo and program (checked by `musegen.params`)."""

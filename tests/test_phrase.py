@@ -259,15 +259,22 @@ def test_from_nothing_key_and_tempo_come_from_the_style(studio):
         assert abs(t.clip.tempo_at(0) / start["tempo"] - 1) < 0.05  # the bin of the drawn tempo
 
 
-def test_blend_from_nothing_keeps_one_ensemble_across_weights(studio):
-    ensembles = set()
-    for w in (0.55, 0.75, 0.95):
+def test_blend_from_nothing_steps_its_texture_with_the_weights(studio):
+    """A blend from nothing: the metre is the heaviest style's, the same at every weight it
+    leads; the voice count is the weights' mean of the styles' (chinese-folk 1, bach-chorale
+    4), the same for every take of a request, so it steps with the weight instead of flipping
+    at half (before: 1 voice up to 0.5, 4 from 0.55)."""
+    metres, counts = set(), []
+    for w in (0.35, 0.55, 0.75, 0.95):
         takes = studio.blend(None, styles={"bach-chorale": w, "chinese-folk": 1 - w}, bars=2,
                              variations=2, seed=4)
-        for t in takes:
-            sig = t.clip.time_signatures[0]
-            ensembles.add((tuple(tr.program for tr in t.clip.tracks), (sig.numerator, sig.denominator)))
-    assert len(ensembles) == 1
+        n = {len(t.clip.tracks) for t in takes}
+        assert len(n) == 1 and all(t.params["start"]["voices"] == len(t.clip.tracks) for t in takes)
+        counts.append(n.pop())
+        if w > 0.5:
+            metres |= {(t.clip.time_signatures[0].numerator, t.clip.time_signatures[0].denominator)
+                       for t in takes}
+    assert counts == [2, 3, 3, 4] and len(metres) == 1
 
 
 def test_morph_steps_share_their_seed(studio):

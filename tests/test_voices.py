@@ -255,3 +255,20 @@ def test_shipped_model_keeps_a_chorale_in_four_voices():
                 assert ps == sorted(ps, reverse=True)  # soprano over alto over tenor over bass
     off = st.continue_(real, bars=2, variations=1, style="bach-chorale", seed=5, voice_leading="off")
     assert off[0].params["voice_led"] is False
+
+
+def test_a_blend_from_nothing_gets_the_weights_voice_count():
+    """`blend_ensemble`: the weights' mean of the styles' commonest voice counts (a style
+    with no measured ensemble counts one), half up; ranges from a style with that count, else
+    spread over a larger count's (two voices: the outer ones)."""
+    from musegen.generate.voices import blend_ensemble
+
+    data = {"chorale": {"voices": {"4": 90, "5": 3}, "ranges": {"4": [[60, 79], [55, 74], [48, 67], [36, 60]]}},
+            "mass": {"voices": {"3": 5, "5": 9}, "ranges": {"3": [[50, 70], [45, 65], [40, 60]]}}}
+    counts = [blend_ensemble({"folk": 1 - w, "chorale": w}, data)[0] for w in (0.1, 0.25, 0.5, 0.75, 0.9)]
+    assert counts == [1, 2, 3, 3, 4]
+    assert blend_ensemble({"folk": 0.75, "chorale": 0.25}, data)[1] == ((60, 79), (36, 60))
+    assert blend_ensemble({"folk": 0.5, "chorale": 0.5}, data)[1] == ((60, 79), (48, 67), (36, 60))
+    # three voices measured in the mass: its own ranges, though the chorale weighs more
+    assert blend_ensemble({"chorale": 0.6, "mass": 0.1, "folk": 0.3}, data) == (3, ((50, 70), (45, 65), (40, 60)))
+    assert blend_ensemble({"folk": 0.5, "air": 0.5}, data) == (1, None)

@@ -26,6 +26,7 @@ that onset are known, and the others still hold their earlier notes (or rest).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,41 @@ def dominant_style(style: object) -> str | None:
         total = sum(abs(x) for x in style.values())
         return str(name) if total and w / total >= 0.5 else None
     return None
+
+
+def blend_ensemble(style: Mapping[str, float], style_data: Mapping[str, dict]
+                   ) -> tuple[int, tuple[tuple[int, int], ...] | None]:
+    """A blend from nothing: how many voices, and their ranges high to low (None: unknown).
+    The count is the weights' mean of each style's commonest voice count (one for a style
+    without a measured ensemble: the folk styles), rounded half up, so the weights move the
+    texture step by step (chinese-folk -> bach-chorale at 0, .25, .5, .75, 1: 1, 2, 3, 3, 4
+    voices) instead of flipping at half. The ranges are those the heaviest style that has
+    that count measured; else the voices of the nearest larger count measured, spread from
+    its top to its bottom (two voices: its outer ones)."""
+    weights = {str(k): abs(float(w)) for k, w in style.items() if w}
+    total = sum(weights.values())
+    if not total:
+        return 1, None
+
+    def commonest(name: str) -> int:
+        counts = {int(k): int(c) for k, c in style_data.get(name, {}).get("voices", {}).items()}
+        return max(counts, key=lambda k: (counts[k], -k)) if counts else 1
+
+    n = int(math.floor(sum(w * commonest(k) for k, w in weights.items()) / total + 0.5))
+    by_weight = sorted(weights, key=lambda k: -weights[k])
+    for name in by_weight:
+        r = style_data.get(name, {}).get("ranges", {}).get(str(n))
+        if r is not None:
+            return n, tuple(tuple(x) for x in r)  # type: ignore[misc]
+    for name in by_weight:
+        ranges = style_data.get(name, {}).get("ranges", {})
+        larger = sorted(int(k) for k in ranges if int(k) > n)
+        if larger and n >= 1:
+            full = [tuple(x) for x in ranges[str(larger[0])]]
+            full.sort(key=lambda r: -sum(r))
+            pick = np.linspace(0, len(full) - 1, n).round().astype(int) if n > 1 else [0]
+            return n, tuple(full[i] for i in pick)  # type: ignore[misc]
+    return n, None
 
 
 def _is_voice(track: object) -> bool:
