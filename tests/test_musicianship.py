@@ -168,6 +168,8 @@ def test_key_idiomaticness():
     assert m.idiomatic_keys(real + ["C# major"] * 0 + ["D major"] * 2) == {"D major", "G major"}
     assert m.key_idiomatic_share(["D major", "F# major", "G major", "Eb minor"],
                                  ["D major"] * 19 + ["G major"]) == 0.5
+    assert m.keys_in_share(["D major", "F# major", None, "A minor"], {"D major", "A minor"}) == 0.5
+    assert m.keys_in_share([], {"D major"}) is None
     assert m.clip_key(clip(line([60]), key="Gb major")) == "F# major"
 
 

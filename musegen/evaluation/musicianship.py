@@ -378,10 +378,14 @@ def idiomatic_keys(real_keys: Sequence[str | None], min_share: float = KEY_SHARE
 def key_idiomatic_share(take_keys: Sequence[str | None], real_keys: Sequence[str | None]) -> float | None:
     """Share of takes whose key (`clip_key`) is one that at least 5 % of the style's real
     pieces use (`idiomatic_keys`). None without takes."""
+    return keys_in_share(take_keys, idiomatic_keys(real_keys))
+
+
+def keys_in_share(take_keys: Sequence[str | None], keys: set[str]) -> float | None:
+    """Share of takes whose key (`clip_key`) is one of `keys`. None without takes."""
     if not take_keys:
         return None
-    ok = idiomatic_keys(real_keys)
-    return sum(k in ok for k in take_keys) / len(take_keys)
+    return sum(k in keys for k in take_keys) / len(take_keys)
 
 
 def tempo(clip: Clip) -> float:

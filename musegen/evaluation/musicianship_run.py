@@ -235,6 +235,14 @@ def _blend(ctx: _Ctx, a: str, b: str) -> dict:
             "voices": per_seed[0]["voices"]}
 
 
+def _prior_keys(studio: Any, style: str) -> set[str] | None:
+    """The keys at least 5 % of all the style's source pieces use (the model's style priors,
+    measured from every piece of the style, not only its few test pieces); None without."""
+    priors = getattr(getattr(studio, "engine", None), "priors", None)
+    shares = (priors.styles.get(style, {}).get("keys", {}) if priors is not None else {})
+    return {k for k, w in shares.items() if w >= mus.KEY_SHARE_MIN} if shares else None
+
+
 def _marked_tempi(studio: Any, style: str) -> tuple[list[float], list[float]] | None:
     """(tempi, shares) of the style's marked pieces in the corpus, from the model's style
     priors; None where the model has none."""
@@ -256,6 +264,7 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
     # marked tempi in the corpus (the model's style priors) then
     marked = _marked_tempi(ctx.studio, style)
     tempo_ref = marked if len(set(real_tempi)) <= 1 and marked else (real_tempi, None)
+    all_keys = _prior_keys(ctx.studio, style)
     per_seed = []
     for seed in cfg.seeds:
         takes = ctx.gen("blend", None, styles={style: 1.0}, bars=cfg.bars,
@@ -268,6 +277,8 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
             "voices_as_real": float(np.mean([v == int(np.median(real_voices)) for v in vc]))
             if real_voices else None,
             "key_idiomatic": mus.key_idiomatic_share([mus.clip_key(c) for c in clips], real_keys),
+            "key_idiomatic_all": mus.keys_in_share([mus.clip_key(c) for c in clips], all_keys)
+            if all_keys else None,
             "tempo_in_style": mus.tempo_in_style_share(tempi, *tempo_ref),
             "tempo_modal": mus.modal_share(tempi),
             "overlap": mus.mean_of([{"x": mus.overlap_share(c)} for c in clips], "x")})
@@ -277,9 +288,12 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
                      "tempo_reference": "marked corpus tempi" if tempo_ref is marked else "test pieces",
                      "tempo_modal": mus.modal_share(real_tempi),
                      "idiomatic_keys": sorted(mus.idiomatic_keys(real_keys)),
+                     "idiomatic_keys_all": sorted(all_keys) if all_keys else None,
+                     "test_pieces": len(real),
                      "overlap": mus.mean_of([{"x": mus.overlap_share(c)} for c in real], "x")},
             **{k: _spread([s[k] for s in per_seed]) for k in
-               ("voices_as_real", "key_idiomatic", "tempo_in_style", "tempo_modal", "overlap")},
+               ("voices_as_real", "key_idiomatic", "key_idiomatic_all", "tempo_in_style", "tempo_modal",
+                "overlap")},
             "voices": [s["voices"] for s in per_seed], "keys": [s["keys"] for s in per_seed],
             "tempi": [s["tempi"] for s in per_seed]}
 
@@ -423,15 +437,18 @@ def markdown(result: dict, heading: str = "##") -> list[str]:
     if result["nothing"]:
         lines += [f"{h} From nothing", "",
                   "| style | voices (takes) | real voices | takes with the real voice count "
-                  "| keys idiomatic (>= 5 % of real) | tempo within real p10..p90 "
+                  "| keys idiomatic (>= 5 % of the test pieces) | keys idiomatic (>= 5 % of all the "
+                  "style's pieces: its priors) | tempo within real p10..p90 "
                   "(*: of the corpus's marked tempi) | takes at the "
                   "commonest tempo | median tempo real | overlap takes / real |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in result["nothing"]:
             lines.append(
                 f"| {r['style']} | {' / '.join(','.join(map(str, v)) for v in r['voices'])} | "
                 f"{r['real']['voices_median']:g} | {_cell('x', r['voices_as_real'])} | "
-                f"{_cell('x', r['key_idiomatic'])} | {_cell('x', r['tempo_in_style'])}"
+                f"{_cell('x', r['key_idiomatic'])} ({r['real'].get('test_pieces', '?')}) | "
+                f"{_cell('x', r['key_idiomatic_all']) if r.get('key_idiomatic_all') else '-'} | "
+                f"{_cell('x', r['tempo_in_style'])}"
                 f"{' *' if r['real'].get('tempo_reference') == 'marked corpus tempi' else ''} | "
                 f"{_cell('x', r['tempo_modal'])} | {r['real']['tempo_median']:.0f} | "
                 f"{_cell('x', r['overlap'])} / {_fmt('x', r['real']['overlap'])} |")
