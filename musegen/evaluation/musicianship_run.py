@@ -243,6 +243,18 @@ def _prior_keys(studio: Any, style: str) -> set[str] | None:
     return {k for k, w in shares.items() if w >= mus.KEY_SHARE_MIN} if shares else None
 
 
+def _unmarked_qpm(studio: Any) -> float | None:
+    """The tempo a piece without a tempo mark reads as (the default 120 qpm, as the
+    tokenizer's tempo bins hold it); None without a tokenizer."""
+    tok = getattr(studio, "tok", None)
+    if tok is None:
+        return None
+    from musegen.tokenizer.codec import tempo_bin
+
+    qpms = tok.vocab.tempos_qpm
+    return float(qpms[tempo_bin(120.0, qpms)])
+
+
 def _marked_tempi(studio: Any, style: str) -> tuple[list[float], list[float]] | None:
     """(tempi, shares) of the style's marked pieces in the corpus, from the model's style
     priors; None where the model has none."""
@@ -260,10 +272,12 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
     real_keys = [mus.clip_key(c) for c in real]
     real_tempi = [mus.tempo(c) for c in real]
     real_voices = [mus.voice_count(c) for c in real]
-    # test pieces without a tempo mark all read as the default: compare with the style's
-    # marked tempi in the corpus (the model's style priors) then
+    # test pieces without a tempo mark read as the default: where fewer than half carry one,
+    # compare with the style's marked tempi in the corpus (the model's style priors)
     marked = _marked_tempi(ctx.studio, style)
-    tempo_ref = marked if len(set(real_tempi)) <= 1 and marked else (real_tempi, None)
+    unmarked = _unmarked_qpm(ctx.studio)  # what a piece without a tempo mark reads as
+    n_marked = sum(1 for q in real_tempi if unmarked is None or abs(q - unmarked) > 0.5)
+    tempo_ref = marked if marked and n_marked < 0.5 * len(real_tempi) else (real_tempi, None)
     all_keys = _prior_keys(ctx.studio, style)
     per_seed = []
     for seed in cfg.seeds:
