@@ -526,7 +526,7 @@ def _phrase_record(kw: dict, phrase: object = None) -> dict:
 def _continue_params(op: str, params: dict, style: object, i: int, start: dict | None = None) -> dict:
     """The params take `i` of a continue, blend or morph records: a morph's own mix, whether
     a blend or morph's weights leave [0, 1], and what a start from nothing drew (`start`:
-    its key and tempo from the style's real pieces)."""
+    its key and tempo from the style's real pieces; a blend's voice count, `voices`)."""
     p = dict(params)
     if start:
         p["start"] = dict(start)
