@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
              f"from the MIDI (its import quantizes, so tuplets may look busier than the notes "
              f"are); audio: the prompt followed by the take, first {AUDIO_S:.0f} s, FluidSynth "
              "with the FluidR3 General MIDI soundfont.", "",
-             f"Regenerate: `{command.strip()}`.", ""]
+             f"Regenerate: `{command.strip()}`.", "",
+             "Arrangements (a folk melody harmonized as a chorale by `Studio.arrange`): "
+             "[gallery-arrange.md](gallery-arrange.md).", ""]
     with tempfile.TemporaryDirectory(prefix="musegen-gallery-") as tmp:
         for style, fam in ENTRIES:
             if style not in names:
