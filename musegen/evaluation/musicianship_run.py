@@ -303,6 +303,7 @@ def _nothing(ctx: _Ctx, style: str) -> dict:
                      "tempo_modal": mus.modal_share(real_tempi),
                      "idiomatic_keys": sorted(mus.idiomatic_keys(real_keys)),
                      "idiomatic_keys_all": sorted(all_keys) if all_keys else None,
+                     "key_idiomatic_all": mus.keys_in_share(real_keys, all_keys) if all_keys else None,
                      "test_pieces": len(real),
                      "overlap": mus.mean_of([{"x": mus.overlap_share(c)} for c in real], "x")},
             **{k: _spread([s[k] for s in per_seed]) for k in
@@ -452,7 +453,7 @@ def markdown(result: dict, heading: str = "##") -> list[str]:
         lines += [f"{h} From nothing", "",
                   "| style | voices (takes) | real voices | takes with the real voice count "
                   "| keys idiomatic (>= 5 % of the test pieces) | keys idiomatic (>= 5 % of all the "
-                  "style's pieces: its priors) | tempo within real p10..p90 "
+                  "style's pieces: its priors): takes / real test pieces | tempo within real p10..p90 "
                   "(*: of the corpus's marked tempi) | takes at the "
                   "commonest tempo | median tempo real | overlap takes / real |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -461,7 +462,8 @@ def markdown(result: dict, heading: str = "##") -> list[str]:
                 f"| {r['style']} | {' / '.join(','.join(map(str, v)) for v in r['voices'])} | "
                 f"{r['real']['voices_median']:g} | {_cell('x', r['voices_as_real'])} | "
                 f"{_cell('x', r['key_idiomatic'])} ({r['real'].get('test_pieces', '?')}) | "
-                f"{_cell('x', r['key_idiomatic_all']) if r.get('key_idiomatic_all') else '-'} | "
+                f"{_cell('x', r['key_idiomatic_all']) if r.get('key_idiomatic_all') else '-'} / "
+                f"{_fmt('x', r['real'].get('key_idiomatic_all'))} | "
                 f"{_cell('x', r['tempo_in_style'])}"
                 f"{' *' if r['real'].get('tempo_reference') == 'marked corpus tempi' else ''} | "
                 f"{_cell('x', r['tempo_modal'])} | {r['real']['tempo_median']:.0f} | "
