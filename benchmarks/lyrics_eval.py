@@ -153,8 +153,8 @@ def main() -> None:
         f"transformers {version('transformers')}, Python {platform.python_version()}; lyric model "
         f"`{studio.lyric_lm.model_id}`; `python -m benchmarks.lyrics_eval {' '.join(sys.argv[1:])}`.", "",
         f"{len(chosen)} melodies (first {args.bars} bars of test-split pieces, fixed seed, at most {cap} per "
-        f"style; styles: {', '.join(styles_used)}), {line_fit[1]} phrases, rhyme scheme ABAB, 3 candidates "
-        "per line, one set of lyrics per melody.", "",
+        f"style; styles: {', '.join(styles_used)}), {line_fit[1]} phrases, rhyme scheme ABAB, {args.candidates} "
+        "candidates per line, one set of lyrics per melody.", "",
         "| figure | value |", "|---|---:|",
         f"| lines whose syllables = their phrase's notes | {line_fit[0]}/{line_fit[1]} "
         f"({100 * line_fit[0] / line_fit[1]:.1f} %) |",
@@ -167,17 +167,25 @@ def main() -> None:
            if theme_hits[1] else "not measured (--no-theme) |"), "",
         "Stressed syllables on a beat per tempo class (mean over melodies; *dense*: at least 3 notes per "
         "felt beat over the melody's span):", "",
-        "| class | melodies | alignment | stressed on a beat |", "|---|---:|---:|---:|",
-        *[f"| {c} | {len(r)} | {100 * float(np.mean([x['alignment'] for x in r])):.1f} % | "
-          f"{100 * float(np.mean([x['stressed_on_beat'] for x in r])):.1f} % |" for c, r in dense_rows.items() if r],
+        "| class | melodies | alignment | stressed on a beat | alignment, sung | stressed on a beat, sung |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[f"| {c} | {len(r)} | "
+          + " | ".join(f"{100 * float(np.mean([x[k] for x in r])):.1f} %" for k in
+                       ("alignment", "stressed_on_beat", "alignment_sung", "stressed_on_beat_sung")) + " |"
+          for c, r in dense_rows.items() if r],
         "",
         "Stress against the beats (a syllable is *stressed* when the CMU dictionary gives it primary or "
-        "secondary stress; a note is *on a beat* when its onset is on a beat of its bar's metre, dotted "
-        "quarters in 6/8). *Alignment*: share of syllables where stressed <=> on a beat. *Stressed on a "
-        "beat*: share of stressed syllables that fall on a beat.", "",
-        "| lyrics | alignment | stressed on a beat |", "|---|---:|---:|",
-        *[f"| {name} | {100 * mean(name, 'alignment'):.1f} % | {100 * mean(name, 'stressed_on_beat'):.1f} % |"
-          for name in rows], "",
+        "secondary stress; *sung*: the same, but a one-syllable function word such as \"of\", \"to\", "
+        "\"in\", \"with\" is unstressed, as verse and song treat it and as the writer's stress bias and "
+        "`melody_for` read it (CMU stresses them in their citation form); a note is *on a beat* when its "
+        "onset is on a beat of its bar's metre, dotted quarters in 6/8). *Alignment*: share of syllables "
+        "where stressed <=> on a beat. *Stressed on a beat*: share of stressed syllables that fall on a "
+        "beat.", "",
+        "| lyrics | alignment | stressed on a beat | alignment, sung | stressed on a beat, sung |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {name} | " + " | ".join(f"{100 * mean(name, k):.1f} %" for k in
+                                      ("alignment", "stressed_on_beat", "alignment_sung", "stressed_on_beat_sung"))
+          + " |" for name in rows], "",
         "The random baseline has exact syllable counts too (each phrase gets a random held-out verse line "
         "with its syllable count), so the difference is where the stresses fall, not how many syllables.",
         "", *blind_read(all_lines, by_len, args.blind),

@@ -214,6 +214,19 @@ def test_struck_word_pairs():
 
     assert _struck("sea", "sea") and _struck("the", "a") and _struck("the", "of")
     assert not _struck("the", "sea") and not _struck("sea", "the")
+    assert _struck("sea", "sea-wept") and _struck("salt-sea", "sea") and not _struck("sea", "wept-sea")
+
+
+def test_stress_is_read_as_written_and_as_sung():
+    """CMU stresses "of" (and "to", "with") in its citation form; sung, a one-syllable function word is
+    unstressed. Both readings are in `stress_figures`."""
+    from musegen.lyrics.phrasing import stress_figures
+    from musegen.lyrics.syllables import is_function_word, sung_stresses
+
+    assert sung_stresses("Of the river in the night") == [0, 0, 1, 0, 0, 0, 1]
+    assert is_function_word("of") and is_function_word("The") and not is_function_word("river")
+    f = stress_figures(["Of the river in the night"], [False, False, True, False, True, False, True])
+    assert f["stressed_on_beat_sung"] == 1.0 and abs(f["stressed_on_beat"] - 2 / 3) < 1e-9  # "Of" off the beat
 
 
 def test_written_lines_keep_the_word_rules(studio, chorale):

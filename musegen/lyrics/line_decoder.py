@@ -40,16 +40,16 @@ from musegen.lyrics.lexicon import Lexicon
 from musegen.lyrics.lm import BANNED, CONT, NEWLINE, PUNCT, START, LyricLM, n_syllables
 from musegen.lyrics.phrasing import ON_BEAT, stress_figures
 from musegen.lyrics.rhyme import RhymeIndex, rhyme_index, rhyme_scheme
-from musegen.lyrics.syllables import _analyse, line_syllables, words
+from musegen.lyrics.syllables import _analyse, is_function_word, line_syllables, words
 from musegen.lyrics.theme import carries_theme, theme_set
 
 MAX_WORD_CHARS = 18
 CONTEXT_LINES = 6
-STRESS_WEIGHT = 2.5  # nats added to a word start whose stresses all meet the beats (see _stress_bonus)
-DENSE_STRESS_WEIGHT = 8.0  # the same on dense lines (>= 3 syllables per beat: few notes on beats)
+STRESS_WEIGHT = 5.0  # nats added to a word start whose stresses all meet the beats (see _stress_bonus)
+DENSE_STRESS_WEIGHT = 20.0  # the same on dense lines (>= 3 syllables per beat: few notes on beats)
 THEME_WEIGHT = 1.0  # nats added to the first token of a theme word (associates: by their weight)
 THEME_END_WEIGHT = 4.0  # the same for a theme word as a rhyme-group's end word
-SELECT_STRESS = 4.0  # candidate choice: nats of mean log-likelihood one unit of stress fit is worth
+SELECT_STRESS = 10.0  # candidate choice: nats of mean log-likelihood one unit of stress fit is worth
 SELECT_THEME = 1.0  # ... and carrying the theme in a stanza that has not yet
 REPLAN_ROUNDS = 3  # a line whose candidates all failed is decoded again with other end words
 
@@ -77,15 +77,18 @@ class _Row:
 
 # ----------------------------------------------------------------------------- stress
 def _stress_table(lm: LyricLM) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per token: the stresses of the word its letters spell (1 stressed, 0 not, -1 past the
-    word; first 4 syllables) and a mask of word-start tokens."""
+    """Per token: the stresses of the word its letters spell as sung (1 stressed, 0 not, -1
+    past the word; first 4 syllables; a one-syllable function word unstressed, as
+    `syllables.sung_stresses` reads it) and a mask of word-start tokens."""
     cached = lm.derived.get("stress_table")
     if cached is None:
         table = torch.full((len(lm.kinds), 4), -1, dtype=torch.int8)
         starts = torch.zeros(len(lm.kinds), dtype=torch.bool)
         for t, (k, letters) in enumerate(zip(lm.kinds, lm.letters)):
             if k in (START, CONT) and letters.strip("'"):
-                st = [min(1, s.stress) for s in _analyse(letters.strip("'"))][:4]
+                word = letters.strip("'")
+                # a function word is sung unstressed ("of", "to": stressed in CMU's citation form)
+                st = [0] if is_function_word(word) else [min(1, s.stress) for s in _analyse(word)][:4]
                 table[t, : len(st)] = torch.tensor(st, dtype=torch.int8)
                 starts[t] = True
         cached = lm.derived["stress_table"] = (table, starts)
@@ -175,7 +178,10 @@ def _struck(prev: str, word: str) -> bool:
     """`word` after `prev` would be struck: the word before again ("sea, sea"), or a determiner
     followed by a determiner or a function word ("the a", "the of")."""
     w, p = word.lower().strip("'"), prev.lower().strip("'")
-    return bool(w) and (w == p or (p in _DETERMINERS and w in _NOT_AFTER_DETERMINER))
+    # a compound counts by its parts: "sea" then "sea-wept" repeats as much as "sea, sea"
+    first, last = w.split("-")[0], p.split("-")[-1]
+    return bool(w) and (w == p or (bool(first) and first == last)
+                        or (p in _DETERMINERS and w in _NOT_AFTER_DETERMINER))
 
 
 def _repeats(r: _Row, word: str) -> bool:
@@ -370,10 +376,10 @@ def decode_lines(lm: LyricLM, prompts: Sequence[list[int]], rows: Sequence[_Row]
 def line_score(r: _Row, weights: Sequence[float], themes: dict[str, float] | None = None) -> float:
     """How good a finished candidate is: the model's mean log-likelihood per token of the line
     (untempered: the grammar judge), plus SELECT_STRESS (twice that on dense lines) x its stress
-    fit (0.3 alignment + 0.7 stressed-on-a-beat), plus SELECT_THEME when it uses a theme word
-    or associate (`themes`: only while the stanza still lacks one)."""
+    fit (0.3 alignment + 0.7 stressed-on-a-beat, stress as sung), plus SELECT_THEME when it
+    uses a theme word or associate (`themes`: only while the stanza still lacks one)."""
     fig = stress_figures([r.text], [w >= ON_BEAT for w in weights])
-    fit = 0.3 * fig["alignment"] + 0.7 * fig["stressed_on_beat"]
+    fit = 0.3 * fig["alignment_sung"] + 0.7 * fig["stressed_on_beat_sung"]
     score = r.raw_logprob / max(1, r.n_tokens) + SELECT_STRESS * (2 if r.dense else 1) * fit
     if themes and carries_theme([r.text], themes):
         score += SELECT_THEME
@@ -521,6 +527,9 @@ def _candidate_rows(lm: LyricLM, verse: _Verse, header: list[int], T: int, pool:
     ctx = verse.context(lm, header)
     lp = _end_logprobs(lm, ctx + lm.encode(lm.plan(T, None)), temperature)
     dense = is_dense(weights)
+    # a line's first word may not repeat the previous line's last one either
+    before = [w for w in (verse.done[-1][0] if verse.done else "").replace(",", " ").split() if w.strip(".;:!?'")]
+    prev = before[-1].strip(".;:!?") if before else ""
     prompts, rows = [], []
     for _ in range(candidates):
         end = _choose_end(lm, lp, pool, gen, themes)
@@ -530,7 +539,7 @@ def _candidate_rows(lm: LyricLM, verse: _Verse, header: list[int], T: int, pool:
             budget, end_ids = T - n_syllables(end), lm.encode(" " + end) + [lm.newline_id]
         prompts.append(ctx + lm.encode(lm.plan(T, end)))
         rows.append(_Row(budget=budget, end_ids=end_ids, end_word=end or "",
-                         weights=tuple(float(w) for w in weights), dense=dense))
+                         weights=tuple(float(w) for w in weights), dense=dense, prev=prev))
     return prompts, rows
 
 

@@ -43,7 +43,7 @@ from musegen import params as P
 from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
-from musegen.lyrics.syllables import _WORD_RE, Syllable, syllables, to_lyric_events
+from musegen.lyrics.syllables import _WORD_RE, FUNCTION_WORDS, Syllable, syllables, to_lyric_events
 from musegen.params import MAX_BARS, MAX_COPY, MELODY_METRES, check, default
 from musegen.tokenizer.codec import GRID
 from musegen.tokenizer.vocab import DURATIONS
@@ -86,12 +86,6 @@ _PHRASE_BARS = {(4, 4): (2, 4, 8), (3, 4): (2, 4, 8), (6, 8): (2, 4, 8), (2, 4):
 _BAR_COST = 0.3  # per bar of phrase: the shortest phrase that sets the line well wins
 _VELOCITY_STRESSED, _VELOCITY_PLAIN = 104, 88
 
-_FUNCTION_WORDS = frozenset("""
-a an the and or but nor so yet of to in on at by for with from as into onto upon than that
-this these those is am are was were be been being do does did has have had will would shall
-should can could may might must i me my you your he him his she her it its we us our they
-them their thy thee thou o oh if then when while where who whom whose which what not no
-""".split())
 _PAUSE_RE = re.compile(r"^[^\w']*[,;:.!?\u2014\u2013-]")  # punctuation right after a word
 
 
@@ -144,7 +138,7 @@ def _line_syllables(line: str) -> list[tuple[Syllable, bool, bool]]:
     for m in _WORD_RE.finditer(text):
         word = m.group(0)
         syls = syllables(word)
-        func = len(syls) == 1 and word.strip("'").lower() in _FUNCTION_WORDS
+        func = len(syls) == 1 and word.strip("'").lower() in FUNCTION_WORDS
         pause = bool(_PAUSE_RE.match(text[m.end():]))
         for k, s in enumerate(syls):
             out.append((s, func, pause and k == len(syls) - 1))

@@ -16,7 +16,7 @@ import numpy as np
 
 from musegen.clip import PPQ, Clip
 from musegen.errors import ParameterError
-from musegen.lyrics.syllables import line_syllables
+from musegen.lyrics.syllables import line_syllables, sung_stresses
 
 MAX_PHRASE = 16
 MIN_PHRASE = 3
@@ -156,11 +156,17 @@ def _merge_short(groups: Sequence[list[int]]) -> list[list[int]]:
 
 def stress_figures(line_texts: Sequence[str], strong: Sequence[bool]) -> dict:
     """How the syllables' stresses meet the beats: `alignment` is the share of syllables where
-    stressed <=> on a beat; `stressed_on_beat` the share of stressed syllables on a beat."""
-    syl = [s for t in line_texts for s in line_syllables(t)]
-    n = min(len(syl), len(strong))
-    stressed = [syl[i].stress >= 1 for i in range(n)]
-    agree = sum(stressed[i] == strong[i] for i in range(n))
-    on = sum(1 for i in range(n) if stressed[i] and strong[i])
-    return {"alignment": agree / n if n else 0.0,
-            "stressed_on_beat": on / max(1, sum(stressed))}
+    stressed <=> on a beat; `stressed_on_beat` the share of stressed syllables on a beat. A
+    syllable is stressed when the CMU dictionary gives it primary or secondary stress; the
+    `_sung` figures count a one-syllable function word as unstressed (`sung_stresses`), as verse
+    and song treat "of", "to", "in" (CMU's citation form stresses them)."""
+    def figures(stressed: list[bool]) -> tuple[float, float]:
+        n = min(len(stressed), len(strong))
+        agree = sum(stressed[i] == strong[i] for i in range(n))
+        on = sum(1 for i in range(n) if stressed[i] and strong[i])
+        return (agree / n if n else 0.0), on / max(1, sum(stressed[:n]))
+
+    cmu = figures([s.stress >= 1 for t in line_texts for s in line_syllables(t)])
+    sung = figures([x == 1 for t in line_texts for x in sung_stresses(t)])
+    return {"alignment": cmu[0], "stressed_on_beat": cmu[1],
+            "alignment_sung": sung[0], "stressed_on_beat_sung": sung[1]}

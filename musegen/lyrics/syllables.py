@@ -232,6 +232,31 @@ def line_syllables(text: str) -> list[Syllable]:
     return [s for w in words(text) for s in _analyse(w)]
 
 
+# one-syllable words that verse and song leave unstressed, whatever the dictionary's citation
+# form says (CMU gives "of", "to", "in", "with" a primary stress)
+FUNCTION_WORDS = frozenset("""
+a an the and or but nor so yet of to in on at by for with from as into onto upon than that
+this these those is am are was were be been being do does did has have had will would shall
+should can could may might must i me my you your he him his she her it its we us our they
+them their thy thee thou o oh if then when while where who whom whose which what not no
+""".split())
+
+
+def is_function_word(word: str) -> bool:
+    """A one-syllable function word (`FUNCTION_WORDS`)."""
+    return word.strip("'").lower() in FUNCTION_WORDS and len(_analyse(word.strip("'") or word)) == 1
+
+
+def sung_stresses(text: str) -> list[int]:
+    """Per syllable of a line, 1 where it is stressed as sung, else 0: the dictionary's primary
+    or secondary stress, except a one-syllable function word, which is unstressed."""
+    out: list[int] = []
+    for w in words(text):
+        syls = _analyse(w)
+        out += [0] if len(syls) == 1 and is_function_word(w) else [min(1, x.stress) for x in syls]
+    return out
+
+
 def stress_pattern(text: str, *, binary: bool = False) -> str:
     """The line's stresses as digits, e.g. "0101"; `binary=True` maps secondary (2) to 1."""
     return "".join(str(min(s.stress, 1) if binary else s.stress) for s in line_syllables(text))
