@@ -198,7 +198,8 @@ def run_lyrics(args: argparse.Namespace) -> int:
         print(f"\n{path.name}  (track {t.params['track']}, seed {t.seed}): "
               f"syllable fit {_pct(f['syllable_fit'])}, rhyme fit {_pct(f['rhyme_fit'])}, "
               f"stress alignment {_pct(f['stress_alignment'])}, "
-              f"stressed syllables on a beat {_pct(f['stressed_on_beat'])}, "
+              f"stressed syllables on a beat {_pct(f.get('stressed_on_beat_sung', f['stressed_on_beat']))} "
+              f"as sung ({_pct(f['stressed_on_beat'])} by the dictionary), "
               f"{t.seconds:.1f} s for the melody ({len(takes)} variation{'s' if len(takes) > 1 else ''})")
         for n, (line, notes) in enumerate(zip(t.params["lines"], t.params["phrases"]), 1):
             print(f"  {n:2d}  [{notes:2d}]  {line}")

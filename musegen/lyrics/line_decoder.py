@@ -451,6 +451,7 @@ class LyricResult:
     alignment: float
     stressed_on_beat: float
     failed_lines: int = 0  # lines written outside the word rules because every re-plan failed
+    stressed_on_beat_sung: float | None = None  # the same, stress as sung (what the writer follows)
 
 
 @dataclass
@@ -507,7 +508,7 @@ class _Verse:
         rfit = sum(idx.rhymes(a, b) for a, b in pairs) / len(pairs) if pairs else None
         fig = stress_figures(lines, [float(s) >= ON_BEAT for st in strong for s in st])
         return LyricResult(lines, [e for _, e, _ in self.done], fit, rfit, fig["alignment"],
-                           fig["stressed_on_beat"], self.failed_lines)
+                           fig["stressed_on_beat"], self.failed_lines, fig["stressed_on_beat_sung"])
 
 
 def _header(lm: LyricLM, theme: str | None) -> list[int]:

@@ -131,6 +131,8 @@ def _lyric_take(base: Clip, res: LyricResult, v: int, request: dict, targets: li
               "figures": {"syllable_fit": res.syllable_fit, "rhyme_fit": res.rhyme_fit,
                           "stress_alignment": round(res.alignment, 4),
                           "stressed_on_beat": round(res.stressed_on_beat, 4),
+                          **({"stressed_on_beat_sung": round(res.stressed_on_beat_sung, 4)}
+                             if res.stressed_on_beat_sung is not None else {}),
                           "lines_outside_word_rules": res.failed_lines},
               "lyric_model": lyric_model}
     return Take(clip=out, operation="lyrics", params=params, seed=seed + v,
