@@ -33,7 +33,7 @@ from musegen.evaluation import musicianship
 from musegen.generate import voices as vl
 from musegen.generate.constraints import KeptVoices, template_notes
 from musegen.generate.run import Engine, sample_params
-from musegen.params import MAX_COPY, check, default
+from musegen.params import check, default
 from musegen.take import Take
 from musegen.tokenizer.vocab import Vocab
 
@@ -249,7 +249,7 @@ def arrange(engine: Engine, clip: Clip | Take, add: object = "satb",
                                                slerp=False)
     rows = engine.run(prompt, state, forced, vecs, sp, seed=params["seed"], n=variations,
                       bars_n=b - a + 1, build=build, kept=kept, judged=judged,
-                      max_copy=given.get("max_copy", MAX_COPY),  # type: ignore[arg-type]
+                      max_copy=params["max_copy"],
                       on_progress=given.get("on_progress"),  # type: ignore[arg-type]
                       cancelled=given.get("cancelled"))  # type: ignore[arg-type]
     record = dict(params, add=[voice.role for voice in voices if voice.added],

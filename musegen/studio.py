@@ -30,7 +30,6 @@ from musegen.novelty import NoveltyIndex
 from musegen.params import (
     INHERITED,
     MAX_BARS,
-    MAX_COPY,
     MAX_VARIATIONS,
     SEAM_LEAP,
     check,
@@ -272,7 +271,7 @@ class Studio:
         prompt, forced, n_before, sp, start = self._continue_prompt(base, kw, sp, style, params["seed"])
         ensemble = sp.voices  # a blend from nothing: its ensemble's plan (`_opening`)
         sp = self._voice_leading(base, style, kw, params, sp, from_nothing=len(prompt) == 1)
-        if ensemble is not None and sp.voices is None and kw.get("voice_leading", "auto") != "off":
+        if ensemble is not None and sp.voices is None and params["voice_leading"] != "off":
             sp, params["voice_led"] = replace(sp, voices=ensemble), True
         state = tok.grammar.validate(prompt, cancelled=_poll(kw))
         idiomatic = bool(kw.get("idiomatic", True))
@@ -503,7 +502,7 @@ class Studio:
         vecs, params["styles"] = self.engine.style_rows(style, n, slerp=bool(kw.get("slerp")))
         return self.engine.run(prompt, state, forced, vecs, sp, seed=params["seed"], n=n,  # type: ignore[arg-type]
                                bars_n=bars_n, build=build, earlier=earlier, template=template,
-                               max_copy=kw.get("max_copy", MAX_COPY), on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
+                               max_copy=params["max_copy"], on_progress=kw.get("on_progress"),  # type: ignore[arg-type]
                                cancelled=kw.get("cancelled"), on_bars=kw.get("on_bars"),  # type: ignore[arg-type]
                                partial=partial, related=related)
 

@@ -235,11 +235,16 @@ def _blend(ctx: _Ctx, a: str, b: str) -> dict:
             "voices": per_seed[0]["voices"]}
 
 
+def _prior_shares(studio: Any, style: str, name: str) -> dict:
+    """The model's style priors' shares `name` ("keys", "tempi_qpm") of `style`; {} without."""
+    priors = getattr(getattr(studio, "engine", None), "priors", None)
+    return priors.styles.get(style, {}).get(name, {}) if priors is not None else {}
+
+
 def _prior_keys(studio: Any, style: str) -> set[str] | None:
     """The keys at least 5 % of all the style's source pieces use (the model's style priors,
     measured from every piece of the style, not only its few test pieces); None without."""
-    priors = getattr(getattr(studio, "engine", None), "priors", None)
-    shares = (priors.styles.get(style, {}).get("keys", {}) if priors is not None else {})
+    shares = _prior_shares(studio, style, "keys")
     return {k for k, w in shares.items() if w >= mus.KEY_SHARE_MIN} if shares else None
 
 
@@ -258,8 +263,7 @@ def _unmarked_qpm(studio: Any) -> float | None:
 def _marked_tempi(studio: Any, style: str) -> tuple[list[float], list[float]] | None:
     """(tempi, shares) of the style's marked pieces in the corpus, from the model's style
     priors; None where the model has none."""
-    priors = getattr(getattr(studio, "engine", None), "priors", None)
-    shares = (priors.styles.get(style, {}).get("tempi_qpm", {}) if priors is not None else {})
+    shares = _prior_shares(studio, style, "tempi_qpm")
     if not shares:
         return None
     return [float(q) for q in shares], [float(w) for w in shares.values()]

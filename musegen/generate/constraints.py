@@ -1028,6 +1028,7 @@ class VoiceLeading(Constraint):
         self.ahead, self.ahead_at = self._kept_ahead(req, start.bar_len) if req.kept is not None else (None, [])
         self.bar0 = start.bars  # the region's first bar (its BAR is among the forced tokens)
         self.dur_ticks = np.asarray(v.durations)
+        self.longest = int(self.dur_ticks.max())
         self.rows: dict[int, vl.Voices] = {}  # row index -> what it sounds
         self.plans: dict[int, vl.VoicePlan] = {}  # row index -> its plan (from nothing: per header)
         self.step_bias: dict[int, tuple[np.ndarray | None, list[int]]] = {}
@@ -1124,7 +1125,7 @@ class VoiceLeading(Constraint):
         bar, limit = vs.bars - self.bar0, None
         if not 0 <= bar < len(self.ahead):
             return
-        longest = at + int(self.dur_ticks.max())
+        longest = at + self.longest
         for k in range(bar, len(self.ahead)):
             start = vs.bar_start + self.ahead_at[k] - self.ahead_at[bar]
             if start > longest:

@@ -529,8 +529,8 @@ def _candidate_rows(lm: LyricLM, verse: _Verse, header: list[int], T: int, pool:
     lp = _end_logprobs(lm, ctx + lm.encode(lm.plan(T, None)), temperature)
     dense = is_dense(weights)
     # a line's first word may not repeat the previous line's last one either
-    before = [w for w in (verse.done[-1][0] if verse.done else "").replace(",", " ").split() if w.strip(".;:!?'")]
-    prev = before[-1].strip(".;:!?") if before else ""
+    before = words(verse.done[-1][0]) if verse.done else []
+    prev = before[-1] if before else ""
     prompts, rows = [], []
     for _ in range(candidates):
         end = _choose_end(lm, lp, pool, gen, themes)

@@ -43,8 +43,8 @@ from musegen import params as P
 from musegen.carry import carry
 from musegen.clip import PPQ, Clip, Note, TempoChange, TimeSignature, Track
 from musegen.errors import ParameterError
-from musegen.lyrics.syllables import _WORD_RE, FUNCTION_WORDS, Syllable, syllables, to_lyric_events
-from musegen.params import MAX_BARS, MAX_COPY, MELODY_METRES, check, default
+from musegen.lyrics.syllables import _WORD_RE, Syllable, is_function_word, syllables, to_lyric_events
+from musegen.params import MAX_BARS, MELODY_METRES, check, default
 from musegen.tokenizer.codec import GRID
 from musegen.tokenizer.vocab import DURATIONS
 
@@ -138,7 +138,7 @@ def _line_syllables(line: str) -> list[tuple[Syllable, bool, bool]]:
     for m in _WORD_RE.finditer(text):
         word = m.group(0)
         syls = syllables(word)
-        func = len(syls) == 1 and word.strip("'").lower() in FUNCTION_WORDS
+        func = is_function_word(word, len(syls))
         pause = bool(_PAUSE_RE.match(text[m.end():]))
         for k, s in enumerate(syls):
             out.append((s, func, pause and k == len(syls) - 1))
@@ -632,7 +632,7 @@ def melody_for(engine: Engine, text: str, style: str | dict[str, float] | None =
         p = dict(params, seed=request_seed + i, bars=plan.bars)
         vecs, p["styles"] = engine.style_rows(style, 1, slerp=bool(kw.get("slerp")))
         rows = engine.run(prompt, state, forced, vecs, sp, seed=p["seed"], n=1, bars_n=plan.bars,
-                          build=build, template=template, max_copy=kw.get("max_copy", MAX_COPY),  # type: ignore[arg-type]
+                          build=build, template=template, max_copy=p["max_copy"],
                           on_progress=_scaled(progress, i, variations),
                           cancelled=kw.get("cancelled"))  # type: ignore[arg-type]
         take = engine.take("melody_for", rows[0], p, None, (0, plan.bars))

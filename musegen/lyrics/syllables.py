@@ -242,9 +242,13 @@ them their thy thee thou o oh if then when while where who whom whose which what
 """.split())
 
 
-def is_function_word(word: str) -> bool:
-    """A one-syllable function word (`FUNCTION_WORDS`)."""
-    return word.strip("'").lower() in FUNCTION_WORDS and len(_analyse(word.strip("'") or word)) == 1
+def is_function_word(word: str, n_syllables: int | None = None) -> bool:
+    """A one-syllable function word (`FUNCTION_WORDS`); `n_syllables`: the word's, when the
+    caller has analysed it already."""
+    bare = word.strip("'")
+    if bare.lower() not in FUNCTION_WORDS:
+        return False
+    return (len(_analyse(bare or word)) if n_syllables is None else n_syllables) == 1
 
 
 def sung_stresses(text: str) -> list[int]:
@@ -253,7 +257,7 @@ def sung_stresses(text: str) -> list[int]:
     out: list[int] = []
     for w in words(text):
         syls = _analyse(w)
-        out += [0] if len(syls) == 1 and is_function_word(w) else [min(1, x.stress) for x in syls]
+        out += [0] if is_function_word(w, len(syls)) else [min(1, x.stress) for x in syls]
     return out
 
 
