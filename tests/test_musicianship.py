@@ -136,6 +136,14 @@ def test_bar_rhythm_reuse():
     assert m.rhythm_reuse(prompt, dotted) == 0.0
 
 
+def test_repeated_notes_are_counted():
+    tune = clip(line([62, 64, 66, 67, 69, 71, 69, 67]), bars=2)  # no pitch struck twice running
+    stuck = clip(line([62, 64, 66, 67, 74, 74, 74, 74]), bars=2)  # the last bar on one pitch
+    assert m.repeated_note_share(tune) == 0.0
+    assert m.repeated_note_share(stuck) == pytest.approx(3 / 7)
+    assert m.repeated_note_share(clip(line([60]), bars=1)) is None
+
+
 def test_long_note_ending_a_bar():
     notes = [Note(60 + i, 80, i * Q // 2, Q // 2) for i in range(8 * 3)]  # bars 1-3 of eighths
     notes += [Note(60, 80, 3 * BAR, 3 * Q // 2), Note(62, 80, 3 * BAR + 3 * Q // 2, Q // 2),

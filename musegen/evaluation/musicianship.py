@@ -313,6 +313,16 @@ def rhythm_reuse(prompt: Clip, continuation: Clip) -> float | None:
     return sum(r in ref for r in bars) / len(bars) if bars else None
 
 
+def repeated_note_share(clip: Clip) -> float | None:
+    """Share of the melody's steps (consecutive onsets of `melody`) that strike the same
+    pitch again: a fiddle tune repeats a pitch on ~10 % of its steps, a bar of one pitch
+    struck eight times pushes a take far above that. None with fewer than two melody notes."""
+    mel = melody(clip)
+    if len(mel) < 2:
+        return None
+    return sum(a.pitch == b.pitch for a, b in zip(mel, mel[1:])) / (len(mel) - 1)
+
+
 def long_note_ends_bar(clip: Clip, bar: int) -> bool | None:
     """Whether bar `bar` (1-based) ends on a long note: the last melody note starting in that
     bar lasts at least `LONG_NOTE_FACTOR` (2) times the median duration of the clip's melody
@@ -466,7 +476,7 @@ def weight_position_spearman(weights: Sequence[float], positions: Sequence[float
 # ------------------------------------------------------------------- per-clip table
 CONTINUATION_FIGURES = ("chord_on_beat", "parallel_fifths_per_bar", "parallel_octaves_per_bar",
                         "voice_crossing", "overlap", "motif_reuse", "rhythm_reuse",
-                        "long_end_bar4", "long_end_bar8", "ends_on_tonic", "voices",
+                        "repeated_notes", "long_end_bar4", "long_end_bar8", "ends_on_tonic", "voices",
                         "voices_kept", "satb_range", "bass_below_tenor")
 
 
@@ -488,6 +498,7 @@ def continuation_figures(prompt: Clip, continuation: Clip) -> dict[str, float | 
         "overlap": overlap_share(continuation),
         "motif_reuse": motif_reuse(prompt, continuation),
         "rhythm_reuse": rhythm_reuse(prompt, continuation),
+        "repeated_notes": repeated_note_share(continuation),
         "long_end_bar4": num(long_note_ends_bar(continuation, 4)),
         "long_end_bar8": num(long_note_ends_bar(continuation, 8)),
         "ends_on_tonic": num(ends_on_tonic(continuation, key)),
@@ -507,7 +518,7 @@ def mean_of(rows: Sequence[dict[str, float | None]], name: str) -> float | None:
 __all__ = ["CHORDS", "CONTINUATION_FIGURES", "HYBRID_BAND", "SATB_RANGES", "BlendLine",
            "bar_rhythms", "bass_below_tenor_share", "beat_ticks", "chord_on_beat_share",
            "clip_key", "continuation_figures", "doubles", "ends_on_tonic", "hybrid_share", "idiomatic_keys",
-           "interval_ngrams", "key_idiomatic_share", "long_note_ends_bar", "mean_of", "melody",
+           "interval_ngrams", "key_idiomatic_share", "long_note_ends_bar", "mean_of", "melody", "repeated_note_share",
            "modal_share", "motif_reuse", "overlap_share", "parallel_fifths_per_bar",
            "parallel_octaves_per_bar", "parallels", "rhythm_reuse", "satb_range_share",
            "seam_leaps", "sounding", "tempo", "tempo_in_style_share", "tonic_of",

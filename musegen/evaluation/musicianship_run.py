@@ -374,6 +374,7 @@ LABELS = {
     "overlap": "notes overlapping inside one voice",
     "motif_reuse": "motif reuse (melody interval 3-grams from the prompt)",
     "rhythm_reuse": "bar rhythms of the prompt reused",
+    "repeated_notes": "melody steps repeating the pitch",
     "long_end_bar4": "long note ending bar 4",
     "long_end_bar8": "long note ending bar 8",
     "ends_on_tonic": "last note (lowest of last onset) on the tonic",

@@ -706,7 +706,7 @@ class AvoidEarlier(Constraint):
 # ------------------------------------------------------------------ phrases
 CADENCE_PITCH = 5.0  # logit bonus of the cadence's goal (tonic, or the dominant of a half cadence)
 CADENCE_CHORD = 0.8  # ...of the other notes of its triad
-CADENCE_EARLY = 1.0  # both scaled by this in the cadence bar's first half
+CADENCE_EARLY = 0.4  # both scaled by this in the cadence bar's first half (1.0 struck the goal all bar long)
 CADENCE_LONG = 1.5  # ...of a note that lasts to the end of the cadence bar (from its 2nd half)
 KEY_PRIOR = 4.0  # from nothing: logit cost of a pitch outside the row's drawn key
 MOTIF_INTERVAL = 3.0  # at motif=1: bonus of a pitch that restates an interval 3-gram of the prompt
@@ -727,6 +727,11 @@ def cadence_goal(p: PhraseParams, bar: int) -> str | None:
         if m % p.phrase_bars == 0:
             return "half" if (m // p.phrase_bars) % 2 else "tonic"
     return None
+
+
+def _goal_root(goal: str, key: tuple[int, str]) -> int:
+    """The pitch class a cadence to `goal` ("tonic" or "half") lands on in `key`."""
+    return key[0] if goal == "tonic" else (key[0] + 7) % 12
 
 
 class _Biases:
@@ -753,13 +758,16 @@ class _Biases:
 
 
 class Cadence(Constraint):
-    """Phrases that end: in a cadence bar (`cadence_goal`) the goal pitch class and its triad
-    are favoured, and from the bar's second half a note lasting to the bar's end. A bias,
-    never a mask; drum tracks exempt."""
+    """Phrases that end: in a cadence bar (`cadence_goal`) each voice is drawn to the goal
+    pitch class and its triad (weakly in the bar's first half), and from the second half a
+    note lasting to the bar's end is favoured. The goal is not
+    favoured straight after the voice struck it (a bar of one pitch struck again and again is
+    not a cadence). A bias, never a mask; drum tracks exempt."""
 
     def __init__(self, req: Request, p: PhraseParams) -> None:
         self.req, self.p, v = req, p, req.tok.vocab
         self.pitch, self.dur = v.ranges["pitch"], v.ranges["duration"]
+        self.pos, self.track = v.ranges["position"], v.ranges["track"]
         self.durations = torch.tensor(v.durations)
         self.biases = _Biases(v.size)
 
@@ -770,6 +778,18 @@ class Cadence(Constraint):
             return None
         return cls(req, p)
 
+    def _bar_pitches(self, r: Row, track: int) -> list[tuple[int, int]]:
+        """(position, pitch) of every note `track` has struck in the row's current bar."""
+        out, pos, cur = [], -1, 0
+        for t in r.tokens[len(r.tokens) - r.bar_tokens:]:
+            if t in self.pos:
+                pos = t - self.pos.start
+            elif t in self.track:
+                cur = t - self.track.start
+            elif t in self.pitch and cur == track:
+                out.append((pos, t - self.pitch.start))
+        return out
+
     def _key(self, r: Row) -> Hashable | None:
         s = r.state
         if s.bars_left is None or s.phase not in (AFTER_POSITION, AFTER_TRACK, AFTER_VELOCITY, AFTER_PITCH):
@@ -779,9 +799,14 @@ class Cadence(Constraint):
         if goal is None or key is None or self.req.is_drum(s.track):
             return None
         half = 2 * s.position >= s.bar_positions
+        root = _goal_root(goal, key)
         if s.phase == AFTER_PITCH:  # the duration: long from the second half on
-            return ("dur", s.bar_positions - s.position) if half else None
-        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY)
+            if not half:
+                return None
+            return ("dur", s.bar_positions - s.position)
+        struck = self._bar_pitches(r, s.track)
+        last = struck[-1][1] % 12 if struck and struck[-1][0] < s.position else None
+        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY, last == root)
 
     def _make(self, k: tuple) -> torch.Tensor:
         b = torch.zeros(self.biases.size)
@@ -789,13 +814,14 @@ class Cadence(Constraint):
             reach = self.durations >= k[1]
             b[self.dur.start:self.dur.stop][reach] = CADENCE_LONG
             return b
-        _, goal, (tonic, mode), weight = k
-        root = tonic if goal == "tonic" else (tonic + 7) % 12
+        _, goal, (tonic, mode), weight, just_struck = k
+        root = _goal_root(goal, (tonic, mode))
         third = (root + (3 if goal == "tonic" and mode == "minor" else 4)) % 12
         for pitch in range(len(self.pitch)):
             pc = pitch % 12
             if pc == root:
-                b[self.pitch.start + pitch] = weight * CADENCE_PITCH
+                if not just_struck:
+                    b[self.pitch.start + pitch] = weight * CADENCE_PITCH
             elif pc in (third, (root + 7) % 12):
                 b[self.pitch.start + pitch] = weight * CADENCE_CHORD
         return b
