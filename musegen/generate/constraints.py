@@ -760,9 +760,9 @@ class _Biases:
 class Cadence(Constraint):
     """Phrases that end: in a cadence bar (`cadence_goal`) each voice is drawn to the goal
     pitch class and its triad (weakly in the bar's first half), and from the second half a
-    note lasting to the bar's end is favoured. The goal is not
-    favoured straight after the voice struck it (a bar of one pitch struck again and again is
-    not a cadence). A bias, never a mask; drum tracks exempt."""
+    note lasting to the bar's end is favoured. The goal is not favoured straight after the
+    voice struck it (a bar of one pitch struck again and again is not a cadence). A bias,
+    never a mask; drum tracks exempt."""
 
     def __init__(self, req: Request, p: PhraseParams) -> None:
         self.req, self.p, v = req, p, req.tok.vocab
@@ -778,17 +778,18 @@ class Cadence(Constraint):
             return None
         return cls(req, p)
 
-    def _bar_pitches(self, r: Row, track: int) -> list[tuple[int, int]]:
-        """(position, pitch) of every note `track` has struck in the row's current bar."""
-        out, pos, cur = [], -1, 0
+    def _last_pc(self, r: Row, track: int, before: int) -> int | None:
+        """The pitch class of the last note `track` struck in the row's current bar before
+        position `before` (a cadence bar only: one scan of that bar's tokens)."""
+        last, pos, cur = None, -1, 0
         for t in r.tokens[len(r.tokens) - r.bar_tokens:]:
             if t in self.pos:
                 pos = t - self.pos.start
             elif t in self.track:
                 cur = t - self.track.start
-            elif t in self.pitch and cur == track:
-                out.append((pos, t - self.pitch.start))
-        return out
+            elif t in self.pitch and cur == track and pos < before:
+                last = (t - self.pitch.start) % 12
+        return last
 
     def _key(self, r: Row) -> Hashable | None:
         s = r.state
@@ -799,14 +800,10 @@ class Cadence(Constraint):
         if goal is None or key is None or self.req.is_drum(s.track):
             return None
         half = 2 * s.position >= s.bar_positions
-        root = _goal_root(goal, key)
         if s.phase == AFTER_PITCH:  # the duration: long from the second half on
-            if not half:
-                return None
-            return ("dur", s.bar_positions - s.position)
-        struck = self._bar_pitches(r, s.track)
-        last = struck[-1][1] % 12 if struck and struck[-1][0] < s.position else None
-        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY, last == root)
+            return ("dur", s.bar_positions - s.position) if half else None
+        just_struck = self._last_pc(r, s.track, s.position) == _goal_root(goal, key)
+        return ("pitch", goal, key, 1.0 if half else CADENCE_EARLY, just_struck)
 
     def _make(self, k: tuple) -> torch.Tensor:
         b = torch.zeros(self.biases.size)
