@@ -609,9 +609,12 @@ def suffix_first_pitches(tok: Tokenizer, ids: Sequence[int]) -> dict[int, int]:
 class Seams(Constraint):
     """Regenerated bars join what is around them: in a fill-in-the-middle request, each
     track's first notes of the region (its first onset) are at most `seam_leap` semitones from its last note
-    before the region, and its notes in the second half of the region's last bar at most
-    `seam_leap` from its first note after it (drums exempt). As with `MaxLeap`, a row the
-    window leaves no pitch keeps its pitches."""
+    before the region, and its notes in the region's last bar at most `seam_leap` from its
+    first note after it (drums exempt): the whole bar, because the region's last note may
+    start early (a long note ending a phrase) and is not known to be the last when its pitch
+    is drawn; only the second half was held before, and folk regenerates leapt out of the
+    region by more than 7 semitones at 9 % of seams. As with `MaxLeap`, a row the window
+    leaves no pitch keeps its pitches."""
 
     def __init__(self, req: Request, leap: int) -> None:
         self.req, self.vocab, self.leap = req, req.tok.vocab, leap
@@ -638,7 +641,7 @@ class Seams(Constraint):
         first = self.started.get(r.index, {}).get(s.track)
         if (first is None or first == (s.bars_left, s.position)) and s.track in self.before:
             out.append(self.before[s.track])  # every note of the track's first onset
-        if s.bars_left == 0 and 2 * max(0, s.position) >= s.bar_positions and s.track in self.after:
+        if s.bars_left == 0 and s.track in self.after:
             out.append(self.after[s.track])
         return tuple(out)
 
