@@ -221,3 +221,18 @@ def test_classifier_learns_a_middle_band() -> None:
     assert (clf.predict(test) == truth).mean() > 0.85  # a linear model: 2/3 at best (all "outer")
     p = clf.proba(test[0])  # one vector is one row
     assert p.shape == (1, 2) and p.sum() == pytest.approx(1)
+
+
+def test_classifier_balance_weighs_a_rare_style_up() -> None:
+    """`balance` 1 gives a rare style as much weight as a common one; 0 leaves the counts as
+    they are, so an ambiguous point goes to the common style."""
+    from musegen.evaluation.report import StyleClassifier
+
+    rng = np.random.default_rng(1)
+    common = rng.normal(0.0, 1.0, size=(500, 1))
+    rare = rng.normal(1.5, 1.0, size=(25, 1))
+    x, y = np.vstack([common, rare]), np.array([0] * 500 + [1] * 25)
+    probe = np.array([[2.0]])  # nearer the rare style's centre than the common one's
+    p0 = StyleClassifier.fit(x, y, ["common", "rare"], balance=0.0).proba(probe)[0, 1]
+    p1 = StyleClassifier.fit(x, y, ["common", "rare"], balance=1.0).proba(probe)[0, 1]
+    assert p0 < 0.5 < p1
