@@ -40,7 +40,15 @@ PREFERRED_PAIRS = [("chinese-folk", "bach-chorale"), ("german-folk", "irish-danc
                    ("scottish-air", "renaissance-mass"), ("irish-dance", "bach-chorale")]
 # MUSICAL's pitch_range and note_density repeat describe()'s pitch_range and notes_per_bar
 _KEPT = [i for i, k in enumerate(MUSICAL) if k not in ("pitch_range", "note_density")]
-FEATURES = NAMES + [list(MUSICAL)[i] for i in _KEPT] + PROFILE
+# The tempo is left out: 98 % of the real train excerpts of the other styles carry no tempo mark
+# (they read as the unmarked 123 qpm) while 83 % of the Scottish airs' are marked, so the
+# classifier learnt "not exactly 123 qpm -> scottish-air", and a take from nothing, whose tempo is
+# drawn from the corpus's marked tempi, went there (German, European, Irish, fife and English
+# takes: 9-22 of 32 each, the tempo the largest term). That is an annotation, not the music;
+# without it real held-out pieces score 75.9 % instead of 78.6 %.
+_UNUSED = ("log2_qpm",)
+_PROFILE_KEPT = [i for i, k in enumerate(PROFILE) if k not in _UNUSED]
+FEATURES = NAMES + [list(MUSICAL)[i] for i in _KEPT] + [PROFILE[i] for i in _PROFILE_KEPT]
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,9 @@ class EvalConfig:
 
 def features(clip: Clip) -> np.ndarray:
     """The classifier's input (FEATURES' order): `describe()` (28), the MUSICAL descriptors
-    it does not repeat (5) and the style `profile()` (metre, tempo, tonality, rhythm, melody,
-    register, texture)."""
-    return np.concatenate([describe(clip), musical(clip)[_KEPT], profile(clip)])
+    it does not repeat (5) and the style `profile()` (metre, tonality, rhythm, melody,
+    register, texture; not its tempo, see `_UNUSED`)."""
+    return np.concatenate([describe(clip), musical(clip)[_KEPT], profile(clip)[_PROFILE_KEPT]])
 
 
 def excerpts(clip: Clip, bars: int, max_n: int) -> list[Clip]:
@@ -591,9 +599,10 @@ def _md_fidelity(m: dict) -> list[str]:
     lines = ["## 2. Style fidelity", "",
              f"A logistic-regression classifier ({len(c['features'])} descriptor features: "
              "key-relative pitch-class profile, onset phase, density, voices, range, step, "
-             "the musical descriptors, and metre, tempo, mode and scale, note-length, "
+             "the musical descriptors, and metre, mode and scale, note-length, "
              "inter-onset, position-in-bar and interval shares, register, polyphony and "
-             f"vertical intervals) trained on {c['train_excerpts']} "
+             "vertical intervals; not the tempo, which only Scottish airs mark) trained on "
+             f"{c['train_excerpts']} "
              f"{cfg['bars']}-bar excerpts of **real training pieces only**.", "",
              f"**First, on {c['test_pieces']} held-out real pieces:** accuracy "
              f"{_pct(c['accuracy'])}, balanced accuracy {_pct(c['balanced_accuracy'])} "
