@@ -258,7 +258,8 @@ def render_card(model_dir: Path, corpus_dir: Path, figures: dict, nll: object) -
         *([tr["init_from"]["training"].get("command", "musegen train ...")]
           if (tr.get("init_from") or {}).get("training") else []),
         tr.get("command", "musegen train ..."),
-        "musegen model-card --model runs/default/model --corpus data/corpus-default",
+        "musegen model-card --model runs/default/model --corpus data/corpus-default"
+        + (" --musicianship" if "musicianship" in figures else ""),
         "```", "",
         f"Versions: {json.dumps(meta.get('versions', {}))}.",
     ]
