@@ -140,3 +140,9 @@ def test_bf16_is_refused_on_a_cpu_that_would_emulate_it(corpus, tmp_path, capsys
     err = _one_clear_line(["train", "--corpus", str(corpus), "--run-dir", str(run), "--steps", "2",
                            "--bf16", "--device", "cpu"], "--bf16", capsys)
     assert "emulates" in err and not run.exists()
+
+
+def test_eval_style_strength_out_of_range_is_one_line(tmp_path, capsys):
+    err = _one_clear_line(["eval", "--style-strength", "11", "--out", str(tmp_path / "report")],
+                          "11.0", capsys)
+    assert "--style-strength" in err and not (tmp_path / "report").exists()

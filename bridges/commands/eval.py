@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blend-takes", type=int, default=None, help="takes per blend weight (default: 16; 4 with --quick)")
     p.add_argument("--musicianship", action="store_true",
                    help="add section 8: takes against the real music they continue (a few minutes more)")
+    p.add_argument("--style-strength", type=float, default=1.0,
+                   help="style strength of every generated take (default: 1, as trained; >1 guides "
+                        "toward the style: each take also runs under the no-style vector, twice the rows)")
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
     p.set_defaults(func=run)
 
@@ -33,13 +36,16 @@ def run(args: argparse.Namespace) -> int:
     from musegen.evaluation.report import EvalConfig, evaluate, write_report
     from musegen.studio import resolve_model_dir
 
+    if not 0.0 <= args.style_strength <= 10.0:
+        raise ParameterError(f"--style-strength {args.style_strength}: expected 0..10")
     console = Console(stderr=True)
     model_dir = resolve_model_dir(args.model)
     corpus = args.corpus or default_corpus_dir()
     if not (corpus / "summary.json").exists():
         raise ParameterError(f"no corpus at {corpus}: run `musegen corpus build` first")
     cfg = EvalConfig.quick_config() if args.quick else EvalConfig()
-    cfg = dataclasses.replace(cfg, seed=args.seed, musicianship=args.musicianship)
+    cfg = dataclasses.replace(cfg, seed=args.seed, musicianship=args.musicianship,
+                              style_strength=args.style_strength)
     if args.takes:
         cfg = dataclasses.replace(cfg, takes_per_style=args.takes)
     if args.blend_takes:

@@ -69,6 +69,7 @@ class EvalConfig:
     split: str = "test"
     quick: bool = False
     musicianship: bool = False  # section 8 (a few more minutes)
+    style_strength: float = 1.0  # of every take generated (1 = as trained, the default)
 
     @classmethod
     def quick_config(cls) -> EvalConfig:
@@ -374,8 +375,8 @@ def _fidelity(run: _Run, clf: StyleClassifier) -> tuple[dict[str, list[Clip]], d
     gen: dict[str, list[Clip]] = {}
     for i, name in enumerate(names):
         run.stage(f"generating {name}")
-        takes = run.studio.blend(None, styles={name: 1.0}, bars=cfg.bars,
-                                 variations=cfg.takes_per_style, seed=cfg.seed + 100 * i)
+        takes = run.studio.blend(None, styles={name: 1.0}, bars=cfg.bars, variations=cfg.takes_per_style,
+                                 seed=cfg.seed + 100 * i, style_strength=cfg.style_strength)
         gen[name] = [t.clip for t in takes]
         run.count(takes)
     gen_conf = np.zeros((k, k), dtype=np.int64)
@@ -408,8 +409,8 @@ def _blend_pair(run: _Run, clf: StyleClassifier, a: str, b: str, ref: tuple) -> 
     ia, ib = run.names.index(a), run.names.index(b)
     ws, probs, projs = [], [], []
     for j, w in enumerate(cfg.weights):
-        takes = run.studio.blend(None, styles={a: 1 - w, b: w}, bars=cfg.bars,
-                                 variations=cfg.blend_takes, seed=cfg.seed + 1000 + j)
+        takes = run.studio.blend(None, styles={a: 1 - w, b: w}, bars=cfg.bars, variations=cfg.blend_takes,
+                                 seed=cfg.seed + 1000 + j, style_strength=cfg.style_strength)
         run.count(takes)
         p = clf.proba(np.stack([features(t.clip) for t in takes]))
         probs.append((p[:, ib] / np.maximum(p[:, ia] + p[:, ib], 1e-12)).tolist())
@@ -582,7 +583,9 @@ def _md_headline(m: dict, command: str) -> list[str]:
     lines = [f"# Evaluation of `{m['model_id']}`", "",
              f"Reproduce: `{command}`. Corpus `{m['corpus']}`, split `{cfg['split']}`; "
              f"{'quick' if cfg['quick'] else 'full'} run, {m['seconds']['total']:.0f} s. "
-             f"Takes are {cfg['bars']} bars generated from nothing, seed {cfg['seed']}.", "",
+             f"Takes are {cfg['bars']} bars generated from nothing, seed {cfg['seed']}"
+             + (f", style strength {cfg['style_strength']:g}" if cfg.get("style_strength", 1.0) != 1.0 else "")
+             + ".", "",
              "## Headline figures against the targets", "",
              "| figure | value | target | met |", "|---|---:|---:|:-:|"]
     for c in _headline_checks(h, m["targets"]):
