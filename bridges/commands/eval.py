@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from musegen.corpus import default_corpus_dir
     from musegen.errors import ParameterError
     from musegen.evaluation.report import EvalConfig, evaluate, write_report
+    from musegen.params import spec
     from musegen.studio import resolve_model_dir
 
-    if not 0.0 <= args.style_strength <= 10.0:
-        raise ParameterError(f"--style-strength {args.style_strength}: expected 0..10")
+    spec("blend", "style_strength").kind.check("--style-strength", args.style_strength)  # the takes' own rule
     console = Console(stderr=True)
     model_dir = resolve_model_dir(args.model)
     corpus = args.corpus or default_corpus_dir()
